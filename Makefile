@@ -1,0 +1,21 @@
+# make setup | make demo [ARGS=--no-app] | make test | make bench
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.setup-stamp
+
+.PHONY: setup demo test bench
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt scripts/setup.sh
+	bash scripts/setup.sh
+	touch $@
+
+demo: setup
+	$(PY) demo/run_demo.py $(ARGS)
+
+test: setup
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/bench_detection.py $(ARGS)

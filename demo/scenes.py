@@ -1,0 +1,252 @@
+"""Generated demo data for Error Atlas: synthetic shape scenes and a real classical detector.
+
+Nothing is downloaded. Each scene is rendered with OpenCV from a seeded RNG, under
+hidden conditions (lighting, blur, noise, clutter, occlusion) that are kept off the
+dataset. A simple pixels-only detector (background model, colour distance, watershed,
+contour geometry) then produces predictions whose errors arise from those conditions,
+so they cluster the way real detector failures do. ``scene_conditions`` exposes the
+hidden causes for benchmarks.
+"""
+
+import json
+import multiprocessing
+import os
+import time
+
+import cv2
+import numpy as np
+from scipy import ndimage
+
+CLASSES = ("circle", "square", "triangle", "star", "hexagon")
+DEFAULT_SIZE = (640, 480)
+VERSION = 1  # bump whenever rendering or detection changes: invalidates cached images
+MIN_VISIBLE = 0.3  # shapes less visible than this are not annotated
+_NUM_VERTICES = {"triangle": 3, "square": 4, "hexagon": 6}
+
+
+# ----------------------------------------------------------------------------- scenes
+
+
+def _random_colour(rng, near=None, spread=(15.0, 45.0)):
+    """A BGR colour: vivid at random, or a random offset of ``near`` (similar colour)."""
+    if near is None:
+        hsv = np.array([[[rng.integers(0, 180), rng.integers(60, 256), rng.integers(70, 256)]]])
+        return cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2BGR)[0, 0].astype(float)
+    direction = rng.normal(size=3)
+    offset = direction / np.linalg.norm(direction) * rng.uniform(*spread)
+    return np.clip(np.asarray(near, float) + offset, 0, 255)
+
+
+def _sample_size(rng):
+    """Circumradius in pixels: some tiny (< 16), many medium, some large (> 48)."""
+    kind = rng.choice(3, p=[0.18, 0.57, 0.25])
+    low, high = [(5, 16), (16, 48), (48, 115)][kind]
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _sample_objects(rng, width, height, background):
+    """Shape parameters in z-order; some overlap an earlier shape, often in a similar colour."""
+    shapes = []
+    for _ in range(int(rng.integers(1, 9))):
+        radius = _sample_size(rng)
+        if shapes and rng.random() < 0.35:
+            other = shapes[int(rng.integers(len(shapes)))]
+            angle = rng.uniform(0, 2 * np.pi)
+            reach = (radius + other["radius"]) * rng.uniform(0.3, 0.95)
+            centre = np.array(other["centre"]) + reach * np.array([np.cos(angle), np.sin(angle)])
+            near = other["colour"] if rng.random() < 0.5 else None
+        else:
+            centre = rng.uniform([0.0, 0.0], [width, height])
+            near = None
+        if near is None and rng.random() < 0.15:
+            near, spread = background, (18.0, 45.0)  # camouflaged: low contrast
+        else:
+            spread = (8.0, 35.0)
+        shapes.append({
+            "label": CLASSES[int(rng.integers(len(CLASSES)))],
+            "centre": [float(np.clip(centre[0], 0, width)), float(np.clip(centre[1], 0, height))],
+            "radius": radius,
+            "angle": float(rng.uniform(0, 2 * np.pi)),
+            "star_ratio": float(rng.uniform(0.38, 0.52)),
+            "colour": _random_colour(rng, near, spread).tolist(),
+        })
+    return shapes
+
+
+def _sample_clutter(rng, width, height, background, amount):
+    """Background clutter: lines, blobs and small polygons in colours close to the background."""
+    items = []
+    for _ in range(amount):
+        kind = ["line", "blob", "speck"][int(rng.integers(3))]
+        p = rng.uniform([0, 0], [width, height])
+        items.append({
+            "kind": kind,
+            "points": (p + rng.normal(0, 40 if kind == "line" else 6, size=(3, 2))).tolist(),
+            "size": float(rng.uniform(3, 14)),
+            "thickness": int(rng.integers(1, 4)),
+            "colour": _random_colour(rng, background, (10.0, 70.0)).tolist(),
+        })
+    return items
+
+
+def sample_scene(rng, size=DEFAULT_SIZE):
+    """Every random choice of a scene (no pixels): conditions, background, shapes, clutter."""
+    width, height = size
+    c0 = _random_colour(rng) * rng.uniform(0.3, 1.0)
+    gradient = rng.random() < 0.6
+    c1 = _random_colour(rng, c0, (20.0, 90.0)) if gradient else c0
+    lighting = ["normal", "dark", "overexposed"][rng.choice(3, p=[0.6, 0.2, 0.2])]
+    blur = ["none", "gaussian", "motion"][rng.choice(3, p=[0.5, 0.25, 0.25])]
+    background = (c0 + c1) / 2
+    return {
+        "size": [width, height],
+        "background": {"kind": "gradient" if gradient else "plain", "c0": c0.tolist(),
+                       "c1": c1.tolist(), "angle": float(rng.uniform(0, 2 * np.pi))},
+        "lighting": lighting,
+        "gain": float({"normal": rng.uniform(0.85, 1.15), "dark": rng.uniform(0.18, 0.45),
+                       "overexposed": rng.uniform(1.5, 2.3)}[lighting]),
+        "offset": float(rng.uniform(20, 80) if lighting == "overexposed" else 0.0),
+        "blur": blur,
+        "blur_strength": float({"none": 0.0, "gaussian": rng.uniform(1.5, 4.5),
+                                "motion": rng.uniform(7, 25)}[blur]),
+        "blur_angle": float(rng.uniform(0, 180)),
+        "noise": float(rng.uniform(3, 22) if rng.random() < 0.6 else 0.0),
+        "objects": _sample_objects(rng, width, height, background),
+        "clutter": _sample_clutter(rng, width, height, background,
+                                   int(rng.integers(25, 90)) if rng.random() < 0.3 else 0),
+    }
+
+
+def _shape_mask(shape, width, height):
+    """Full-image uint8 mask of one shape, drawn with sub-pixel precision."""
+    mask = np.zeros((height, width), np.uint8)
+    (cx, cy), r, label = shape["centre"], shape["radius"], shape["label"]
+    if label == "circle":
+        cv2.circle(mask, (round(cx * 16), round(cy * 16)), round(r * 16), 1, -1, cv2.LINE_8, 4)
+        return mask
+    if label == "star":
+        radii = np.tile([r, r * shape["star_ratio"]], 5)
+    else:
+        radii = np.full(_NUM_VERTICES[label], r)
+    theta = shape["angle"] + np.arange(len(radii)) * 2 * np.pi / len(radii)
+    points = np.stack([cx + radii * np.cos(theta), cy + radii * np.sin(theta)], axis=1)
+    cv2.fillPoly(mask, [np.round(points * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    return mask
+
+
+def _layout(scene):
+    """Z-buffer of shape indices (0 = background) and each shape's in-image area."""
+    width, height = scene["size"]
+    zbuf = np.zeros((height, width), np.uint8)
+    areas = []
+    for i, shape in enumerate(scene["objects"], start=1):
+        mask = _shape_mask(shape, width, height)
+        areas.append(int(cv2.countNonZero(mask)))
+        zbuf[mask > 0] = i
+    return zbuf, np.array(areas)
+
+
+def _expose(scene, pixels):
+    """Global lighting: gain and offset, clipped like a saturating sensor."""
+    return np.clip(np.asarray(pixels, np.float32) * scene["gain"] + scene["offset"], 0, 255)
+
+
+def _background_image(scene):
+    width, height = scene["size"]
+    bg = scene["background"]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    t = xs * np.cos(bg["angle"]) + ys * np.sin(bg["angle"])
+    t = (t - t.min()) / max(float(t.max() - t.min()), 1.0)
+    c0, c1 = np.float32(bg["c0"]), np.float32(bg["c1"])
+    return c0 + t[..., None] * (c1 - c0)
+
+
+def _draw_clutter(image, items):
+    for item in items:
+        pts = np.round(np.array(item["points"]) * 16).astype(np.int32)
+        colour = item["colour"]
+        if item["kind"] == "line":
+            cv2.line(image, tuple(pts[0]), tuple(pts[1]), colour, item["thickness"], cv2.LINE_AA, 4)
+        elif item["kind"] == "blob":
+            axes = (round(item["size"] * 16), round(item["size"] * 10))
+            cv2.ellipse(image, tuple(pts[0]), axes, item["size"] * 20, 0, 360, colour, -1,
+                        cv2.LINE_AA, 4)
+        else:
+            cv2.fillPoly(image, [pts], colour, cv2.LINE_AA, 4)
+
+
+def _blur(scene, image):
+    if scene["blur"] == "gaussian":
+        return cv2.GaussianBlur(image, (0, 0), scene["blur_strength"])
+    if scene["blur"] == "motion":
+        length = int(round(scene["blur_strength"])) | 1
+        kernel = np.zeros((length, length), np.float32)
+        c, a = length // 2, np.deg2rad(scene["blur_angle"])
+        d = np.array([np.cos(a), np.sin(a)]) * c
+        cv2.line(kernel, (round(c - d[0]), round(c - d[1])), (round(c + d[0]), round(c + d[1])), 1, 1)
+        return cv2.filter2D(image, -1, kernel / kernel.sum(), borderType=cv2.BORDER_REFLECT)
+    return image
+
+
+def _occlusion(zbuf, areas):
+    """Fraction of each shape's in-image area hidden by shapes drawn over it."""
+    visible = np.bincount(zbuf.ravel(), minlength=len(areas) + 1)[1:]
+    return 1.0 - visible / np.maximum(areas, 1)
+
+
+def _conditions(scene, occlusion):
+    """Hidden causes of a scene; per-object entries follow the ground-truth order."""
+    objects = []
+    for shape, occ in zip(scene["objects"], occlusion):
+        if occ > 1 - MIN_VISIBLE:
+            continue
+        t = _background_image_at(scene, shape["centre"])
+        contrast = np.linalg.norm(_expose(scene, shape["colour"]) - _expose(scene, t))
+        objects.append({"label": shape["label"], "occlusion": round(float(occ), 4),
+                        "radius": round(shape["radius"], 2), "contrast": round(float(contrast), 2)})
+    return {
+        "lighting": scene["lighting"], "gain": round(scene["gain"], 4),
+        "blur": scene["blur"], "blur_strength": round(scene["blur_strength"], 3),
+        "noise": round(scene["noise"], 3), "clutter": len(scene["clutter"]),
+        "background": scene["background"]["kind"], "num_hidden": int((occlusion > 1 - MIN_VISIBLE).sum()),
+        "objects": objects,
+    }
+
+
+def _background_image_at(scene, point):
+    """Background colour at one point (cheap version of ``_background_image``)."""
+    width, height = scene["size"]
+    bg = scene["background"]
+    a = bg["angle"]
+    corners = np.array([0, width * np.cos(a), height * np.sin(a), width * np.cos(a) + height * np.sin(a)])
+    t = (point[0] * np.cos(a) + point[1] * np.sin(a) - corners.min()) / max(np.ptp(corners), 1.0)
+    return np.array(bg["c0"]) + t * (np.array(bg["c1"]) - np.array(bg["c0"]))
+
+
+def render_scene(rng, size=DEFAULT_SIZE):
+    """Render one scene: returns (BGR uint8 image, objects, conditions).
+
+    ``objects`` are the annotatable shapes (at least ``MIN_VISIBLE`` visible), each a dict
+    with ``label``, ``bbox`` [x, y, w, h] in pixels of the visible extent and ``mask``, the
+    full-image boolean visible mask. ``conditions`` are the hidden causes of errors.
+    """
+    scene = sample_scene(rng, size)
+    zbuf, areas = _layout(scene)
+    image = _background_image(scene)
+    _draw_clutter(image, scene["clutter"])
+    palette = np.float32([[0, 0, 0]] + [s["colour"] for s in scene["objects"]])
+    image = np.where(zbuf[..., None] > 0, palette[zbuf], image)
+    image = _blur(scene, _expose(scene, image))
+    if scene["noise"] > 0:
+        image += rng.standard_normal(image.shape, dtype=np.float32) * np.float32(scene["noise"])
+    image = np.clip(image, 0, 255).round().astype(np.uint8)
+
+    occlusion = _occlusion(zbuf, areas)
+    objects = []
+    for i, shape in enumerate(scene["objects"], start=1):
+        if occlusion[i - 1] > 1 - MIN_VISIBLE:
+            continue
+        mask = zbuf == i
+        x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
+        objects.append({"label": shape["label"], "bbox": [x, y, w, h], "mask": mask})
+    return image, objects, _conditions(scene, occlusion)
