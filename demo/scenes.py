@@ -250,3 +250,153 @@ def render_scene(rng, size=DEFAULT_SIZE):
         x, y, w, h = cv2.boundingRect(mask.view(np.uint8))
         objects.append({"label": shape["label"], "bbox": [x, y, w, h], "mask": mask})
     return image, objects, _conditions(scene, occlusion)
+
+
+# --------------------------------------------------------------------------- detector
+
+# Ideal geometry of each class (enclosing-circle fill, min-area-rect fill, enclosing-triangle
+# fill, solidity), measured on clean rasterised shapes; see ``_shape_features``.
+_TEMPLATES = np.array([
+    [1.00, 0.785, 0.605, 1.00],  # circle
+    [0.637, 1.00, 0.50, 1.00],   # square
+    [0.413, 0.50, 1.00, 1.00],   # triangle
+    [0.40, 0.45, 0.50, 0.62],    # star
+    [0.827, 0.75, 0.667, 1.00],  # hexagon
+])
+_FEATURE_SCALE = np.array([0.06, 0.06, 0.08, 0.07])
+
+
+def _fit_background(image):
+    """Per-channel plane a + b*x + c*y fitted to the border pixels, robustly (trimmed twice)."""
+    h, w = image.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w]
+    border = np.zeros((h, w), bool)
+    border[:4], border[-4:], border[:, :4], border[:, -4:] = True, True, True, True
+    design = np.stack([np.ones(border.sum()), xs[border] / w, ys[border] / h], axis=1)
+    values = image[border].astype(np.float64)
+    keep = np.ones(len(values), bool)
+    for _ in range(3):
+        coef = np.linalg.lstsq(design[keep], values[keep], rcond=None)[0]
+        resid = np.linalg.norm(values - design @ coef, axis=1)
+        keep = resid <= max(2.5 * np.median(resid), 4.0)
+    plane = coef[0] + (xs / w)[..., None] * coef[1] + (ys / h)[..., None] * coef[2]
+    return plane.astype(np.float32), float(np.percentile(resid[keep], 90))
+
+
+def _shape_features(contour):
+    """Scale- and rotation-invariant geometry of a contour (see ``_TEMPLATES``)."""
+    area = cv2.contourArea(contour)
+    hull = cv2.convexHull(contour)
+    _, radius = cv2.minEnclosingCircle(hull)
+    (_, _), (rw, rh), _ = cv2.minAreaRect(hull)
+    tri_area, _ = cv2.minEnclosingTriangle(hull.astype(np.float32))
+    return np.array([
+        area / max(np.pi * radius ** 2, 1e-6),
+        area / max(rw * rh, 1e-6),
+        area / max(tri_area, 1e-6),
+        area / max(cv2.contourArea(hull), 1e-6),
+    ]), min(rw, rh) / max(rw, rh, 1e-6)
+
+
+def _classify(contour):
+    """Nearest class template: (label index, posterior, template fit quality in (0, 1])."""
+    features, aspect = _shape_features(contour)
+    d2 = (((features - _TEMPLATES) / _FEATURE_SCALE) ** 2).sum(axis=1)
+    d2[[1, 4]] += ((1 - aspect) / 0.08) ** 2  # squares and hexagons are not elongated
+    d2[0] += ((1 - aspect) / 0.05) ** 2
+    logits = -0.5 * d2
+    post = np.exp(logits - logits.max())
+    post /= post.sum()
+    best = int(np.argmax(post))
+    return best, float(post[best]), float(np.exp(-d2[best] / 40.0))
+
+
+def _segment(smooth, dist, edges, threshold):
+    """Instances at one colour-distance threshold: foreground, edge-free markers, watershed."""
+    disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+    fg = (dist > threshold).astype(np.uint8)
+    fg = cv2.morphologyEx(fg, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    fg = cv2.morphologyEx(fg, cv2.MORPH_CLOSE, disk)
+    inner = cv2.erode(fg & ~edges, np.ones((3, 3), np.uint8))
+    n, markers, stats, _ = cv2.connectedComponentsWithStats(inner, connectivity=4)
+    small = stats[:, cv2.CC_STAT_AREA] < 12
+    small[0] = False
+    markers[small[markers]] = 0
+    markers = np.where(markers > 0, markers + 1, 0).astype(np.int32)
+    markers[cv2.dilate(fg, disk) == 0] = 1
+    cv2.watershed(smooth, markers)
+    markers[fg == 0] = 0
+    regions = []
+    for label, box in enumerate(ndimage.find_objects(np.maximum(markers, 0)), start=1):
+        if box is None or label < 2:
+            continue
+        crop = (markers[box] == label).astype(np.uint8)
+        regions.append((box, crop))
+    return regions
+
+
+def _describe(region, dist, threshold, shape):
+    """One detection dict from a region, or None if it does not look like a shape."""
+    (sy, sx), crop = region
+    contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    contour = max(contours, key=cv2.contourArea)
+    area = cv2.contourArea(contour)
+    if area < 40:
+        return None
+    x, y, w, h = cv2.boundingRect(contour)
+    if min(w, h) < 5 or max(w, h) > 6 * min(w, h):
+        return None
+    filled = np.zeros_like(crop)
+    cv2.drawContours(filled, [contour], -1, 1, -1)
+    label, posterior, fit = _classify(contour)
+    contrast = float(dist[sy, sx][filled > 0].mean()) / threshold
+    size = 1 / (1 + np.exp(-(np.log(area) - np.log(120)) * 2))
+    strength = 1 / (1 + np.exp(-(contrast - 1.6) * 3))
+    mask = np.zeros(shape, bool)
+    mask[sy.start + y:sy.start + y + h, sx.start + x:sx.start + x + w] = filled[y:y + h, x:x + w] > 0
+    return {
+        "label": CLASSES[label],
+        "bbox": [sx.start + x, sy.start + y, w, h],
+        "confidence": float(np.clip(posterior * fit ** 0.5 * size * strength, 0.001, 1.0)),
+        "mask": mask,
+    }
+
+
+def _box_iou(a, b):
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1)
+
+
+def detect(image_bgr):
+    """Detect shapes from pixels alone; returns dicts (label, bbox [x,y,w,h] px, confidence, mask).
+
+    Background: plane fitted to the image border. Foreground: colour distance above a
+    threshold scaled by the border's noise, at a strict and a loose level. Instances:
+    watershed from edge-free markers, so touching shapes split only where colours differ.
+    Class: nearest geometric template. Both levels are merged by class-agnostic NMS at IoU
+    0.7, which (like real detectors) leaves some near-duplicates.
+    """
+    smooth = cv2.medianBlur(image_bgr, 5)
+    smooth_f = smooth.astype(np.float32)
+    background, spread = _fit_background(smooth_f)
+    dist = np.sqrt(((smooth_f - background) ** 2).sum(axis=2))
+    gx = np.abs(cv2.Sobel(smooth_f, cv2.CV_32F, 1, 0, ksize=3)).max(axis=2)
+    gy = np.abs(cv2.Sobel(smooth_f, cv2.CV_32F, 0, 1, ksize=3)).max(axis=2)
+    grad = gx + gy
+    edge_threshold = max(60.0, 5.0 * float(np.median(np.r_[grad[:6].ravel(), grad[-6:].ravel()])))
+    edges = (grad > edge_threshold).astype(np.uint8)
+    detections = []
+    for threshold, prior in ((max(30.0, 3.0 * spread), 1.0), (max(18.0, 1.8 * spread), 0.75)):
+        for region in _segment(smooth, dist, edges, threshold):
+            det = _describe(region, dist, threshold, image_bgr.shape[:2])
+            if det is not None:
+                det["confidence"] *= prior
+                detections.append(det)
+    detections.sort(key=lambda d: -d["confidence"])
+    kept = []
+    for det in detections:
+        if all(_box_iou(det["bbox"], k["bbox"]) < 0.7 for k in kept):
+            kept.append(det)
+    return kept

@@ -115,8 +115,8 @@ def accumulate(
     for a in range(n_area):
         npig = np.bincount(np.asarray(gt_label)[~gt_ignore[a]], minlength=K).astype(np.float64)
         matched = pred_gt[a] >= 0  # (T, P)
-        gt_of = np.where(matched, pred_gt[a], 0)
-        ignored = np.where(matched, gt_ignore[a][gt_of], pred_outside[a][None, :])
+        ignored = np.broadcast_to(pred_outside[a], matched.shape).copy()
+        ignored[matched] = gt_ignore[a][pred_gt[a][matched]]
         for m, max_det in enumerate(MAX_DETS):
             sel = order[pred_rank[order] < max_det]
             _accumulate_one(

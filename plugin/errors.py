@@ -1,0 +1,191 @@
+"""Error types (after TIDE) and the confusion matrix at an operating point.
+
+At a confidence threshold ``c`` and IoU threshold ``t`` every prediction with
+confidence ``>= c`` and every ground-truth object gets one error type, in this
+order of precedence (``bg`` = 0.1, TIDE's background threshold):
+
+predictions
+- ``correct``: matched class-wise (COCO greedy matching at ``t``).
+- ``classification``: IoU >= t with an object of another class that nothing
+  detected; if several predictions claim one object, the most confident one
+  is the classification error and the others are duplicates.
+- ``duplicate``: IoU >= t with an object that is already detected (correctly
+  or as a classification error), whatever its class.
+- ``localization``: IoU in [bg, t) with an object of its own class.
+- ``both``: IoU in [bg, t) with an object of another class only.
+- ``background``: IoU < bg with every object (a false positive from nowhere).
+
+ground truth
+- ``correct``: detected class-wise.
+- ``classification``: claimed by a classification error.
+- ``localization`` / ``both``: the best-overlapping object of such an error.
+- ``missed``: none of the above. Crowd regions get no error type.
+
+TIDE tests localization before classification; here classification comes
+first so that a prediction sitting squarely (IoU >= t) on an undetected object
+of another class is always a confusion, which makes the error types and the
+confusion matrix tell the same story: its off-diagonal cells are exactly the
+classification errors, its **Not an object** row the other false positives and
+its **Not detected** column the undetected objects. Predictions matched to crowd
+regions are ignored, as in COCO.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ERROR_TYPES = ("correct", "classification", "localization", "both", "duplicate", "background", "missed")
+CORRECT, CLASSIFICATION, LOCALIZATION, BOTH, DUPLICATE, BACKGROUND, MISSED = range(7)
+NOT_EVALUATED = -1
+BACKGROUND_IOU = 0.1
+
+
+@dataclass
+class Assessment:
+    """Errors and confusion at one (confidence, IoU) operating point.
+
+    Attributes:
+        pred_error, gt_error: (P,), (G,) codes into :data:`ERROR_TYPES`, -1 when
+            not evaluated (below the confidence threshold, crowds)
+        pred_target: (P,) the gt each error refers to (matched, confused,
+            mislocalized), or -1
+        pred_cell, gt_cell: (P, 2), (G, 2) confusion (row, col) of each object,
+            -1 when not counted
+        confusion: (K+1, K+1) counts; rows are gt classes + Not an object,
+            columns predicted classes + Not detected
+    """
+
+    pred_error: np.ndarray
+    gt_error: np.ndarray
+    pred_target: np.ndarray
+    pred_cell: np.ndarray
+    gt_cell: np.ndarray
+    confusion: np.ndarray
+
+    def error_counts(self):
+        """Errors counted once each: predictions by their type, plus missed objects."""
+        counts = np.bincount(self.pred_error[self.pred_error >= 0], minlength=len(ERROR_TYPES))
+        counts[MISSED] = np.count_nonzero(self.gt_error == MISSED)
+        return dict(zip(ERROR_TYPES, counts.tolist()))
+
+    def class_counts(self):
+        """Per class: tp, fp, fn, misclassified (gt of k given another class), as arrays."""
+        c = self.confusion
+        K = c.shape[0] - 1
+        tp = np.diag(c)[:K].copy()
+        fp = c[:, :K].sum(axis=0) - tp
+        fn = c[:K, :].sum(axis=1) - tp
+        misclassified = c[:K, :K].sum(axis=1) - tp
+        return {"tp": tp, "fp": fp, "fn": fn, "misclassified": misclassified,
+                "not_an_object": c[K, :K].copy(), "not_detected": c[:K, K].copy()}
+
+
+def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_classes, confidence=None):
+    """Error types and confusion matrix at ``(confidence, iou)``.
+
+    Args:
+        score, label: (P,) prediction confidences and classes
+        gt_label, gt_crowd: (G,) gt classes and crowd flags
+        pred_gt: (P,) class-wise match at ``iou`` (gt index or -1)
+        gt_pred: (G,) most confident class-wise match at ``iou`` or -1
+        pairs: ``(pred, gt, iou)`` arrays of all overlapping same-image pairs,
+            any class
+        iou: the IoU threshold ``t``
+        num_classes: K
+        confidence: threshold ``c``; None keeps every prediction
+
+    Returns:
+        an :class:`Assessment`
+    """
+    score = np.asarray(score, dtype=np.float64)
+    label = np.asarray(label, dtype=np.int64)
+    gt_label = np.asarray(gt_label, dtype=np.int64)
+    gt_crowd = np.asarray(gt_crowd, dtype=bool)
+    P, G, K = score.size, gt_label.size, num_classes
+
+    active = np.ones(P, dtype=bool) if confidence is None else score >= confidence
+    matched = active & (pred_gt >= 0)
+    first = np.where(gt_pred >= 0, gt_pred, 0)
+    detected = (gt_pred >= 0) & (active[first] if P else False)
+
+    pred_error = np.full(P, NOT_EVALUATED, dtype=np.int64)
+    pred_error[matched] = CORRECT
+    pred_target = np.where(matched, pred_gt, -1)
+
+    pp, pg, pv = (np.asarray(a) for a in pairs)
+    fp_pair = active[pp] & ~matched[pp]
+    pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
+    same = label[pp] == gt_label[pg]
+
+    # classification: best undetected other-class object at IoU >= t; one
+    # winner (most confident) per object, the others become duplicates
+    cand = ~same & ~gt_crowd[pg] & ~detected[pg] & (pv >= iou)
+    p_c, g_c = _best_pair(pp[cand], pg[cand], pv[cand])
+    order = np.lexsort((p_c, -score[p_c], g_c))
+    win = np.r_[True, g_c[order][1:] != g_c[order][:-1]] if order.size else np.zeros(0, bool)
+    winners, losers = order[win], order[~win]
+    pred_error[p_c[winners]] = CLASSIFICATION
+    pred_target[p_c[winners]] = g_c[winners]
+    claimed = np.zeros(G, dtype=bool)
+    claimed[g_c[winners]] = True
+    pred_error[p_c[losers]] = DUPLICATE
+    pred_target[p_c[losers]] = g_c[losers]
+
+    # duplicate: IoU >= t with an already detected object
+    todo = pred_error[pp] == NOT_EVALUATED
+    dup = todo & (pv >= iou) & (detected | claimed)[pg]
+    p_d, g_d = _best_pair(pp[dup], pg[dup], pv[dup])
+    pred_error[p_d], pred_target[p_d] = DUPLICATE, g_d
+
+    # localization, then both (class + localization)
+    for code, mask in ((LOCALIZATION, same), (BOTH, ~same)):
+        todo = pred_error[pp] == NOT_EVALUATED
+        sel = todo & mask & (pv >= BACKGROUND_IOU)
+        p_x, g_x = _best_pair(pp[sel], pg[sel], pv[sel])
+        pred_error[p_x], pred_target[p_x] = code, g_x
+
+    pred_error[active & (pred_error == NOT_EVALUATED)] = BACKGROUND
+
+    gt_error = np.full(G, MISSED, dtype=np.int64)
+    for code in (BOTH, LOCALIZATION):  # localization wins over both
+        hit = pred_target[pred_error == code]
+        gt_error[hit] = code
+    gt_error[claimed] = CLASSIFICATION
+    gt_error[detected] = CORRECT
+    gt_error[gt_crowd & ~detected] = NOT_EVALUATED
+
+    # confusion matrix, counting objects
+    crowd_match = matched & gt_crowd[np.where(pred_gt >= 0, pred_gt, 0)] if G else np.zeros(P, bool)
+    pred_cell = np.full((P, 2), -1, dtype=np.int64)
+    counted = active & ~crowd_match
+    pred_cell[counted, 1] = label[counted]
+    pred_cell[counted, 0] = K
+    ok = counted & (pred_error == CORRECT)
+    pred_cell[ok, 0] = label[ok]
+    cls = pred_error == CLASSIFICATION
+    pred_cell[cls, 0] = gt_label[pred_target[cls]]
+
+    # every non-crowd gt sits in its row: on the diagonal when detected, in
+    # the confusing class's column when claimed, else in Not detected
+    gt_cell = np.full((G, 2), -1, dtype=np.int64)
+    real = ~gt_crowd
+    gt_cell[real, 0] = gt_label[real]
+    gt_cell[real, 1] = K
+    gt_cell[real & detected, 1] = gt_label[real & detected]
+    gt_cell[pred_target[cls], 1] = label[cls]
+    missed = real & ~detected & ~claimed
+
+    cells = np.concatenate([pred_cell[counted], gt_cell[missed]])
+    confusion = np.bincount(cells[:, 0] * (K + 1) + cells[:, 1], minlength=(K + 1) ** 2)
+    confusion = confusion.reshape(K + 1, K + 1)
+    return Assessment(pred_error, gt_error, pred_target, pred_cell, gt_cell, confusion)
+
+
+def _best_pair(p, g, v):
+    """For each distinct prediction in ``p``, its pair of highest IoU (last on ties)."""
+    if p.size == 0:
+        return p, g
+    order = np.lexsort((v, p))
+    last = np.r_[p[order][1:] != p[order][:-1], True]
+    keep = order[last]
+    return p[keep], g[keep]
