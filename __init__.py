@@ -1,0 +1,12 @@
+"""Error Atlas: model evaluation and failure-cluster exploration for FiftyOne.
+
+FiftyOne imports this file under a synthetic package name, so everything
+below uses relative imports.
+"""
+
+from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
+
+
+def register(p):
+    p.register(EvaluateModel)
+    p.register(ErrorAnalysis)

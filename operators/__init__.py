@@ -1,0 +1,1 @@
+"""FiftyOne operators: thin layers over the engine in ``plugin/``."""

@@ -1,0 +1,398 @@
+"""``evaluate_model`` for detections: validate, evaluate, write back, register.
+
+What is stored, the FiftyOne way:
+- a standard FiftyOne evaluation run (``COCOEvaluationConfig``, classwise) whose
+  results are FiftyOne's own ``COCODetectionResults``, so ``mAP()``,
+  ``print_report()``, PR curves, evaluation patches and FiftyOne's Model
+  Evaluation panel work on it;
+- per label ``<key>``, ``<key>_id``, ``<key>_iou`` exactly like
+  ``evaluate_detections`` and ``<key>_error`` (error type); per sample
+  ``<key>_tp/_fp/_fn``;
+- the engine's compact arrays in a custom run ``error_atlas_<key>`` so panels
+  answer any (confidence, IoU) question without touching the samples.
+The run lists the custom metric :data:`ANALYSIS_METRIC`, whose cleanup removes
+``<key>_error`` and the custom run when FiftyOne deletes the evaluation.
+"""
+
+import base64
+import itertools
+import logging
+
+import numpy as np
+
+import fiftyone.core.fields as fof
+import fiftyone.utils.eval.coco as foec
+
+from ..plugin import detection, errors as engine_errors
+from . import labels_io
+from .errors import EvaluationInputError
+
+logger = logging.getLogger(__name__)
+
+ANALYSIS_METRIC = "@error-atlas/error-atlas/error_analysis"
+AREA_STATS = ("AP_small", "AP_medium", "AP_large", "AR_small", "AR_medium", "AR_large")
+
+
+def analysis_run_key(eval_key):
+    return "error_atlas_" + eval_key
+
+
+def evaluate_detections(
+    view, pred_field, gt_field, eval_key, iou=0.5, classes=None, use_masks=False,
+    iscrowd="iscrowd", confidence=None, progress=None,
+):
+    """Evaluates ``pred_field`` against ``gt_field`` on ``view`` and stores everything.
+
+    Returns:
+        the summary dict of :meth:`plugin.detection.Evaluation.summary` plus
+        ``eval_key``, ``num_images`` and ``warnings``
+    """
+    progress = progress or (lambda fraction, label: None)
+    dataset = view._dataset
+    _check_request(view, pred_field, gt_field, eval_key, iou, confidence)
+
+    progress(0.05, "Reading labels")
+    preds = labels_io.read_labels(view, pred_field, with_confidence=True, with_masks=use_masks)
+    gts = labels_io.read_labels(view, gt_field, crowd_attr=iscrowd, with_masks=use_masks,
+                                extra=("area",))
+    sample_ids = view.values("id")
+    class_list, warnings = _check_labels(preds, gts, pred_field, gt_field, classes, use_masks)
+    sizes, areas_known = _image_sizes(view, use_masks)
+
+    progress(0.3, "Matching")
+    p_sel = np.array([l in class_list for l in preds.label], dtype=bool)
+    g_sel = np.array([l in class_list for l in gts.label], dtype=bool)
+    index = {c: i for i, c in enumerate(class_list)}
+    scale_p = np.tile(sizes[preds.sample], 2)
+    scale_g = np.tile(sizes[gts.sample], 2)
+    gt_area = _gt_area(gts, g_sel)
+    pred_masks = gt_masks = None
+    if use_masks:
+        pred_masks = _rles(preds, p_sel, sizes)
+        gt_masks = _rles(gts, g_sel, sizes)
+    ev = detection.evaluate(
+        class_list,
+        preds.sample[p_sel], [index[l] for l in np.asarray(preds.label, dtype=object)[p_sel]],
+        np.asarray(preds.confidence, dtype=np.float64)[p_sel], (preds.box * scale_p)[p_sel],
+        gts.sample[g_sel], [index[l] for l in np.asarray(gts.label, dtype=object)[g_sel]],
+        (gts.box * scale_g)[g_sel], gt_crowd=gts.crowd[g_sel], gt_area=gt_area,
+        pred_masks=pred_masks, gt_masks=gt_masks, iou=iou,
+    )
+    t = ev.threshold_index(iou)
+    assessment = ev.assess(iou, confidence)
+
+    progress(0.6, "Writing results")
+    eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list)
+    label_values = _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence)
+    for table, values in ((preds, label_values["pred"]), (gts, label_values["gt"])):
+        labels_io.write_label_values(
+            dataset, sample_ids, table, {eval_key + k: v for k, v in values.items()})
+    labels_io.write_sample_values(dataset, sample_ids, _sample_counts(label_values, preds, gts, len(sample_ids), eval_key))
+
+    progress(0.85, "Saving the run")
+    results = _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel)
+    summary = ev.summary(iou, confidence)
+    if not areas_known:
+        summary.update({k: None for k in AREA_STATS})
+        warnings.append(
+            "Image sizes are unknown (no sample metadata and the images could not be read), "
+            "so AP/AR by object size are not reported. Run dataset.compute_metadata() and re-run."
+        )
+    results.custom_metrics = {ANALYSIS_METRIC: {
+        "key": "optimal_confidence", "value": summary["optimal_threshold"],
+        "label": "Optimal confidence (max F1)", "lower_is_better": False,
+    }}
+    eval_method.save_run_results(view, eval_key, results)
+    eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
+    _save_analysis(dataset, eval_key, ev, areas_known, confidence)
+    summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
+    progress(1.0, "Done")
+    return summary
+
+
+def load_analysis(dataset, eval_key):
+    """The stored :class:`~plugin.detection.Evaluation` of run ``eval_key``."""
+    key = analysis_run_key(eval_key)
+    if key not in dataset.list_runs():
+        raise EvaluationInputError(
+            "No Error Atlas analysis for eval_key '%s'. Run evaluate_model with this key." % eval_key
+        )
+    results = dataset.load_run_results(key, cache=False)
+    return detection.Evaluation.from_bytes(base64.b64decode(results.payload))
+
+
+def delete_analysis(dataset, config, eval_key):
+    """Removes ``<key>_error`` label fields and the analysis run (metric cleanup)."""
+    paths = error_fields(dataset, config, eval_key)
+    dataset.delete_sample_fields([p for p in paths if dataset.has_field(p)], error_level=1)
+    key = analysis_run_key(eval_key)
+    if key in dataset.list_runs():
+        dataset.delete_run(key)
+
+
+def error_fields(samples, config, eval_key):
+    """The ``<key>_error`` attribute paths written by a run."""
+    return ["%s.detections.%s_error" % (f, eval_key) for f in (config.pred_field, config.gt_field)]
+
+
+# -- validation ---------------------------------------------------------------
+
+def _check_request(view, pred_field, gt_field, eval_key, iou, confidence):
+    if view.media_type != "image":
+        raise EvaluationInputError(
+            "evaluate_model evaluates images; this view holds %s media." % view.media_type
+        )
+    if len(view) == 0:
+        raise EvaluationInputError("The view is empty: there are no samples to evaluate. "
+                                   "Clear the filters or choose another view.")
+    labels_io.check_detections_field(view, pred_field, "predictions")
+    labels_io.check_detections_field(view, gt_field, "ground truth")
+    if pred_field == gt_field:
+        raise EvaluationInputError("pred_field and gt_field are both '%s': choose two different "
+                                   "fields." % pred_field)
+    if not eval_key or not str(eval_key).isidentifier():
+        raise EvaluationInputError(
+            "eval_key '%s' is not valid: use letters, digits and underscores, e.g. 'eval'." % eval_key
+        )
+    if not 0 < float(iou) < 1:
+        raise EvaluationInputError("iou must be between 0 and 1 (exclusive); got %r." % iou)
+    if confidence is not None and not 0 <= float(confidence) <= 1:
+        raise EvaluationInputError("The confidence threshold must be in [0, 1]; got %r." % confidence)
+    _check_eval_key(view._dataset, eval_key, pred_field, gt_field)
+
+
+def _check_eval_key(dataset, eval_key, pred_field, gt_field):
+    if dataset.has_evaluation(eval_key):
+        config = dataset.get_evaluation_info(eval_key).config
+        ours = isinstance(config, foec.COCOEvaluationConfig) and ANALYSIS_METRIC in (
+            config.custom_metrics or ())
+        if not ours:
+            raise EvaluationInputError(
+                "eval_key '%s' is already used by a %s evaluation (method '%s') that evaluate_model "
+                "did not create. Choose another eval_key, or delete it first with "
+                "dataset.delete_evaluation('%s')." % (eval_key, config.type, config.method, eval_key)
+            )
+        return
+    taken = [f for f in ("%s_tp" % eval_key, "%s_fp" % eval_key, "%s_fn" % eval_key)
+             if dataset.has_field(f)]
+    for field in (pred_field, gt_field):
+        for suffix in ("", "_id", "_iou", "_error"):
+            path = "%s.detections.%s%s" % (field, eval_key, suffix)
+            if dataset.has_field(path):
+                taken.append(path)
+    if taken:
+        raise EvaluationInputError(
+            "eval_key '%s' would overwrite existing fields that no evaluation owns: %s. Choose "
+            "another eval_key." % (eval_key, ", ".join(taken))
+        )
+
+
+def _check_labels(preds, gts, pred_field, gt_field, classes, use_masks):
+    warnings = []
+    for table, role in ((preds, "prediction"), (gts, "ground truth")):
+        _check_boxes(table, role)
+        missing = [i for i, l in zip(table.ids, table.label) if not l]
+        if missing:
+            raise EvaluationInputError(
+                "%d %s labels in '%s' have no `label` (e.g. label id %s). Give every object a "
+                "class name." % (len(missing), role, table.field, missing[0])
+            )
+    no_conf = [i for i, c in zip(preds.ids, preds.confidence) if c is None or not np.isfinite(c)]
+    if no_conf:
+        raise EvaluationInputError(
+            "%d predictions in '%s' have no confidence (e.g. label id %s). COCO metrics rank "
+            "predictions by confidence: set `confidence` on every prediction (use 1.0 for a "
+            "model without scores)." % (len(no_conf), pred_field, no_conf[0])
+        )
+    if use_masks:
+        for table in (preds, gts):
+            no_mask = [i for i, m in zip(table.ids, table.masks) if m is None]
+            if no_mask:
+                raise EvaluationInputError(
+                    "use_masks is on but %d labels in '%s' have no instance mask (e.g. label id "
+                    "%s). Turn use_masks off to evaluate boxes, or add masks." % (
+                        len(no_mask), table.field, no_mask[0])
+                )
+    seen_gt, seen_pred = set(gts.label), set(preds.label)
+    if classes:
+        class_list = list(dict.fromkeys(classes))
+        if not (seen_gt | seen_pred) & set(class_list):
+            raise EvaluationInputError(
+                "None of the requested classes %s occur in '%s' or '%s'." % (
+                    class_list, gt_field, pred_field)
+            )
+    else:
+        class_list = sorted(seen_gt | seen_pred)
+    if not len(preds) and not len(gts):
+        raise EvaluationInputError(
+            "Neither '%s' nor '%s' contains any object in this view: nothing to evaluate."
+            % (pred_field, gt_field)
+        )
+    only_pred = sorted((seen_pred - seen_gt) & set(class_list))
+    if only_pred:
+        warnings.append(
+            "Classes only in predictions (no ground truth, so no AP; all their predictions "
+            "are false positives): %s" % ", ".join(only_pred)
+        )
+    return class_list, warnings
+
+
+def _check_boxes(table, role):
+    box = table.box
+    bad = ~np.isfinite(box).all(axis=1) | (box[:, 2] <= 0) | (box[:, 3] <= 0) if len(table) else []
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise EvaluationInputError(
+            "%d %s boxes in '%s' are missing, NaN or have zero/negative width or height "
+            "(e.g. label id %s with bounding_box %s). Fix or drop them, e.g. "
+            "view.filter_labels('%s', (F('bounding_box')[2] > 0) & (F('bounding_box')[3] > 0))."
+            % (int(np.count_nonzero(bad)), role, table.field, table.ids[i],
+               np.round(box[i], 4).tolist(), table.field)
+        )
+
+
+def _image_sizes(view, need):
+    """(S, 2) [width, height] per sample; unknown sizes are computed or set to 1."""
+    w, h = view.values(["metadata.width", "metadata.height"])
+    if any(v is None for v in itertools.chain(w, h)):
+        view.exists("metadata.width", False).compute_metadata(skip_failures=True, progress=False)
+        w, h = view.values(["metadata.width", "metadata.height"])
+    known = all(v is not None for v in itertools.chain(w, h))
+    if need and not known:
+        raise EvaluationInputError(
+            "Instance masks need image sizes, but some samples have no metadata and their "
+            "images could not be read. Run dataset.compute_metadata() on readable images."
+        )
+    sizes = np.array([[a or 1, b or 1] for a, b in zip(w, h)], dtype=np.float64)
+    return sizes, known
+
+
+def _gt_area(gts, sel):
+    """COCO uses the annotation's ``area`` when present (e.g. imported COCO data)."""
+    area = gts.extra["area"]
+    values = [a for a, s in zip(area, sel) if s]
+    if values and all(isinstance(a, (int, float)) and a >= 0 for a in values):
+        return np.asarray(values, dtype=np.float64)
+    return None
+
+
+def _rles(table, sel, sizes):
+    """Full-image COCO RLEs of instance masks, placed like FiftyOne's mask IoU."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    for i in np.flatnonzero(sel):
+        w, h = (int(v) for v in sizes[table.sample[i]])
+        x, y = int(round(table.box[i, 0] * w)), int(round(table.box[i, 1] * h))
+        m = np.asarray(table.masks[i], dtype=bool)
+        full = np.zeros((h, w), dtype=np.uint8, order="F")
+        sub = m[: max(0, h - y), : max(0, w - x)]
+        full[y:y + sub.shape[0], x:x + sub.shape[1]] = sub
+        out.append(mask_utils.encode(full))
+    return out
+
+
+# -- writing ------------------------------------------------------------------
+
+def _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, classes):
+    dataset = view._dataset
+    if dataset.has_evaluation(eval_key):
+        dataset.delete_evaluation(eval_key)
+    config = foec.COCOEvaluationConfig(
+        pred_field, gt_field, iou=float(iou), classwise=True, iscrowd=iscrowd,
+        use_masks=use_masks, compute_mAP=True, custom_metrics=[ANALYSIS_METRIC],
+    )
+    eval_method = config.build()
+    eval_method.register_run(view, eval_key)
+    eval_method.register_samples(view, eval_key)
+    for field in (pred_field, gt_field):
+        dataset.add_sample_field("%s.detections.%s_error" % (field, eval_key), fof.StringField)
+    return eval_method
+
+
+def _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence):
+    """Per-label ``<key>``, ``_id``, ``_iou``, ``_error`` values, FiftyOne conventions."""
+    n_p, n_g = len(preds), len(gts)
+    p_idx, g_idx = np.flatnonzero(p_sel), np.flatnonzero(g_sel)
+    pred_ids = np.asarray(preds.ids, dtype=object)
+    gt_ids = np.asarray(gts.ids, dtype=object)
+    types = np.asarray(engine_errors.ERROR_TYPES + (None,), dtype=object)
+
+    active = np.ones(p_idx.size, bool) if confidence is None else ev.pred_score >= confidence
+    match = ev.pred_gt[t]
+    matched = active & (match >= 0)
+    p_eval = np.full(n_p, None, dtype=object)
+    p_eval[p_idx[active]] = np.where(matched[active], "tp", "fp")
+    p_id = np.full(n_p, None, dtype=object)
+    p_id[p_idx[active]] = ""
+    p_id[p_idx[matched]] = gt_ids[g_idx[match[matched]]]
+    p_iou = np.full(n_p, None, dtype=object)
+    p_iou[p_idx[matched]] = ev.pred_iou[t][matched].tolist()
+    p_err = np.full(n_p, None, dtype=object)
+    p_err[p_idx] = types[assessment.pred_error]
+
+    first = ev.gt_pred[t]
+    hit = first >= 0
+    hit[hit] = active[first[hit]]
+    g_eval = np.full(n_g, None, dtype=object)
+    g_eval[g_idx] = np.where(hit, "tp", "fn")
+    g_id = np.full(n_g, None, dtype=object)
+    g_id[g_idx] = ""
+    g_id[g_idx[hit]] = pred_ids[p_idx[first[hit]]]
+    g_iou = np.full(n_g, None, dtype=object)
+    g_iou[g_idx[hit]] = ev.pred_iou[t][first[hit]].tolist()
+    g_err = np.full(n_g, None, dtype=object)
+    g_err[g_idx] = types[assessment.gt_error]
+
+    return {
+        "pred": {"": p_eval, "_id": p_id, "_iou": p_iou, "_error": p_err},
+        "gt": {"": g_eval, "_id": g_id, "_iou": g_iou, "_error": g_err},
+    }
+
+
+def _sample_counts(label_values, preds, gts, num_samples, eval_key):
+    """Per-sample ``_tp/_fp/_fn`` counts, as ``evaluate_detections`` tallies them."""
+    p_eval, g_eval = label_values["pred"][""], label_values["gt"][""]
+    count = lambda table, values, name: np.bincount(
+        table.sample[values == name], minlength=num_samples).tolist()
+    return {
+        eval_key + "_tp": count(preds, p_eval, "tp"),
+        eval_key + "_fp": count(preds, p_eval, "fp"),
+        eval_key + "_fn": count(gts, g_eval, "fn"),
+    }
+
+
+def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel):
+    """FiftyOne's ``COCODetectionResults`` built from the engine's arrays."""
+    p_eval, p_gt_id, p_iou = (label_values["pred"][k] for k in ("", "_id", "_iou"))
+    g_eval = label_values["gt"][""]
+    gt_label_by_id = dict(zip(gts.ids, gts.label))
+    matches = []
+    for i in np.flatnonzero(p_eval != None):  # noqa: E711 (object array)
+        gt_id = p_gt_id[i] or None
+        matches.append((gt_label_by_id.get(gt_id), preds.label[i], p_iou[i],
+                        preds.confidence[i], gt_id, preds.ids[i]))
+    for i in np.flatnonzero(g_eval == "fn"):
+        matches.append((gts.label[i], None, None, None, gts.ids[i], None))
+
+    # engine precision (T, R, K, A, M) -> FiftyOne (T, K, R) at area "all", 100 dets
+    precision = ev.coco.precision[:, :, :, 0, 2].transpose(0, 2, 1)
+    scores = ev.coco.scores[:, :, :, 0, 2].transpose(0, 2, 1)
+    recall_sweep = ev.coco.recall[:, :, 0, 2]
+    return foec.COCODetectionResults(
+        view, eval_method.config, eval_key, matches, precision,
+        np.linspace(0, 1, 101), np.asarray(ev.thresholds[: precision.shape[0]]),
+        np.asarray(ev.classes), recall_sweep=recall_sweep, thresholds=scores,
+        backend=eval_method,
+    )
+
+
+def _save_analysis(dataset, eval_key, ev, areas_known, confidence):
+    key = analysis_run_key(eval_key)
+    config = dataset.init_run(eval_key=eval_key, kind="detection", version=1)
+    dataset.register_run(key, config, overwrite=True)
+    results = dataset.init_run_results(
+        key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
+        areas_known=bool(areas_known), confidence=confidence,
+    )
+    dataset.save_run_results(key, results, cache=False)

@@ -1,0 +1,166 @@
+"""The ``evaluate_model`` operator and the metric that owns its extra fields."""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from . import detection_run, labels_io
+from .errors import EvaluationInputError
+
+DELEGATE_ABOVE = 5000  # samples; larger views default to delegated execution
+
+
+class EvaluateModel(foo.Operator):
+    """COCO-exact detection / instance segmentation evaluation with error analysis."""
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="evaluate_model",
+            label="Error Atlas: evaluate model",
+            description="COCO metrics, confidence sweep, confusion matrix and error types",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+        )
+
+    def __call__(
+        self, sample_collection, pred_field, gt_field="ground_truth", eval_key="eval",
+        iou=0.5, classes=None, use_masks=False, iscrowd="iscrowd", confidence=None,
+        delegate=False,
+    ):
+        """Runs the evaluation from Python and returns its summary dict.
+
+        Args:
+            sample_collection: a dataset or view
+            pred_field, gt_field: Detections fields
+            eval_key: where results are stored (replaces an earlier run of
+                ``evaluate_model`` with the same key)
+            iou: IoU threshold of the per-label results
+            classes: evaluate only these classes (default: all seen)
+            use_masks: compare instance masks instead of boxes
+            iscrowd: name of the crowd attribute of ground-truth objects
+            confidence: operating-point threshold for per-label results, error
+                types and counts (mAP always uses every prediction)
+            delegate: queue as a delegated operation instead of running now
+        """
+        params = dict(
+            pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
+            classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
+        )
+        ctx = dict(view=sample_collection.view())
+        result = foo.execute_operator(self.uri, ctx, params=params, request_delegation=delegate)
+        if getattr(result, "error", None):
+            raise EvaluationInputError(result.error_message or result.error)
+        return result.result if hasattr(result, "result") else result
+
+    def resolve_delegation(self, ctx):
+        if ctx.params.get("delegate") is not None:
+            return ctx.params["delegate"]
+        return len(ctx.target_view()) > DELEGATE_ABOVE
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        inputs.view_target(ctx)
+        view = ctx.target_view()
+        fields = labels_io.detections_fields(view)
+        if len(fields) < 2:
+            inputs.view(
+                "no_fields",
+                types.Error(
+                    label="Two Detections fields are needed",
+                    description="This dataset has %d Detections field(s) (%s): add predictions "
+                    "and ground truth as fo.Detections." % (len(fields), ", ".join(fields) or "none"),
+                ),
+            )
+            return types.Property(inputs, view=types.View(label="Evaluate model"))
+
+        choices = types.Dropdown()
+        for name in fields:
+            choices.add_choice(name, label=name)
+        gt_default = "ground_truth" if "ground_truth" in fields else fields[0]
+        pred_default = next((f for f in fields if f != gt_default), fields[0])
+        inputs.enum("pred_field", choices.values(), default=pred_default, required=True,
+                    label="Predictions", view=choices)
+        inputs.enum("gt_field", choices.values(), default=gt_default, required=True,
+                    label="Ground truth", view=choices)
+        inputs.str("eval_key", default="eval", required=True, label="Evaluation key",
+                   description="Field prefix and run name for the results")
+        key = ctx.params.get("eval_key") or "eval"
+        if ctx.dataset.has_evaluation(key):
+            inputs.view("replace", types.Warning(
+                label="'%s' exists and will be replaced" % key))
+        inputs.float("iou", default=0.5, min=0.05, max=0.95, label="IoU threshold",
+                     description="For the per-label tp/fp/fn results; COCO metrics use 0.50:0.95",
+                     view=types.SliderView(componentsProps={"slider": {"step": 0.05}}))
+        inputs.float("confidence", default=None, label="Confidence threshold (optional)",
+                     description="Operating point for per-label results and counts")
+        inputs.list("classes", types.String(), default=None, label="Classes (optional)",
+                    description="Evaluate only these classes")
+        inputs.bool("use_masks", default=False, label="Use instance masks",
+                    description="Compare masks instead of boxes (instance segmentation)")
+        inputs.str("iscrowd", default="iscrowd", label="Crowd attribute",
+                   description="Ground-truth attribute marking crowd regions")
+        return types.Property(inputs, view=types.View(label="Evaluate model"))
+
+    def execute(self, ctx):
+        p = ctx.params
+        view = ctx.target_view()
+        summary = detection_run.evaluate_detections(
+            view, p.get("pred_field"), p.get("gt_field"), p.get("eval_key") or "eval",
+            iou=float(p.get("iou") or 0.5), classes=p.get("classes") or None,
+            use_masks=bool(p.get("use_masks")), iscrowd=p.get("iscrowd") or "iscrowd",
+            confidence=p.get("confidence"),
+            progress=lambda fraction, label: ctx.set_progress(progress=fraction, label=label),
+        )
+        if not ctx.delegated:
+            ctx.trigger("reload_dataset")
+        return summary
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        outputs.float("mAP", label="mAP@[.50:.95]")
+        outputs.float("AP50", label="AP50")
+        outputs.float("AP75", label="AP75")
+        outputs.float("precision", label="Precision")
+        outputs.float("recall", label="Recall")
+        outputs.float("optimal_threshold", label="Optimal confidence (max F1)")
+        outputs.list("warnings", types.String(), label="Warnings")
+        return types.Property(outputs, view=types.View(label="Evaluation complete"))
+
+
+class ErrorAnalysis(foo.EvaluationMetric):
+    """Custom metric attached to every ``evaluate_model`` run.
+
+    FiftyOne calls it when the evaluation is renamed or deleted, so the
+    ``<key>_error`` fields and the stored analysis follow the run; its value
+    (shown by FiftyOne's Model Evaluation panel) is the optimal confidence.
+    """
+
+    @property
+    def config(self):
+        return foo.EvaluationMetricConfig(
+            name="error_analysis",
+            label="Optimal confidence (max F1)",
+            description="Error Atlas error types and analysis of a detection evaluation",
+            eval_types=["detection"],
+            aggregate_key="optimal_confidence",
+            lower_is_better=False,
+            unlisted=True,
+        )
+
+    def compute(self, samples, results, **kwargs):
+        analysis = detection_run.load_analysis(samples._dataset, results.key)
+        return analysis.optimal_thresholds(results.config.iou)["overall"]
+
+    def get_fields(self, samples, config, eval_key):
+        return detection_run.error_fields(samples, config, eval_key)
+
+    def rename(self, samples, config, eval_key, new_eval_key):
+        super().rename(samples, config, eval_key, new_eval_key)
+        dataset = samples._dataset
+        old, new = (detection_run.analysis_run_key(k) for k in (eval_key, new_eval_key))
+        if old in dataset.list_runs():
+            dataset.rename_run(old, new)
+
+    def cleanup(self, samples, config, eval_key):
+        detection_run.delete_analysis(samples._dataset, config, eval_key)

@@ -1,0 +1,171 @@
+"""Reading detections out of FiftyOne and writing per-label results back, in bulk.
+
+Reads use one ``values()`` call per field. Writes go straight to the sample
+collection with one ``$set`` per sample that addresses each label by its array
+position, which is far faster than ``set_values()`` on nested label lists and
+touches nothing but the fields being written.
+"""
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from bson import ObjectId
+from pymongo import UpdateOne
+
+import fiftyone.core.labels as fol
+import fiftyone.core.view as fov
+
+from .errors import EvaluationInputError
+
+WRITE_BATCH = 2000
+
+
+@dataclass
+class LabelTable:
+    """The labels of one Detections field over a view, flattened."""
+
+    field: str
+    ids: list
+    sample: np.ndarray  # (N,) index of each label's sample in the view
+    position: np.ndarray  # (N,) index in the sample's full label list
+    label: list
+    box: np.ndarray  # (N, 4) relative [x, y, w, h]
+    confidence: list = None
+    crowd: np.ndarray = None
+    masks: list = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self):
+        return len(self.ids)
+
+
+def check_detections_field(view, name, role):
+    """Raises a clear error unless ``name`` is a Detections field of ``view``."""
+    if not name:
+        raise EvaluationInputError("Choose the %s field (a Detections field)." % role)
+    schema = view.get_field_schema()
+    choices = ", ".join(sorted(detections_fields(view))) or "none"
+    if name not in schema:
+        raise EvaluationInputError(
+            "%s field '%s' does not exist on this dataset. Detections fields: %s."
+            % (role.capitalize(), name, choices)
+        )
+    doc_type = getattr(schema[name], "document_type", None)
+    if doc_type is not fol.Detections:
+        kind = doc_type.__name__ if doc_type else type(schema[name]).__name__
+        raise EvaluationInputError(
+            "%s field '%s' holds %s, but evaluate_model needs fo.Detections "
+            "(boxes, optionally with instance masks). Detections fields: %s."
+            % (role.capitalize(), name, kind, choices)
+        )
+
+
+def detections_fields(view):
+    """Names of the top-level Detections fields of a collection."""
+    return [
+        name for name, f in view.get_field_schema().items()
+        if getattr(f, "document_type", None) is fol.Detections
+    ]
+
+
+def read_labels(view, name, with_confidence=False, crowd_attr=None, with_masks=False, extra=()):
+    """Flattens field ``name`` of every sample in ``view`` into a :class:`LabelTable`.
+
+    ``extra`` names more label attributes to read into ``table.extra``.
+    """
+    path = name + ".detections."
+    keys = ["id", "label", "bounding_box"]
+    if with_confidence:
+        keys.append("confidence")
+    if crowd_attr:
+        keys.append(crowd_attr)
+    if with_masks:
+        keys += ["mask", "mask_path"]
+    keys += [k for k in extra if k not in keys]
+    columns = view.values([path + k for k in keys])
+    per_sample = dict(zip(keys, columns))
+
+    counts = np.array([len(x) if x else 0 for x in per_sample["id"]], dtype=np.int64)
+    flat = {k: list(itertools.chain.from_iterable(x or () for x in v)) for k, v in per_sample.items()}
+    sample = np.repeat(np.arange(counts.size), counts)
+    position = np.arange(sample.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    filtered = view._get_filtered_fields() if isinstance(view, fov.DatasetView) else None
+    if filtered and name in filtered:
+        position = _full_positions(view, name, flat["id"], counts)
+
+    boxes = flat["bounding_box"]
+    box = np.full((len(boxes), 4), np.nan)
+    ok = [i for i, b in enumerate(boxes) if b is not None and len(b) == 4]
+    if ok:
+        box[ok] = np.asarray([boxes[i] for i in ok], dtype=np.float64)
+
+    table = LabelTable(
+        field=name, ids=flat["id"], sample=sample, position=position,
+        label=flat["label"], box=box,
+    )
+    if with_confidence:
+        table.confidence = flat["confidence"]
+    if crowd_attr:
+        table.crowd = np.array([bool(c) for c in flat[crowd_attr]], dtype=bool)
+    else:
+        table.crowd = np.zeros(len(table), dtype=bool)
+    table.extra = {k: flat[k] for k in extra}
+    if with_masks:
+        table.masks = [
+            m if m is not None else (fol.Detection(mask_path=p).get_mask() if p else None)
+            for m, p in zip(flat["mask"], flat["mask_path"])
+        ]
+    return table
+
+
+def _full_positions(view, name, ids, counts):
+    """Array positions of labels in the stored documents when a view filters them."""
+    sample_ids = view.values("id")
+    full = view._dataset.select(sample_ids, ordered=True).values(name + ".detections.id")
+    lookup = {}
+    for per_sample in full:
+        for i, label_id in enumerate(per_sample or ()):
+            lookup[label_id] = i
+    return np.array([lookup[i] for i in ids], dtype=np.int64)
+
+
+def write_label_values(dataset, sample_ids, table, values):
+    """Sets ``values[attr][i]`` on label ``i`` of ``table`` (None values are unset).
+
+    One ``UpdateOne`` per sample, addressing labels by array position, also
+    refreshing ``last_modified_at`` like FiftyOne's own writes.
+    """
+    prefix = table.field + ".detections."
+    names = list(values)
+    columns = [values[n] for n in names]
+    updates = {}
+    now = datetime.now(timezone.utc)
+    for s, pos, *vals in zip(table.sample.tolist(), table.position.tolist(), *columns):
+        sets = updates.get(s)
+        if sets is None:
+            sets = updates[s] = {"last_modified_at": now}
+        base = "%s%d." % (prefix, pos)
+        for n, v in zip(names, vals):
+            sets[base + n] = v
+    _bulk_set(dataset, sample_ids, updates)
+
+
+def write_sample_values(dataset, sample_ids, values):
+    """Sets top-level sample fields: ``values[name]`` is aligned with ``sample_ids``."""
+    names = list(values)
+    now = datetime.now(timezone.utc)
+    updates = {
+        i: {"last_modified_at": now, **{n: v for n, v in zip(names, vals)}}
+        for i, vals in enumerate(zip(*(values[n] for n in names)))
+    }
+    _bulk_set(dataset, sample_ids, updates)
+
+
+def _bulk_set(dataset, sample_ids, updates):
+    coll = dataset._sample_collection
+    ops = [UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": sets}) for i, sets in updates.items()]
+    for start in range(0, len(ops), WRITE_BATCH):
+        coll.bulk_write(ops[start:start + WRITE_BATCH], ordered=False)
+    dataset._reload_docs(hard=True)

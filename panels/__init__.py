@@ -1,0 +1,1 @@
+"""FiftyOne App panels."""
