@@ -22,6 +22,7 @@ CLASSES = ("circle", "square", "triangle", "star", "hexagon")
 DEFAULT_SIZE = (640, 480)
 VERSION = 1  # bump whenever rendering or detection changes: invalidates cached images
 MIN_VISIBLE = 0.3  # shapes less visible than this are not annotated
+MIN_CONFIDENCE = 0.05  # detections below this score are dropped, as in most real detectors
 _NUM_VERTICES = {"triangle": 3, "square": 4, "hexagon": 6}
 
 
@@ -57,7 +58,8 @@ def _sample_objects(rng, width, height, background):
             centre = np.array(other["centre"]) + reach * np.array([np.cos(angle), np.sin(angle)])
             near = other["colour"] if rng.random() < 0.5 else None
         else:
-            centre = rng.uniform([0.0, 0.0], [width, height])
+            margin = 0.7 * radius  # a few shapes are still cut by the image border
+            centre = rng.uniform([margin, margin], [width - margin, height - margin])
             near = None
         if near is None and rng.random() < 0.15:
             near, spread = background, (18.0, 45.0)  # camouflaged: low contrast
@@ -112,6 +114,9 @@ def sample_scene(rng, size=DEFAULT_SIZE):
                                 "motion": rng.uniform(7, 25)}[blur]),
         "blur_angle": float(rng.uniform(0, 180)),
         "noise": float(rng.uniform(3, 22) if rng.random() < 0.6 else 0.0),
+        "shadow": (rng.uniform(3, 10, size=2) * rng.choice([-1, 1], size=2)).tolist()
+        if rng.random() < 0.25 else [0.0, 0.0],
+        "shadow_depth": float(rng.uniform(0.35, 0.7)),
         "objects": _sample_objects(rng, width, height, background),
         "clutter": _sample_clutter(rng, width, height, background,
                                    int(rng.integers(15, 60)) if rng.random() < 0.3 else 0),
@@ -187,6 +192,17 @@ def _draw_clutter(image, items):
             cv2.fillPoly(image, [pts], colour, cv2.LINE_AA, 4)
 
 
+def _draw_shadow(image, zbuf, scene):
+    """Soft drop shadow of all shapes, offset by ``scene["shadow"]`` pixels (in place)."""
+    dx, dy = scene["shadow"]
+    if dx == 0 and dy == 0:
+        return
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    cast = cv2.warpAffine((zbuf > 0).astype(np.float32), shift, zbuf.shape[::-1])
+    cast = cv2.GaussianBlur(cast, (0, 0), 2.0)
+    image *= (1 - scene["shadow_depth"] * cast)[..., None]
+
+
 def _blur(scene, image):
     if scene["blur"] == "gaussian":
         return cv2.GaussianBlur(image, (0, 0), scene["blur_strength"])
@@ -221,6 +237,7 @@ def _conditions(scene, occlusion):
         "lighting": scene["lighting"], "gain": round(scene["gain"], 4),
         "blur": scene["blur"], "blur_strength": round(scene["blur_strength"], 3),
         "noise": round(scene["noise"], 3), "clutter": len(scene["clutter"]),
+        "shadow": round(float(np.hypot(*scene["shadow"])), 2),
         "background": scene["background"]["kind"],
         "num_hidden": int((occlusion > 1 - MIN_VISIBLE).sum()),
         "objects": objects,
@@ -238,6 +255,7 @@ def render_scene(rng, size=DEFAULT_SIZE):
     zbuf, areas = _layout(scene)
     image = cv2.transform(_coords(*size), _background_matrix(scene).astype(np.float32))
     _draw_clutter(image, scene["clutter"])
+    _draw_shadow(image, zbuf, scene)
     for shape in scene["objects"]:
         _draw_shape(image, shape, shape["colour"])
     image = _blur(scene, _expose(scene, image))
@@ -259,16 +277,17 @@ def render_scene(rng, size=DEFAULT_SIZE):
 
 # --------------------------------------------------------------------------- detector
 
-# Ideal geometry of each class (enclosing-circle fill, min-area-rect fill, enclosing-triangle
-# fill, solidity), measured on clean rasterised shapes; see ``_shape_features``.
+# Geometry of each class as the detector measures it on clean, unoccluded shapes: fill of
+# the enclosing circle, of the min-area rectangle and of the enclosing triangle, solidity and
+# rectangle aspect ratio (see ``_shape_features``), with their typical spread.
 _TEMPLATES = np.array([
-    [1.00, 0.785, 0.605, 1.00],  # circle
-    [0.637, 1.00, 0.50, 1.00],   # square
-    [0.413, 0.50, 1.00, 1.00],   # triangle
-    [0.40, 0.45, 0.50, 0.62],    # star
-    [0.827, 0.75, 0.667, 1.00],  # hexagon
+    [0.93, 0.78, 0.605, 0.975, 0.985],  # circle
+    [0.665, 0.91, 0.525, 0.95, 0.975],  # square
+    [0.45, 0.53, 0.91, 0.935, 0.89],    # triangle
+    [0.47, 0.445, 0.365, 0.63, 0.955],  # star
+    [0.83, 0.755, 0.63, 0.965, 0.92],   # hexagon
 ])
-_FEATURE_SCALE = np.array([0.06, 0.06, 0.08, 0.07])
+_FEATURE_SCALE = np.array([0.05, 0.04, 0.04, 0.04, 0.03])
 
 
 def _fit_background(image):
@@ -308,18 +327,17 @@ def _shape_features(contour):
         area / max(rw * rh, 1e-6),
         area / max(tri_area, 1e-6),
         area / max(cv2.contourArea(hull), 1e-6),
-    ]), min(rw, rh) / max(rw, rh, 1e-6)
+        min(rw, rh) / max(rw, rh, 1e-6),
+    ])
 
 
 def _classify(contour):
     """Nearest class template: (label index, posterior, fit quality in (0, 1]), or None if the
     contour is too elongated to be any shape (lines, scratches)."""
-    features, aspect = _shape_features(contour)
-    if aspect < 0.3:
+    features = _shape_features(contour)
+    if features[4] < 0.3:
         return None
     d2 = (((features - _TEMPLATES) / _FEATURE_SCALE) ** 2).sum(axis=1)
-    d2[[1, 4]] += ((1 - aspect) / 0.08) ** 2  # squares and hexagons are not elongated
-    d2[0] += ((1 - aspect) / 0.05) ** 2
     logits = -0.5 * d2
     post = np.exp(logits - logits.max())
     post /= post.sum()
@@ -345,31 +363,31 @@ def _segment(smooth, dist, edges, threshold):
     return regions
 
 
-def _describe(region, dist, threshold, shape):
-    """One detection dict from a region, or None if it does not look like a shape."""
+def _describe(region, dist, threshold, scale, shape):
+    """One detection from a region of a pyramid level (``scale`` = its downsampling factor)."""
     (sy, sx), crop = region
     contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     contour = max(contours, key=cv2.contourArea)
-    area = cv2.contourArea(contour)
-    if area < 40:
-        return None
+    area = cv2.contourArea(contour) * scale ** 2
     x, y, w, h = cv2.boundingRect(contour)
-    if min(w, h) < 5 or max(w, h) > 6 * min(w, h):
-        return None
-    filled = np.zeros_like(crop)
-    cv2.drawContours(filled, [contour], -1, 1, -1)
-    fitted = _classify(contour)
+    fitted = _classify(contour) if area >= 40 and min(w, h) * scale >= 5 else None
     if fitted is None:
         return None
     label, posterior, fit = fitted
-    contrast = float(dist[sy, sx][filled > 0].mean()) / threshold
+    filled = np.zeros((h, w), np.uint8)
+    cv2.drawContours(filled, [contour], -1, 1, -1, offset=(-x, -y))
+    contrast = float(dist[sy.start + y:sy.start + y + h, sx.start + x:sx.start + x + w][filled > 0].mean())
     size = 1 / (1 + np.exp(-(np.log(area) - np.log(120)) * 2))
-    strength = 1 / (1 + np.exp(-(contrast - 1.6) * 3))
+    strength = 1 / (1 + np.exp(-(contrast / threshold - 1.6) * 3))
+    x0, y0, w, h = (sx.start + x) * scale, (sy.start + y) * scale, w * scale, h * scale
     mask = np.zeros(shape, bool)
-    mask[sy.start + y:sy.start + y + h, sx.start + x:sx.start + x + w] = filled[y:y + h, x:x + w] > 0
+    if scale > 1:
+        filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_NEAREST)
+    h, w = min(h, shape[0] - y0), min(w, shape[1] - x0)
+    mask[y0:y0 + h, x0:x0 + w] = filled[:h, :w] > 0
     return {
         "label": CLASSES[label],
-        "bbox": [sx.start + x, sy.start + y, w, h],
+        "bbox": [x0, y0, w, h],
         "confidence": float(np.clip(posterior * fit ** 0.5 * size * strength, 0.001, 1.0)),
         "mask": mask,
     }
@@ -388,33 +406,42 @@ def _box_iou(a, b):
     return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1)
 
 
-def detect(image_bgr):
-    """Detect shapes from pixels alone; returns dicts (label, bbox [x,y,w,h] px, confidence, mask).
-
-    Background: plane fitted to the image border. Foreground: colour distance above a
-    threshold scaled by the border's noise, at a strict and a loose level. Instances:
-    watershed from edge-free markers, so touching shapes split only where colours differ.
-    Class: nearest geometric template. Both levels are merged by class-agnostic NMS at IoU
-    0.7, which (like real detectors) leaves some near-duplicates.
-    """
-    smooth = cv2.medianBlur(image_bgr, 5)
+def _detect_level(smooth, scale, sensitivity, floor, shape):
+    """Detections at one pyramid level: the threshold is ``sensitivity`` times the border
+    spread (noise and clutter), but never below ``floor`` (colour distance, 0-255 units)."""
     smooth_f = smooth.astype(np.float32)
     background, spread = _fit_background(smooth_f)
     diff = smooth_f - background
     dist = cv2.sqrt(cv2.transform(diff * diff, np.ones((1, 3), np.float32)))
     grad = _max_channel(cv2.morphologyEx(smooth, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)))
-    edge_threshold = max(25.0, 4.0 * float(np.median(np.r_[grad[:6].ravel(), grad[-6:].ravel()])))
+    edge_threshold = max(25.0, 1.5 * float(np.percentile(np.r_[grad[:6].ravel(), grad[-6:].ravel()], 95)))
     edges = (grad > edge_threshold).astype(np.uint8)
-    detections = []
-    for threshold, prior in ((max(30.0, 3.0 * spread), 1.0), (max(18.0, 1.8 * spread), 0.75)):
-        for region in _segment(smooth, dist, edges, threshold):
-            det = _describe(region, dist, threshold, image_bgr.shape[:2])
-            if det is not None:
-                det["confidence"] *= prior
-                detections.append(det)
+    threshold = max(floor, sensitivity * spread)
+    detections = [_describe(region, dist, threshold, scale, shape)
+                  for region in _segment(smooth, dist, edges, threshold)]
+    return [d for d in detections if d is not None]
+
+
+def detect(image_bgr):
+    """Detect shapes from pixels alone; returns dicts (label, bbox [x,y,w,h] px, confidence, mask).
+
+    Background: plane fitted to the image border. Foreground: colour distance above a
+    threshold scaled by the border's noise and clutter. Instances: watershed from edge-free
+    markers, so touching shapes split only where their colours differ. Class: nearest
+    geometric template. This runs at full resolution (strict) and at half resolution
+    (smoother, so more sensitive, but with coarser masks and lower confidence); the two
+    are merged by class-agnostic NMS at IoU 0.7 which, as in real detectors, leaves some
+    near-duplicates.
+    """
+    fine = cv2.medianBlur(image_bgr, 5)
+    shape = image_bgr.shape[:2]
+    detections = _detect_level(fine, 1, 3.0, 30.0, shape)
+    for det in _detect_level(cv2.pyrDown(fine), 2, 2.2, 18.0, shape):
+        det["confidence"] *= 0.75
+        detections.append(det)
     detections.sort(key=lambda d: -d["confidence"])
     kept = []
     for det in detections:
-        if all(_box_iou(det["bbox"], k["bbox"]) < 0.7 for k in kept):
+        if det["confidence"] >= MIN_CONFIDENCE and all(_box_iou(det["bbox"], k["bbox"]) < 0.7 for k in kept):
             kept.append(det)
     return kept

@@ -79,10 +79,12 @@ class EvaluateModel(foo.Operator):
             choices.add_choice(name, label=name)
         gt_default = "ground_truth" if "ground_truth" in fields else fields[0]
         pred_default = next((f for f in fields if f != gt_default), fields[0])
-        inputs.enum("pred_field", choices.values(), default=pred_default, required=True,
-                    label="Predictions", view=choices)
-        inputs.enum("gt_field", choices.values(), default=gt_default, required=True,
-                    label="Ground truth", view=choices)
+        # Strings with a dropdown (not enums), so a wrong name from Python gets
+        # evaluate_model's own message listing the Detections fields.
+        inputs.str("pred_field", default=pred_default, required=True, label="Predictions",
+                   view=choices)
+        inputs.str("gt_field", default=gt_default, required=True, label="Ground truth",
+                   view=choices)
         inputs.str("eval_key", default="eval", required=True, label="Evaluation key",
                    description="Field prefix and run name for the results")
         key = ctx.params.get("eval_key") or "eval"

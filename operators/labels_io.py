@@ -92,7 +92,7 @@ def read_labels(view, name, with_confidence=False, crowd_attr=None, with_masks=F
     sample = np.repeat(np.arange(counts.size), counts)
     position = np.arange(sample.size) - np.repeat(np.cumsum(counts) - counts, counts)
     filtered = view._get_filtered_fields() if isinstance(view, fov.DatasetView) else None
-    if filtered and name in filtered:
+    if filtered and any(f == name or f.startswith(name + ".") for f in filtered):
         position = _full_positions(view, name, flat["id"], counts)
 
     boxes = flat["bounding_box"]

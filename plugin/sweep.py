@@ -116,6 +116,7 @@ def _sweep(score, group, tp, num_gt):
 
     # Distinct confidences: the last prediction of each (group, score) run.
     last = np.flatnonzero(np.r_[(group[1:] != group[:-1]) | (score[1:] != score[:-1]), True])
+    last = last[last < score.size]
     g = group[last]
     tp_l, fp_l = cum_tp[last].astype(np.float64), cum_fp[last].astype(np.float64)
     precision = tp_l / (tp_l + fp_l)

@@ -1,0 +1,132 @@
+"""Sweeps, error types and confusion matrices of the engine."""
+
+import numpy as np
+import pytest
+
+from plugin import detection, errors
+from tests.cocodata import engine_evaluate, random_case
+
+
+def tiny_scene():
+    """One image with one example of every error type (classes A=0, B=1)."""
+    gt_box = [[0, 0, 10, 10], [20, 0, 10, 10], [40, 0, 10, 10], [60, 0, 10, 10], [80, 0, 10, 10]]
+    gt_label = [0, 1, 0, 0, 1]
+    pred_box = [[0, 0, 10, 10],      # correct (g0)
+                [1, 0, 10, 10],      # duplicate of g0
+                [20, 0, 10, 10],     # A on a B object: classification (g1)
+                [44, 0, 10, 10],     # IoU 0.43 with g2: localization
+                [85, 0, 10, 10],     # IoU 0.33 with B object g4: both
+                [200, 200, 10, 10]]  # background
+    pred_label = [0, 0, 0, 0, 0, 0]
+    score = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4]
+    return detection.evaluate(["A", "B"], [0] * 6, pred_label, score, pred_box,
+                              [0] * 5, gt_label, gt_box)
+
+
+def names(codes):
+    return [errors.ERROR_TYPES[c] if c >= 0 else None for c in codes]
+
+
+def test_every_error_type_on_a_constructed_scene():
+    a = tiny_scene().assess(iou=0.5)
+    assert names(a.pred_error) == ["correct", "duplicate", "classification", "localization",
+                                   "both", "background"]
+    assert names(a.gt_error) == ["correct", "classification", "localization", "missed", "both"]
+    assert a.pred_target.tolist() == [0, 0, 1, 2, 4, -1]
+    # rows: A, B, Not an object; columns: A, B, Not detected
+    assert a.confusion.tolist() == [[1, 0, 2], [1, 0, 1], [4, 0, 0]]
+    assert a.error_counts() == {"correct": 1, "classification": 1, "localization": 1, "both": 1,
+                                "duplicate": 1, "background": 1, "missed": 1}
+
+
+def test_confidence_threshold_drops_predictions_and_their_claims():
+    a = tiny_scene().assess(iou=0.5, confidence=0.75)
+    assert names(a.pred_error) == ["correct", "duplicate", None, None, None, None]
+    assert names(a.gt_error) == ["correct", "missed", "missed", "missed", "missed"]
+    assert a.confusion.tolist() == [[1, 0, 2], [0, 0, 2], [1, 0, 0]]
+
+
+def test_competing_classification_claims_leave_one_confusion():
+    ev = detection.evaluate(["A", "B"], [0, 0], [0, 0], [0.9, 0.8], [[0, 0, 10, 10], [0, 0, 10, 11]],
+                            [0], [1], [[0, 0, 10, 10]])
+    a = ev.assess(iou=0.5)
+    assert names(a.pred_error) == ["classification", "duplicate"]
+    assert a.confusion.tolist() == [[0, 0, 0], [1, 0, 0], [1, 0, 0]]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_sweep_equals_brute_force_counting(seed):
+    gt, dets = random_case(seed)
+    ev = engine_evaluate(gt, dets)
+    for iou in (0.5, 0.75):
+        t = ev.threshold_index(iou)
+        overall, per_class = ev.sweeps(iou)
+        matched = ev.pred_gt[t] >= 0
+        to_crowd = matched & ev.gt_crowd[np.maximum(ev.pred_gt[t], 0)]
+        n_gt = np.count_nonzero(~ev.gt_crowd)
+        for c in np.unique(ev.pred_score):
+            on = ev.pred_score >= c
+            tp = np.count_nonzero(on & matched & ~to_crowd)
+            fp = np.count_nonzero(on & ~matched)
+            point = overall.at(c)
+            assert (point["tp"], point["fp"]) == (tp, fp)
+            assert np.isclose(point["recall"], tp / n_gt if n_gt else 0)
+        best = overall.optimal()
+        if best:
+            assert best["f1"] == pytest.approx(overall.f1.max())
+            assert best["confidence"] == overall.confidence[overall.f1 == overall.f1.max()].max()
+        # per-class sweeps add up to the overall one
+        total_tp = sum(s.at(None)["tp"] for s in per_class)
+        assert total_tp == overall.at(None)["tp"]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_confusion_matrix_agrees_with_sweeps_and_counts(seed):
+    gt, dets = random_case(seed)
+    ev = engine_evaluate(gt, dets)
+    K = ev.num_classes
+    n_gt = np.bincount(ev.gt_label[~ev.gt_crowd], minlength=K)
+    for iou in (0.5, 0.75, 0.95):
+        _, per_class = ev.sweeps(iou)
+        for conf in (None, 0.3, 0.65):
+            a = ev.assess(iou, conf)
+            counts = a.class_counts()
+            assert counts["tp"].tolist() == [s.at(conf)["tp"] for s in per_class]
+            assert counts["fp"].tolist() == [s.at(conf)["fp"] for s in per_class]
+            assert a.confusion[:K].sum(axis=1).tolist() == n_gt.tolist()
+            # every counted object sits in exactly the cell the matrix counts
+            cells = np.concatenate([a.pred_cell[a.pred_cell[:, 0] >= 0],
+                                    a.gt_cell[a.gt_cell[:, 1] == K]])
+            rebuilt = np.zeros_like(a.confusion)
+            np.add.at(rebuilt, (cells[:, 0], cells[:, 1]), 1)
+            assert (rebuilt == a.confusion).all()
+
+
+def test_serialization_round_trip_keeps_every_answer():
+    gt, dets = random_case(11)
+    ev = engine_evaluate(gt, dets)
+    back = detection.Evaluation.from_bytes(ev.to_bytes())
+    assert back.classes == ev.classes
+    assert back.coco.stats == ev.coco.stats
+    assert back.summary(0.5, 0.3) == ev.summary(0.5, 0.3)
+    assert (back.assess(0.7, 0.2).confusion == ev.assess(0.7, 0.2).confusion).all()
+
+
+def test_extra_iou_threshold_is_kept_for_per_label_results():
+    gt, dets = random_case(2)
+    ev = engine_evaluate(gt, dets, iou=0.33)
+    assert ev.threshold_index(0.33) == 10
+    with pytest.raises(ValueError, match="was not evaluated"):
+        ev.threshold_index(0.4)
+
+
+def test_downsampled_sweep_keeps_the_optimum():
+    rng = np.random.default_rng(0)
+    n = 3000
+    boxes = rng.uniform(0, 100, (n, 4)) + [0, 0, 5, 5]
+    ev = detection.evaluate(["A"], np.arange(n) % 50, np.zeros(n), rng.random(n), boxes,
+                            np.arange(n) % 50, np.zeros(n), boxes + rng.normal(0, 2, (n, 4)))
+    overall, _ = ev.sweeps(0.5)
+    small = overall.downsample(100)
+    assert small.confidence.size <= 101
+    assert small.f1.max() == overall.f1.max()
