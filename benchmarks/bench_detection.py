@@ -582,6 +582,33 @@ def bench_fiftyone(data, args, table, ref_stats):
         dataset.delete()
 
 
+def stop_private_database():
+    """Stops the benchmark's own MongoDB (if FiftyOne started one) and waits for it.
+
+    FiftyOne runs mongod under a small service process that shuts it down when
+    its stdin closes; stopping it here lets the temporary database directory
+    be removed while nothing uses it.
+    """
+    if "fiftyone" not in sys.modules:
+        return
+    try:
+        import psutil
+
+        import fiftyone.core.odm.database as fod
+
+        fod._disconnect()
+        service = fod._db_service
+        child = getattr(service, "child", None)
+        if service is None or child is None:
+            return
+        procs = [psutil.Process(child.pid)] + psutil.Process(child.pid).children(recursive=True)
+        service.stop()
+        fod._db_service = None
+        psutil.wait_procs(procs, timeout=30)
+    except Exception as e:  # cleanup must never hide the results
+        print("note: could not stop the benchmark database cleanly: %s" % e)
+
+
 def pycocotools_map(data):
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
@@ -656,10 +683,8 @@ def main(argv=None):
     finally:
         print("\n== summary (%s; %.0f s total) ==" % (describe(data), time.perf_counter() - t_start))
         table.print()
-        if os.environ["FIFTYONE_DATABASE_DIR"].startswith(tmpdir):
-            shutil.rmtree(tmpdir, ignore_errors=True)
-        else:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        stop_private_database()
+        shutil.rmtree(tmpdir, ignore_errors=True)
     failed = [r for r in table.rows if r[3] == "FAIL"]
     return 1 if failed else 0
 

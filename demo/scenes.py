@@ -23,6 +23,7 @@ DEFAULT_SIZE = (640, 480)
 VERSION = 1  # bump whenever rendering or detection changes: invalidates cached images
 MIN_VISIBLE = 0.3  # shapes less visible than this are not annotated
 MIN_CONFIDENCE = 0.05  # detections below this score are dropped, as in most real detectors
+NMS_IOU = 0.8  # loose class-agnostic NMS between pyramid levels: leaves some duplicates
 _NUM_VERTICES = {"triangle": 3, "square": 4, "hexagon": 6}
 
 
@@ -41,8 +42,8 @@ def _random_colour(rng, near=None, spread=(15.0, 45.0)):
 
 def _sample_size(rng):
     """Circumradius in pixels: some tiny (< 16), many medium, some large (> 48)."""
-    kind = rng.choice(3, p=[0.18, 0.57, 0.25])
-    low, high = [(5, 16), (16, 48), (48, 115)][kind]
+    kind = rng.choice(3, p=[0.14, 0.6, 0.26])
+    low, high = [(6, 16), (16, 48), (48, 115)][kind]
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
 
 
@@ -51,7 +52,7 @@ def _sample_objects(rng, width, height, background):
     shapes = []
     for _ in range(int(rng.integers(1, 9))):
         radius = _sample_size(rng)
-        if shapes and rng.random() < 0.35:
+        if shapes and rng.random() < 0.45:
             other = shapes[int(rng.integers(len(shapes)))]
             angle = rng.uniform(0, 2 * np.pi)
             reach = (radius + other["radius"]) * rng.uniform(0.3, 0.95)
@@ -61,7 +62,7 @@ def _sample_objects(rng, width, height, background):
             margin = 0.7 * radius  # a few shapes are still cut by the image border
             centre = rng.uniform([margin, margin], [width - margin, height - margin])
             near = None
-        if near is None and rng.random() < 0.15:
+        if near is None and rng.random() < 0.12:
             near, spread = background, (18.0, 45.0)  # camouflaged: low contrast
         else:
             spread = (8.0, 35.0)
@@ -71,6 +72,8 @@ def _sample_objects(rng, width, height, background):
             "radius": radius,
             "angle": float(rng.uniform(0, 2 * np.pi)),
             "star_ratio": float(rng.uniform(0.38, 0.52)),
+            "shading": float(rng.uniform(0.0, 0.35)),
+            "shading_angle": float(rng.uniform(0, 2 * np.pi)),
             "colour": _random_colour(rng, near, spread).tolist(),
         })
     return shapes
@@ -106,12 +109,12 @@ def sample_scene(rng, size=DEFAULT_SIZE):
         "background": {"kind": "gradient" if gradient else "plain", "c0": c0.tolist(),
                        "c1": c1.tolist(), "angle": float(rng.uniform(0, 2 * np.pi))},
         "lighting": lighting,
-        "gain": float({"normal": rng.uniform(0.85, 1.15), "dark": rng.uniform(0.18, 0.45),
+        "gain": float({"normal": rng.uniform(0.85, 1.15), "dark": rng.uniform(0.22, 0.5),
                        "overexposed": rng.uniform(1.5, 2.3)}[lighting]),
         "offset": float(rng.uniform(20, 80) if lighting == "overexposed" else 0.0),
         "blur": blur,
-        "blur_strength": float({"none": 0.0, "gaussian": rng.uniform(1.5, 4.5),
-                                "motion": rng.uniform(7, 25)}[blur]),
+        "blur_strength": float({"none": 0.0, "gaussian": rng.uniform(1.2, 3.5),
+                                "motion": rng.uniform(5, 19)}[blur]),
         "blur_angle": float(rng.uniform(0, 180)),
         "noise": float(rng.uniform(3, 22) if rng.random() < 0.6 else 0.0),
         "shadow": (rng.uniform(3, 10, size=2) * rng.choice([-1, 1], size=2)).tolist()
@@ -192,6 +195,23 @@ def _draw_clutter(image, items):
             cv2.fillPoly(image, [pts], colour, cv2.LINE_AA, 4)
 
 
+def _paint_shapes(image, zbuf, shapes):
+    """Paint the visible part of each shape with its colour under a linear shading ramp."""
+    height, width = zbuf.shape
+    for i, shape in enumerate(shapes, start=1):
+        (cx, cy), r = shape["centre"], shape["radius"]
+        x0, y0 = max(int(cx - r) - 1, 0), max(int(cy - r) - 1, 0)
+        x1, y1 = min(int(cx + r) + 2, width), min(int(cy + r) + 2, height)
+        visible = zbuf[y0:y1, x0:x1] == i
+        if x1 <= x0 or y1 <= y0 or not visible.any():
+            continue
+        ys, xs = np.mgrid[y0:y1, x0:x1]
+        a = shape["shading_angle"]
+        ramp = 1 + shape["shading"] * ((xs - cx) * np.cos(a) + (ys - cy) * np.sin(a)) / r
+        crop = image[y0:y1, x0:x1]
+        crop[visible] = ramp[visible][:, None] * np.float32(shape["colour"])
+
+
 def _draw_shadow(image, zbuf, scene):
     """Soft drop shadow of all shapes, offset by ``scene["shadow"]`` pixels (in place)."""
     dx, dy = scene["shadow"]
@@ -256,8 +276,7 @@ def render_scene(rng, size=DEFAULT_SIZE):
     image = cv2.transform(_coords(*size), _background_matrix(scene).astype(np.float32))
     _draw_clutter(image, scene["clutter"])
     _draw_shadow(image, zbuf, scene)
-    for shape in scene["objects"]:
-        _draw_shape(image, shape, shape["colour"])
+    _paint_shapes(image, zbuf, scene["objects"])
     image = _blur(scene, _expose(scene, image))
     if scene["noise"] > 0:
         cv2.setRNGSeed(int(rng.integers(2 ** 31)))
@@ -442,6 +461,6 @@ def detect(image_bgr):
     detections.sort(key=lambda d: -d["confidence"])
     kept = []
     for det in detections:
-        if det["confidence"] >= MIN_CONFIDENCE and all(_box_iou(det["bbox"], k["bbox"]) < 0.7 for k in kept):
+        if det["confidence"] >= MIN_CONFIDENCE and all(_box_iou(det["bbox"], k["bbox"]) < NMS_IOU for k in kept):
             kept.append(det)
     return kept

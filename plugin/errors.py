@@ -46,7 +46,8 @@ class Assessment:
 
     Attributes:
         pred_error, gt_error: (P,), (G,) codes into :data:`ERROR_TYPES`, -1 when
-            not evaluated (below the confidence threshold, crowds)
+            not evaluated (below the confidence threshold, crowd regions and the
+            predictions matched to them)
         pred_target: (P,) the gt each error refers to (matched, confused,
             mislocalized), or -1
         pred_cell, gt_cell: (P, 2), (G, 2) confusion (row, col) of each object,
@@ -154,8 +155,11 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
     gt_error[detected] = CORRECT
     gt_error[gt_crowd & ~detected] = NOT_EVALUATED
 
-    # confusion matrix, counting objects
+    # predictions on crowd regions are ignored, as in COCO
     crowd_match = matched & gt_crowd[np.where(pred_gt >= 0, pred_gt, 0)] if G else np.zeros(P, bool)
+    pred_error[crowd_match] = NOT_EVALUATED
+
+    # confusion matrix, counting objects
     pred_cell = np.full((P, 2), -1, dtype=np.int64)
     counted = active & ~crowd_match
     pred_cell[counted, 1] = label[counted]
