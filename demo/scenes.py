@@ -382,27 +382,40 @@ def _segment(smooth, dist, edges, threshold):
     return regions
 
 
+def _largest_contour(mask):
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return max(contours, key=cv2.contourArea) if contours else None
+
+
 def _describe(region, dist, threshold, scale, shape):
-    """One detection from a region of a pyramid level (``scale`` = its downsampling factor)."""
+    """One detection from a region of a pyramid level (``scale`` = its downsampling factor).
+
+    The box and mask cover the whole region above the threshold, blur halo included; the
+    class comes from the region's half-contrast core, the best guess of the sharp outline.
+    """
     (sy, sx), crop = region
-    contours, _ = cv2.findContours(crop, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    contour = max(contours, key=cv2.contourArea)
+    contour = _largest_contour(crop)
     area = cv2.contourArea(contour) * scale ** 2
     x, y, w, h = cv2.boundingRect(contour)
-    fitted = _classify(contour) if area >= 40 and min(w, h) * scale >= 5 else None
+    if area < 40 or min(w, h) * scale < 5:
+        return None
+    filled = np.zeros((h, w), np.uint8)
+    cv2.drawContours(filled, [contour], -1, 1, -1, offset=(-x, -y))
+    local = dist[sy.start + y:sy.start + y + h, sx.start + x:sx.start + x + w]
+    inside = local[filled > 0]
+    core = _largest_contour((filled & (local > 0.5 * np.percentile(inside, 90))).astype(np.uint8))
+    use_core = core is not None and cv2.contourArea(core) >= 0.25 * cv2.contourArea(contour)
+    fitted = _classify(core if use_core else contour)
     if fitted is None:
         return None
     label, posterior, fit = fitted
-    filled = np.zeros((h, w), np.uint8)
-    cv2.drawContours(filled, [contour], -1, 1, -1, offset=(-x, -y))
-    contrast = float(dist[sy.start + y:sy.start + y + h, sx.start + x:sx.start + x + w][filled > 0].mean())
     size = 1 / (1 + np.exp(-(np.log(area) - np.log(120)) * 2))
-    strength = 1 / (1 + np.exp(-(contrast / threshold - 1.6) * 3))
+    strength = 1 / (1 + np.exp(-(float(inside.mean()) / threshold - 1.6) * 3))
     x0, y0, w, h = (sx.start + x) * scale, (sy.start + y) * scale, w * scale, h * scale
-    mask = np.zeros(shape, bool)
     if scale > 1:
         filled = cv2.resize(filled, (w, h), interpolation=cv2.INTER_NEAREST)
     h, w = min(h, shape[0] - y0), min(w, shape[1] - x0)
+    mask = np.zeros(shape, bool)
     mask[y0:y0 + h, x0:x0 + w] = filled[:h, :w] > 0
     return {
         "label": CLASSES[label],

@@ -78,6 +78,8 @@ def evaluate_detections(
         (gts.box * scale_g)[g_sel], gt_crowd=gts.crowd[g_sel], gt_area=gt_area,
         pred_masks=pred_masks, gt_masks=gt_masks, iou=iou,
     )
+    ev.set_ids(np.asarray(preds.ids, dtype=object)[p_sel], np.asarray(gts.ids, dtype=object)[g_sel],
+               sample_ids)
     t = ev.threshold_index(iou)
     assessment = ev.assess(iou, confidence)
 

@@ -15,6 +15,9 @@ import numpy as np
 
 from . import coco, errors, iou as iou_ops, matching, sweep
 
+#: Optional opaque identifiers (e.g. FiftyOne ids) kept with the arrays.
+ID_FIELDS = ("pred_ids", "gt_ids", "image_ids")
+
 ARRAY_FIELDS = (
     "thresholds", "pred_image", "pred_label", "pred_score", "pred_area",
     "gt_image", "gt_label", "gt_crowd", "gt_area", "pred_gt", "pred_iou",
@@ -113,6 +116,8 @@ class Evaluation:
             raise ValueError("missing arrays: %s" % sorted(missing))
         for name in ARRAY_FIELDS:
             setattr(self, name, np.asarray(arrays[name]))
+        for name in ID_FIELDS:
+            setattr(self, name, np.asarray(arrays.get(name, ()), dtype=str))
         self.coco = coco.CocoMetrics(self.coco_precision, self.coco_recall, self.coco_scores, {})
         self.coco.stats = coco.summarize(self.coco)
         self._sweeps = lru_cache(maxsize=16)(self._compute_sweeps)
@@ -121,6 +126,12 @@ class Evaluation:
     @property
     def num_classes(self):
         return len(self.classes)
+
+    def set_ids(self, pred_ids=None, gt_ids=None, image_ids=None):
+        """Attaches identifiers of predictions, ground truth and images (e.g. FiftyOne ids)."""
+        for name, ids in (("pred_ids", pred_ids), ("gt_ids", gt_ids), ("image_ids", image_ids)):
+            if ids is not None:
+                setattr(self, name, np.asarray(ids, dtype=str))
 
     def threshold_index(self, iou):
         """Index of IoU threshold ``iou`` in :attr:`thresholds`."""
@@ -199,14 +210,14 @@ class Evaluation:
         buf = io.BytesIO()
         np.savez_compressed(
             buf, classes=np.array(self.classes, dtype=str),
-            **{name: getattr(self, name) for name in ARRAY_FIELDS},
+            **{name: getattr(self, name) for name in ARRAY_FIELDS + ID_FIELDS},
         )
         return buf.getvalue()
 
     @classmethod
     def from_bytes(cls, blob):
         with np.load(io.BytesIO(blob), allow_pickle=False) as data:
-            arrays = {name: data[name] for name in ARRAY_FIELDS}
+            arrays = {name: data[name] for name in ARRAY_FIELDS + ID_FIELDS if name in data}
             classes = data["classes"].tolist()
         return cls(classes, **arrays)
 

@@ -107,6 +107,8 @@ def test_serialization_round_trip_keeps_every_answer():
     ev = engine_evaluate(gt, dets)
     back = detection.Evaluation.from_bytes(ev.to_bytes())
     assert back.classes == ev.classes
+    ev.set_ids(pred_ids=["p%d" % i for i in range(ev.pred_score.size)])
+    assert detection.Evaluation.from_bytes(ev.to_bytes()).pred_ids.tolist() == ev.pred_ids.tolist()
     assert back.coco.stats == ev.coco.stats
     assert back.summary(0.5, 0.3) == ev.summary(0.5, 0.3)
     assert (back.assess(0.7, 0.2).confusion == ev.assess(0.7, 0.2).confusion).all()
