@@ -5,8 +5,10 @@ below uses relative imports.
 """
 
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
+from .panels.evaluation_explorer import EvaluationExplorer
 
 
 def register(p):
     p.register(EvaluateModel)
     p.register(ErrorAnalysis)
+    p.register(EvaluationExplorer)

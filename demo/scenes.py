@@ -52,14 +52,14 @@ def _sample_objects(rng, width, height, background):
     shapes = []
     for _ in range(int(rng.integers(1, 9))):
         radius = _sample_size(rng)
-        if shapes and rng.random() < 0.45:
+        if shapes and rng.random() < 0.35:
             other = shapes[int(rng.integers(len(shapes)))]
             angle = rng.uniform(0, 2 * np.pi)
             reach = (radius + other["radius"]) * rng.uniform(0.3, 0.95)
             centre = np.array(other["centre"]) + reach * np.array([np.cos(angle), np.sin(angle)])
             near = other["colour"] if rng.random() < 0.5 else None
         else:
-            margin = 0.7 * radius  # a few shapes are still cut by the image border
+            margin = 0.9 * radius  # a few shapes are still cut by the image border
             centre = rng.uniform([margin, margin], [width - margin, height - margin])
             near = None
         if near is None and rng.random() < 0.12:
@@ -300,13 +300,13 @@ def render_scene(rng, size=DEFAULT_SIZE):
 # the enclosing circle, of the min-area rectangle and of the enclosing triangle, solidity and
 # rectangle aspect ratio (see ``_shape_features``), with their typical spread.
 _TEMPLATES = np.array([
-    [0.93, 0.78, 0.605, 0.975, 0.985],  # circle
-    [0.665, 0.91, 0.525, 0.95, 0.975],  # square
-    [0.45, 0.53, 0.91, 0.935, 0.89],    # triangle
-    [0.47, 0.445, 0.365, 0.63, 0.955],  # star
-    [0.83, 0.755, 0.63, 0.965, 0.92],   # hexagon
+    [0.93, 0.78, 0.605, 0.975, 0.985, 0.02],  # circle
+    [0.665, 0.91, 0.525, 0.95, 0.975, 0.105],  # square
+    [0.45, 0.53, 0.91, 0.935, 0.89, 0.215],  # triangle
+    [0.47, 0.445, 0.365, 0.63, 0.955, 0.21],  # star
+    [0.83, 0.755, 0.63, 0.965, 0.92, 0.048],  # hexagon
 ])
-_FEATURE_SCALE = np.array([0.05, 0.04, 0.04, 0.04, 0.03])
+_FEATURE_SCALE = np.array([0.05, 0.04, 0.04, 0.04, 0.03, 0.015])
 
 
 def _fit_background(image):
@@ -341,12 +341,16 @@ def _shape_features(contour):
     _, radius = cv2.minEnclosingCircle(hull)
     (_, _), (rw, rh), _ = cv2.minAreaRect(hull)
     tri_area, _ = cv2.minEnclosingTriangle(hull.astype(np.float32))
+    m = cv2.moments(contour)
+    centre = np.array([m["m10"], m["m01"]]) / max(m["m00"], 1e-6)
+    radial = np.linalg.norm(contour.reshape(-1, 2) - centre, axis=1)
     return np.array([
         area / max(np.pi * radius ** 2, 1e-6),
         area / max(rw * rh, 1e-6),
         area / max(tri_area, 1e-6),
         area / max(cv2.contourArea(hull), 1e-6),
         min(rw, rh) / max(rw, rh, 1e-6),
+        radial.std() / max(radial.mean(), 1e-6),
     ])
 
 
@@ -361,7 +365,7 @@ def _classify(contour):
     post = np.exp(logits - logits.max())
     post /= post.sum()
     best = int(np.argmax(post))
-    return best, float(post[best]), float(np.exp(-d2[best] / 40.0))
+    return best, float(post[best]), float(np.exp(-d2[best] / 60.0))
 
 
 def _segment(smooth, dist, edges, threshold):
@@ -387,6 +391,23 @@ def _largest_contour(mask):
     return max(contours, key=cv2.contourArea) if contours else None
 
 
+def _model_box(label, contour, region_box):
+    """Box of the recognised shape fitted to the contour: the whole shape it seems to be,
+    so partly hidden or cut shapes get larger boxes than their visible part."""
+    if label == "square":
+        corners = cv2.boxPoints(cv2.minAreaRect(contour))
+    elif label == "triangle":
+        corners = cv2.minEnclosingTriangle(contour.astype(np.float32))[1].reshape(-1, 2)
+    else:
+        (cx, cy), r = cv2.minEnclosingCircle(contour)
+        corners = np.array([[cx - r, cy - r], [cx + r, cy + r]])
+    x, y, w, h = region_box
+    lo = np.maximum(np.floor(corners.min(axis=0)), [x - w, y - h]).astype(int)
+    hi = np.minimum(np.ceil(corners.max(axis=0)) + 1, [x + 2 * w, y + 2 * h]).astype(int)
+    lo, hi = np.minimum(lo, [x, y]), np.maximum(hi, [x + w, y + h])
+    return int(lo[0]), int(lo[1]), int(hi[0] - lo[0]), int(hi[1] - lo[1])
+
+
 def _describe(region, dist, threshold, scale, shape):
     """One detection from a region of a pyramid level (``scale`` = its downsampling factor).
 
@@ -409,6 +430,7 @@ def _describe(region, dist, threshold, scale, shape):
     if fitted is None:
         return None
     label, posterior, fit = fitted
+    box = _model_box(CLASSES[label], core if use_core else contour, (x, y, w, h))
     size = 1 / (1 + np.exp(-(np.log(area) - np.log(120)) * 2))
     strength = 1 / (1 + np.exp(-(float(inside.mean()) / threshold - 1.6) * 3))
     x0, y0, w, h = (sx.start + x) * scale, (sy.start + y) * scale, w * scale, h * scale
@@ -417,9 +439,12 @@ def _describe(region, dist, threshold, scale, shape):
     h, w = min(h, shape[0] - y0), min(w, shape[1] - x0)
     mask = np.zeros(shape, bool)
     mask[y0:y0 + h, x0:x0 + w] = filled[:h, :w] > 0
+    bx0, by0 = max(box[0] + sx.start, 0) * scale, max(box[1] + sy.start, 0) * scale
+    bx1 = min((box[0] + box[2] + sx.start) * scale, shape[1])
+    by1 = min((box[1] + box[3] + sy.start) * scale, shape[0])
     return {
         "label": CLASSES[label],
-        "bbox": [x0, y0, w, h],
+        "bbox": [bx0, by0, bx1 - bx0, by1 - by0],
         "confidence": float(np.clip(posterior * fit ** 0.5 * size * strength, 0.001, 1.0)),
         "mask": mask,
     }
@@ -467,8 +492,8 @@ def detect(image_bgr):
     """
     fine = cv2.medianBlur(image_bgr, 5)
     shape = image_bgr.shape[:2]
-    detections = _detect_level(fine, 1, 3.0, 30.0, shape)
-    for det in _detect_level(cv2.pyrDown(fine), 2, 2.2, 18.0, shape):
+    detections = _detect_level(fine, 1, 3.0, 24.0, shape)
+    for det in _detect_level(cv2.pyrDown(fine), 2, 2.2, 15.0, shape):
         det["confidence"] *= 0.75
         detections.append(det)
     detections.sort(key=lambda d: -d["confidence"])

@@ -17,6 +17,7 @@ The run lists the custom metric :data:`ANALYSIS_METRIC`, whose cleanup removes
 import base64
 import itertools
 import logging
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -121,6 +122,28 @@ def load_analysis(dataset, eval_key):
         )
     results = dataset.load_run_results(key, cache=False)
     return detection.Evaluation.from_bytes(base64.b64decode(results.payload))
+
+
+def analysis_info(dataset, eval_key):
+    """Metadata stored with the analysis: ``written_at``, ``areas_known``,
+    ``confidence`` and the saved per-class thresholds."""
+    results = dataset.load_run_results(analysis_run_key(eval_key), cache=False)
+    written = getattr(results, "written_at", None)
+    return {
+        "written_at": datetime.fromisoformat(written).replace(tzinfo=None) if written else None,
+        "areas_known": getattr(results, "areas_known", True),
+        "confidence": getattr(results, "confidence", None),
+        "class_thresholds": getattr(results, "class_thresholds", None),
+    }
+
+
+def save_class_thresholds(dataset, eval_key, thresholds):
+    """Stores per-class confidence thresholds with the run, for inference pipelines:
+    ``dataset.load_run_results("error_atlas_<key>").class_thresholds``."""
+    key = analysis_run_key(eval_key)
+    results = dataset.load_run_results(key, cache=False)
+    results.class_thresholds = dict(thresholds)
+    dataset.save_run_results(key, results, overwrite=True, cache=False)
 
 
 def delete_analysis(dataset, config, eval_key):
@@ -396,5 +419,6 @@ def _save_analysis(dataset, eval_key, ev, areas_known, confidence):
     results = dataset.init_run_results(
         key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
         areas_known=bool(areas_known), confidence=confidence,
+        written_at=datetime.now(timezone.utc).isoformat(), class_thresholds=None,
     )
     dataset.save_run_results(key, results, cache=False)

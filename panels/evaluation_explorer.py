@@ -1,0 +1,342 @@
+"""The ``evaluation_explorer`` panel: a model's quality, one click from its examples.
+
+Thin by design: numbers come from the stored engine analysis (no database scan),
+figures from :mod:`.figures`, the objects behind a number from :mod:`.selection`.
+Panel state holds only the user's choices; it is also saved in the execution
+store per dataset, so it survives closing the panel and reloading the page.
+"""
+
+from collections import OrderedDict
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from ..operators import detection_run
+from ..plugin import coco
+from ..plugin.recommendations import recommend
+from . import figures, selection
+
+EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
+IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
+TOP_CLASSES = 20
+STORE = "error_atlas_explorer"
+CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "mode",
+               "example_class", "example_kind")
+_cache = OrderedDict()
+
+
+def load(dataset, eval_key):
+    """``(analysis, info)`` of a run, cached per (dataset, key, run time): moving a
+    slider never reads the database."""
+    stamp = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
+    key = (dataset._doc.id, eval_key, stamp)
+    if key not in _cache:
+        _cache[key] = (detection_run.load_analysis(dataset, eval_key),
+                       detection_run.analysis_info(dataset, eval_key))
+        while len(_cache) > 4:
+            _cache.popitem(last=False)
+    return _cache[key]
+
+
+def explorer_runs(dataset):
+    """Evaluation keys with an Error Atlas analysis, newest last."""
+    runs = set(dataset.list_runs())
+    return [k for k in dataset.list_evaluations() if detection_run.analysis_run_key(k) in runs]
+
+
+class EvaluationExplorer(foo.Panel):
+    @property
+    def config(self):
+        return foo.PanelConfig(name="evaluation_explorer", label="Evaluation explorer",
+                               icon="insights", surfaces="grid")
+
+    # -- lifecycle -------------------------------------------------------------
+
+    def on_load(self, ctx):
+        runs = explorer_runs(ctx.dataset)
+        saved = ctx.store(STORE).get(str(ctx.dataset._doc.id)) or {}
+        key = saved.get("eval_key") if saved.get("eval_key") in runs else (runs[-1] if runs else None)
+        if key is None:
+            ctx.panel.state.set("eval_key", None)
+            return
+        choices = {"iou": "0.50", "confidence": None, "sort": "errors", "show_all": False,
+                   "mode": selection.OBJECTS, "example_kind": "both", **saved, "eval_key": key}
+        if choices["eval_key"] != saved.get("eval_key"):
+            choices.update(confidence=None, example_class=None)
+        self._refresh(ctx, choices, check_stale=True)
+
+    def on_change_dataset(self, ctx):
+        self.on_load(ctx)
+
+    def render(self, ctx):
+        panel = types.Object()
+        state = ctx.panel.state
+        runs = explorer_runs(ctx.dataset)
+        if not runs or not state.eval_key:
+            panel.md("### No evaluation yet\nRun **evaluate_model** to compare a prediction field "
+                     "with ground truth; results appear here.", name="empty")
+            panel.btn("evaluate", label="Evaluate a model", variant="contained",
+                      on_click=self.on_evaluate)
+            return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+
+        # Inputs live at the top level so their state paths are their names.
+        panel.enum("eval_key", runs, default=state.eval_key, label="Evaluation",
+                   view=types.DropdownView(), on_change=self.on_choose_run)
+        panel.enum("iou", IOU_CHOICES, default=state.iou, label="IoU threshold",
+                   view=types.DropdownView(), on_change=self.on_iou)
+        panel.md(state.summary_md or "", name="summary")
+        if state.stale:
+            panel.view("stale", types.Warning(label=state.stale))
+
+        panel.md("#### Precision, recall and F1 against confidence", name="threshold_title")
+        panel.float("confidence", default=state.confidence, min=0.0, max=1.0,
+                    label="Confidence threshold", on_change=self.on_confidence,
+                    view=types.SliderView(componentsProps={"slider": {"step": 0.01}}))
+        row = panel.h_stack("threshold_row", align_y="center")
+        row.btn("back_to_optimal", label="Back to optimal", on_click=self.on_back_to_optimal)
+        row.btn("rerun", label="Re-evaluate", on_click=self.on_evaluate)
+        row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
+        panel.plot("threshold_plot", layout=state.threshold_layout or {}, config={"displayModeBar": False},
+                   on_click=self.on_threshold_click)
+
+        panel.md("#### Recommendations", name="recs_title")
+        for i, rec in enumerate(state.recommendations or []):
+            rec_row = panel.h_stack("rec_%d" % i, align_y="center")
+            rec_row.md("**%s.** %s %s" % (rec["title"], rec["evidence"], rec["action"]), name="text")
+            if rec["show"]:
+                rec_row.btn("show", label="Show", on_click=self.on_recommendation, params={"index": i})
+        if not state.recommendations:
+            panel.md("Nothing stands out at this operating point.", name="recs_none")
+
+        panel.md("#### Error types", name="errors_title")
+        panel.plot("error_plot", layout=state.error_layout or {}, config={"displayModeBar": False},
+                   on_click=self.on_error_click)
+
+        panel.md("#### Performance by class", name="classes_title")
+        panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
+                   default=state.sort, label="Sort classes by", view=types.DropdownView(),
+                   on_change=self.on_sort)
+        panel.enum("mode", [selection.OBJECTS, selection.SAMPLES], default=state.mode,
+                   label="Clicks show", view=types.DropdownView(), on_change=self.on_mode)
+        panel.plot("class_plot", layout=state.class_layout or {}, config={"displayModeBar": False},
+                   on_click=self.on_class_click)
+        table = types.TableView(on_click_row=self.on_class_row)
+        for key, label in (("class", "Class"), ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"),
+                           ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
+                           ("support", "Support"), ("optimal_threshold", "Optimal conf.")):
+            table.add_column(key, label=label)
+        panel.list("class_table", types.Object(), view=table)
+
+        panel.md("#### Confusion matrix", name="confusion_title")
+        panel.bool("show_all", default=bool(state.show_all), label="All classes (default: the %d "
+                   "most confused)" % TOP_CLASSES, on_change=self.on_show_all)
+        panel.plot("confusion_plot", layout=state.confusion_layout or {},
+                   config={"displayModeBar": False}, on_click=self.on_cell_click)
+
+        panel.md("#### Precision-recall curves", name="pr_title")
+        panel.plot("pr_plot", layout=state.pr_layout or {}, config={"displayModeBar": False})
+
+        panel.md("#### Error examples", name="examples_title")
+        panel.enum("example_class", state.class_names or [], default=state.example_class,
+                   label="Class", view=types.DropdownView(), on_change=self.on_example_choice)
+        panel.enum("example_kind", ["both", "fp", "fn"], default=state.example_kind,
+                   label="Errors (fp: false detections, fn: missed)", view=types.DropdownView(),
+                   on_change=self.on_example_choice)
+        ex = panel.h_stack("examples", align_y="center")
+        ex.btn("show_examples", label="Show", on_click=self.on_show_examples)
+        ex.btn("tag_examples", label="Tag shown as needs_review", on_click=self.on_tag_examples)
+        return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+
+    # -- choices -----------------------------------------------------------------
+
+    def on_choose_run(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "eval_key": ctx.params["value"],
+                            "confidence": None, "example_class": None}, check_stale=True)
+
+    def on_iou(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "iou": ctx.params["value"]})
+
+    def on_confidence(self, ctx):
+        value = ctx.params.get("value")
+        if value is not None:
+            self._refresh(ctx, {**self._choices(ctx), "confidence": float(value)})
+
+    def on_threshold_click(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["x"])})
+
+    def on_back_to_optimal(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "confidence": None})
+
+    def on_sort(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "sort": ctx.params["value"]})
+
+    def on_mode(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "mode": ctx.params["value"]})
+
+    def on_show_all(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "show_all": bool(ctx.params["value"])})
+
+    def on_example_choice(self, ctx):
+        name = ctx.params["path"].split(".")[-1]
+        self._refresh(ctx, {**self._choices(ctx), name: ctx.params["value"]})
+
+    def on_evaluate(self, ctx):
+        params = {}
+        if ctx.panel.state.eval_key:
+            info = ctx.dataset.get_evaluation_info(ctx.panel.state.eval_key).config
+            params = {"pred_field": info.pred_field, "gt_field": info.gt_field,
+                      "eval_key": ctx.panel.state.eval_key}
+        ctx.prompt(EVALUATE_URI, params=params, on_success=self.on_load)
+
+    # -- clicks that show objects ---------------------------------------------------
+
+    def on_cell_click(self, ctx):
+        ev, a, config = self._current(ctx)
+        K = ev.num_classes
+        names = ev.classes
+        row = K if ctx.params.get("y") == figures.NOT_AN_OBJECT else selection.as_index(ctx.params.get("y"), names)
+        col = K if ctx.params.get("x") == figures.NOT_DETECTED else selection.as_index(ctx.params.get("x"), names)
+        if row is None or col is None:
+            return
+        self._show(ctx, config, *selection.cell_ids(ev, a, row, col))
+
+    def on_class_click(self, ctx):
+        self._show_class(ctx, ctx.params.get("x"), "both")
+
+    def on_class_row(self, ctx):
+        order = ctx.panel.state.class_order or []
+        i = ctx.params.get("row")
+        if i is not None and 0 <= i < len(order):
+            self._show_class(ctx, order[i], "both")
+
+    def on_error_click(self, ctx):
+        ev, a, config = self._current(ctx)
+        self._show(ctx, config, *selection.error_ids(ev, a, ctx.params.get("x")))
+
+    def on_show_examples(self, ctx):
+        state = ctx.panel.state
+        if state.example_class:
+            self._show_class(ctx, state.example_class, state.example_kind or "both")
+
+    def on_tag_examples(self, ctx):
+        state = ctx.panel.state
+        if not state.example_class:
+            ctx.ops.notify("Choose a class first", variant="warning")
+            return
+        ev, a, config = self._current(ctx)
+        k = selection.as_index(state.example_class, ev.classes)
+        preds, gts = selection.class_error_ids(ev, a, k, state.example_kind or "both")
+        n = selection.tag_objects(ctx.dataset, config, preds, gts, "needs_review")
+        ctx.ops.notify("Tagged %d labels as needs_review" % n, variant="success")
+
+    def on_recommendation(self, ctx):
+        recs = ctx.panel.state.recommendations or []
+        i = ctx.params.get("index")
+        if i is None or i >= len(recs):
+            return
+        show = recs[i]["show"]
+        ev, a, config = self._current(ctx)
+        if "error" in show:
+            self._show(ctx, config, *selection.error_ids(ev, a, show["error"]))
+        elif "cell" in show:
+            self._show(ctx, config, *selection.cell_ids(ev, a, *show["cell"]))
+        elif "class" in show:
+            self._show_class(ctx, show["class"], "both")
+
+    def on_save_thresholds(self, ctx):
+        ev, _, _ = self._current(ctx)
+        best = ev.optimal_thresholds(float(ctx.panel.state.iou))["per_class"]
+        detection_run.save_class_thresholds(ctx.dataset, ctx.panel.state.eval_key, best)
+        ctx.ops.notify("Saved %d per-class thresholds on run '%s'"
+                       % (sum(v is not None for v in best.values()), ctx.panel.state.eval_key),
+                       variant="success")
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _choices(self, ctx):
+        state = ctx.panel.state
+        return {k: state.get(k) for k in CHOICE_KEYS}
+
+    def _current(self, ctx):
+        state = ctx.panel.state
+        ev, _ = load(ctx.dataset, state.eval_key)
+        config = ctx.dataset.get_evaluation_info(state.eval_key).config
+        return ev, ev.assess(float(state.iou), state.confidence), config
+
+    def _show_class(self, ctx, name, which):
+        ev, a, config = self._current(ctx)
+        k = selection.as_index(name, ev.classes)
+        if k is not None:
+            self._show(ctx, config, *selection.class_error_ids(ev, a, k, which))
+
+    def _show(self, ctx, config, pred_ids, gt_ids):
+        mode = ctx.panel.state.mode or selection.OBJECTS
+        ctx.ops.set_view(selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode))
+
+    def _refresh(self, ctx, choices, check_stale=False):
+        """Recomputes every section for the user's choices and stores them.
+
+        Staleness needs a database query, so it is checked only when a run is
+        (re)loaded, not on every slider move."""
+        dataset = ctx.dataset
+        ev, info = load(dataset, choices["eval_key"])
+        iou = float(choices.get("iou") or "0.50")
+        overall, _ = ev.sweeps(iou)
+        optimal = overall.optimal()
+        conf = choices.get("confidence")
+        conf_value = float(conf) if conf is not None else (optimal["confidence"] if optimal else 0.0)
+        summary = ev.summary(iou, conf_value)
+        rows = figures.class_metrics(ev, iou, conf_value)
+        sorted_rows = figures.sort_rows(rows, choices.get("sort") or "errors",
+                                        descending=(choices.get("sort") or "errors") in ("errors", "support"))
+        a = ev.assess(iou, conf_value)
+        eval_view = dataset.load_evaluation_view(choices["eval_key"])
+        n_images = len(ev.image_ids) or len(eval_view)
+        recs = [r.to_dict() for r in recommend(ev, iou, conf_value, n_images)]
+
+        threshold_traces, threshold_layout = figures.threshold_figure(overall, conf_value, optimal)
+        class_traces, class_layout = figures.class_bars_figure(sorted_rows)
+        cm_traces, cm_layout, _ = figures.confusion_figure(
+            a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES)
+        pr_traces, pr_layout = figures.pr_curves_figure(ev, iou)
+        err_traces, err_layout = figures.error_types_figure(summary["error_counts"])
+
+        stale_note = ctx.panel.state.stale
+        if check_stale:
+            stale = selection.stale_samples(dataset, eval_view, info["written_at"])
+            stale_note = ("%d evaluated samples changed since this run: re-evaluate to refresh"
+                          % stale if stale else None)
+        state = {
+            **choices, "iou": "%.2f" % iou, "confidence": conf_value,
+            "summary_md": _summary_md(summary, rows, n_images, conf_value, optimal, eval_view, iou),
+            "stale": stale_note,
+            "recommendations": recs, "class_order": [r["class"] for r in sorted_rows],
+            "class_names": ev.classes,
+            "threshold_layout": threshold_layout, "class_layout": class_layout,
+            "confusion_layout": cm_layout, "pr_layout": pr_layout, "error_layout": err_layout,
+        }
+        # Clear arrays first: the App merges new data into old slot by slot.
+        ctx.panel.state.set({k: None for k in ("class_table", "class_order", "recommendations")})
+        ctx.panel.state.set(state)
+        ctx.panel.data.set({"threshold_plot": threshold_traces, "class_plot": class_traces,
+                            "confusion_plot": cm_traces, "pr_plot": pr_traces,
+                            "error_plot": err_traces, "class_table": sorted_rows})
+        ctx.store(STORE).set(str(dataset._doc.id), {k: state.get(k) for k in CHOICE_KEYS})
+
+
+def _summary_md(s, rows, n_images, conf, optimal, eval_view, iou):
+    fmt = lambda v: "–" if v is None else "%.3f" % v
+    covers = "the whole dataset" if eval_view.view() == eval_view._dataset.view() else "a view"
+    lines = [
+        "**%s**" % figures.verdict(s, rows),
+        "",
+        "| mAP | AP50 | AP75 | Precision | Recall | F1 | TP | FP | FN | Images | Objects |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d |" % (
+            fmt(s["mAP"]), fmt(s["AP50"]), fmt(s["AP75"]), fmt(s["precision"]), fmt(s["recall"]),
+            fmt(s["f1"]), s["tp"], s["fp"], s["fn"], n_images, s["num_gt"]),
+        "",
+        "At confidence **%.2f** and IoU **%.2f** (optimal: %s). Run covers %s."
+        % (conf, iou, "%.2f" % optimal["confidence"] if optimal else "–", covers),
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,173 @@
+"""Plot-ready data for the evaluation explorer, computed from an engine Evaluation.
+
+Pure functions (no App, no database): each returns plain plotly traces /
+layouts or table rows, small enough to send to the browser on every change.
+"""
+
+import numpy as np
+
+from ..plugin.errors import ERROR_TYPES
+
+NOT_DETECTED = "Not detected"
+NOT_AN_OBJECT = "Not an object"
+COLORS = {
+    "correct": "#2ca02c", "classification": "#9467bd", "localization": "#ff7f0e",
+    "both": "#8c564b", "duplicate": "#e377c2", "background": "#d62728", "missed": "#1f77b4",
+}
+BASE_LAYOUT = {"margin": {"t": 30, "r": 10, "b": 40, "l": 50}, "height": 300,
+               "legend": {"orientation": "h", "y": 1.12}, "template": "plotly_dark",
+               "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)"}
+
+
+def class_metrics(evaluation, iou, confidence):
+    """Per-class rows: counts, precision/recall/F1 at the operating point, AP, optimum."""
+    a = evaluation.assess(iou, confidence)
+    c = a.class_counts()
+    _, per_class = evaluation.sweeps(iou)
+    ap = evaluation.coco.class_ap()
+    ap50 = evaluation.coco.class_ap(iou=0.5)
+    ap75 = evaluation.coco.class_ap(iou=0.75)
+    rows = []
+    for k, name in enumerate(evaluation.classes):
+        tp, fp, fn = int(c["tp"][k]), int(c["fp"][k]), int(c["fn"][k])
+        p = tp / (tp + fp) if tp + fp else None
+        r = tp / (tp + fn) if tp + fn else None
+        f1 = 2 * p * r / (p + r) if p and r else (0.0 if p is not None and r is not None else None)
+        best = per_class[k].optimal() if per_class[k].num_gt else None
+        rows.append({
+            "class": name, "support": tp + fn, "tp": tp, "fp": fp, "fn": fn,
+            "misclassified": int(c["misclassified"][k]), "missed": int(c["not_detected"][k]),
+            "precision": _r(p), "recall": _r(r), "f1": _r(f1),
+            "AP": _ap(ap[k]), "AP50": _ap(ap50[k]), "AP75": _ap(ap75[k]),
+            "optimal_threshold": _r(best["confidence"]) if best else None,
+        })
+    return rows
+
+
+def sort_rows(rows, key="errors", descending=True):
+    """Rows sorted by a column; ``errors`` (fp + fn) puts the worst classes first."""
+    value = (lambda r: r["fp"] + r["fn"]) if key == "errors" else (lambda r: r.get(key))
+    present = [r for r in rows if value(r) is not None]
+    absent = [r for r in rows if value(r) is None]
+    return sorted(present, key=value, reverse=descending) + absent
+
+
+def threshold_figure(overall, confidence, optimal):
+    """Precision, recall and F1 against confidence, current and optimal thresholds marked."""
+    s = overall.downsample(300)
+    x = s.confidence.tolist()
+    traces = [
+        {"type": "scatter", "mode": "lines", "name": n, "x": x, "y": np.round(y, 4).tolist(),
+         "line": {"shape": "hv"}}
+        for n, y in (("Precision", s.precision), ("Recall", s.recall), ("F1", s.f1))
+    ]
+    shapes = []
+    if optimal:
+        shapes.append(_vline(optimal["confidence"], "#2ca02c", "dash"))
+    if confidence is not None:
+        shapes.append(_vline(confidence, "#ffffff", "solid"))
+    layout = dict(BASE_LAYOUT, shapes=shapes,
+                  xaxis={"title": "confidence threshold", "range": [0, 1]},
+                  yaxis={"range": [0, 1.02]})
+    return traces, layout
+
+
+def class_bars_figure(rows):
+    """Stacked bars per class: correct, misclassified, missed, false positives."""
+    names = [r["class"] for r in rows]
+    series = (("correct", "tp", COLORS["correct"]),
+              ("misclassified", "misclassified", COLORS["classification"]),
+              ("missed", "missed", COLORS["missed"]),
+              ("false positives", "fp", COLORS["background"]))
+    traces = [{"type": "bar", "name": label, "x": names, "y": [r[key] for r in rows],
+               "marker": {"color": color}} for label, key, color in series]
+    layout = dict(BASE_LAYOUT, barmode="stack", xaxis={"type": "category"})
+    return traces, layout
+
+
+def confusion_figure(confusion, classes, top_n=None):
+    """Heatmap of the confusion matrix; with ``top_n`` only the most involved classes.
+
+    Returns ``(traces, layout, shown)`` where ``shown`` lists the class indices
+    displayed, so clicks map back to cells.
+    """
+    K = len(classes)
+    off = confusion.astype(np.int64).copy()
+    np.fill_diagonal(off, 0)
+    involvement = off[:K].sum(axis=1)[:K] + off[:, :K].sum(axis=0)
+    shown = np.arange(K)
+    if top_n is not None and K > top_n:
+        shown = np.sort(np.argsort(-involvement, kind="stable")[:top_n])
+    rows = np.r_[shown, K]
+    z = confusion[np.ix_(rows, rows)]
+    x = [classes[i] for i in shown] + [NOT_DETECTED]
+    y = [classes[i] for i in shown] + [NOT_AN_OBJECT]
+    trace = {"type": "heatmap", "z": z.tolist(), "x": x, "y": y, "colorscale": "Viridis",
+             "texttemplate": "%{z}", "hovertemplate": "truth %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+             "zmin": 0, "showscale": False}
+    size = max(300, 24 * len(x) + 120)
+    layout = dict(BASE_LAYOUT, height=size,
+                  xaxis={"title": "predicted", "type": "category", "side": "top"},
+                  yaxis={"title": "ground truth", "type": "category", "autorange": "reversed"})
+    layout["margin"] = {"t": 60, "r": 10, "b": 10, "l": 110}
+    return [trace], layout, shown.tolist()
+
+
+def pr_curves_figure(evaluation, iou, classes=None, max_classes=5):
+    """COCO PR curves (101 recall points) at ``iou``: overall plus a few classes."""
+    t = evaluation.threshold_index(iou)
+    p = evaluation.coco.precision[t, :, :, 0, 2]  # (R, K) at area "all", 100 dets
+    recall = np.linspace(0, 1, p.shape[0]).tolist()
+    valid = p[0] > -1
+    traces = []
+    if valid.any():
+        traces.append({"type": "scatter", "mode": "lines", "name": "all classes",
+                       "x": recall, "y": np.round(p[:, valid].mean(axis=1), 4).tolist(),
+                       "line": {"width": 3}})
+    ap = np.where(valid, np.where(valid, p, 0).mean(axis=0), -1)
+    picks = ([evaluation.classes.index(c) for c in classes if c in evaluation.classes]
+             if classes else [k for k in np.argsort(-ap) if valid[k]][:max_classes])
+    for k in picks:
+        if valid[k]:
+            traces.append({"type": "scatter", "mode": "lines", "name": evaluation.classes[k],
+                           "x": recall, "y": np.round(p[:, k], 4).tolist()})
+    layout = dict(BASE_LAYOUT, xaxis={"title": "recall", "range": [0, 1]},
+                  yaxis={"title": "precision", "range": [0, 1.02]})
+    return traces, layout
+
+
+def error_types_figure(counts):
+    """One clickable bar per error type."""
+    names = [n for n in ERROR_TYPES if n != "correct"]
+    trace = {"type": "bar", "x": names, "y": [counts.get(n, 0) for n in names],
+             "marker": {"color": [COLORS[n] for n in names]}, "name": "errors"}
+    return [trace], dict(BASE_LAYOUT, xaxis={"type": "category"})
+
+
+def verdict(summary, rows):
+    """One plain-language sentence about the model at the current operating point."""
+    parts = []
+    if summary["recall"] is not None:
+        parts.append("finds %.0f%% of objects" % (100 * summary["recall"]))
+    n_pred = summary["tp"] + summary["fp"]
+    if n_pred and summary["fp"]:
+        parts.append("1 in %.0f detections is wrong" % (n_pred / summary["fp"]))
+    elif n_pred:
+        parts.append("no detection is wrong")
+    weakest = [r["class"] for r in sort_rows([r for r in rows if r["support"]], "f1", False)[:3]]
+    if weakest:
+        parts.append("weakest classes: " + ", ".join(weakest))
+    return "The model " + "; ".join(parts) + "." if parts else "No objects to evaluate."
+
+
+def _vline(x, color, dash):
+    return {"type": "line", "x0": x, "x1": x, "y0": 0, "y1": 1, "yref": "paper",
+            "line": {"color": color, "dash": dash, "width": 2}}
+
+
+def _r(v):
+    return None if v is None else round(float(v), 4)
+
+
+def _ap(v):
+    return None if v < 0 else round(float(v), 4)
