@@ -1,0 +1,178 @@
+"""The evaluation explorer's callbacks, run through FiftyOne's operator machinery
+(what the App calls), checked against the engine. Browser tests are separate."""
+
+import fiftyone.operators as foo
+import numpy as np
+import pytest
+
+from plugin import errors
+from tests.fodata import evaluate_model, random_dataset
+
+PANEL = "@error-atlas/error-atlas/evaluation_explorer"
+
+
+class PanelClient:
+    """Calls panel methods like the App does and keeps the state it is sent."""
+
+    def __init__(self, dataset, panel_id="p1"):
+        self.dataset, self.panel_id = dataset, panel_id
+        self.state, self.data, self.requests = {}, {}, []
+
+    def call(self, method, **params):
+        result = foo.execute_operator(PANEL, dataset=self.dataset, params={
+            "__method__": method, "panel_id": self.panel_id, "panel_state": self.state, **params})
+        assert result.error is None, result.error
+        self.requests = result.executor.to_json()["requests"]
+        for req in self.requests:
+            name = req["operator_uri"].split("/")[-1]
+            if name == "patch_panel_state":
+                self.state.update(req["params"]["state"])
+            elif name == "patch_panel_data":
+                self.data.update(req["params"]["data"])
+        return self
+
+    def view(self):
+        """The view the last call asked the App to show."""
+        for req in self.requests:
+            if req["operator_uri"].endswith("set_view"):
+                import fiftyone.core.view as fov
+                return fov.DatasetView._build(self.dataset, req["params"]["view"])
+        return None
+
+
+@pytest.fixture
+def evaluated():
+    """A fresh evaluated dataset per test: the panel remembers choices per dataset."""
+    ds = random_dataset(seed=31, num_samples=60)
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+    return ds, detection_run().load_analysis(ds, "eval")
+
+
+def detection_run():
+    """The plugin's ``operators.detection_run`` module, as FiftyOne loaded it."""
+    import sys
+
+    foo.get_operator("@error-atlas/error-atlas/evaluate_model")
+    return next(m for n, m in sys.modules.items() if n.endswith("operators.detection_run"))
+
+
+def test_no_evaluation_offers_to_run_one():
+    ds = random_dataset(seed=32, num_samples=5)
+    client = PanelClient(ds).call("on_load")
+    assert client.state["eval_key"] is None
+    client.call("on_evaluate")
+    assert any(r["operator_uri"].endswith("prompt_user") or "prompt" in r["operator_uri"]
+               for r in client.requests)
+
+
+def test_load_shows_the_last_run_at_its_optimal_threshold():
+    ds = random_dataset(seed=34, num_samples=40)
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+    ev = detection_run().load_analysis(ds, "eval")
+    client = PanelClient(ds).call("on_load")
+    best = ev.sweeps(0.5)[0].optimal()
+    assert client.state["eval_key"] == "eval"
+    assert client.state["confidence"] == pytest.approx(best["confidence"])
+    s = ev.summary(0.5, best["confidence"])
+    assert ("| %.3f | %.3f | %.3f |" % (s["mAP"], s["AP50"], s["AP75"])) in client.state["summary_md"]
+    z = np.array(client.data["confusion_plot"][0]["z"])
+    assert z.sum() == ev.assess(0.5, best["confidence"]).confusion.sum()
+
+
+def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    client.call("on_confidence", value=0.62, path="confidence")
+    cm = ev.assess(0.5, 0.62).confusion
+    assert np.array(client.data["confusion_plot"][0]["z"]).sum() == cm.sum()
+    bars = {t["name"]: t["y"] for t in client.data["class_plot"]}
+    assert sum(bars["correct"]) == np.trace(cm[:-1, :-1])
+    client.call("on_iou", value="0.75", path="iou")
+    assert client.state["iou"] == "0.75" and client.state["confidence"] == 0.62
+    assert np.array(client.data["confusion_plot"][0]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
+    client.call("on_back_to_optimal")
+    assert client.state["confidence"] == pytest.approx(ev.sweeps(0.75)[0].optimal()["confidence"])
+
+
+def test_confusion_cell_shows_exactly_its_objects(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load").call("on_confidence", value=0.3, path="confidence")
+    a = ev.assess(float(client.state["iou"]), 0.3)
+    K = ev.num_classes
+    for row, col, x, y in ((0, K, "Not detected", ev.classes[0]),
+                           (K, 1, ev.classes[1], "Not an object"),
+                           (2, 2, ev.classes[2], ev.classes[2])):
+        client.call("on_cell_click", x=x, y=y)
+        assert client.view().count() == a.confusion[row, col]
+
+
+def test_error_type_and_class_clicks(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    a = assessment(ev, client)
+    client.call("on_error_click", x="background")
+    assert client.view().count() == np.count_nonzero(a.pred_error == errors.BACKGROUND)
+    client.call("on_error_click", x="missed")
+    assert client.view().count() == np.count_nonzero(a.gt_error == errors.MISSED)
+    client.call("on_mode", value="samples", path="mode")
+    client.call("on_class_click", x=ev.classes[0])
+    assert client.view().count("%s.detections" % "predictions") + client.view().count(
+        "ground_truth.detections") == sum(
+        len(ids) for ids in _class_errors(ev, a, 0))
+
+
+def assessment(ev, client):
+    """The engine's answer at the panel's current operating point (the panel
+    restores the last choices on this dataset, so read them from its state)."""
+    return ev.assess(float(client.state["iou"]), client.state["confidence"])
+
+
+def _class_errors(ev, a, k):
+    wrong = (a.pred_error > errors.CORRECT) & (ev.pred_label == k)
+    missed = (ev.gt_label == k) & ~ev.gt_crowd & (a.gt_error != errors.CORRECT)
+    return ev.pred_ids[wrong], ev.gt_ids[missed]
+
+
+def test_tag_examples_tags_exactly_the_class_errors(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    client.call("on_example_choice", value=ev.classes[1], path="example_class")
+    client.call("on_example_choice", value="fp", path="example_kind")
+    client.call("on_tag_examples")
+    a = assessment(ev, client)
+    preds, _ = _class_errors(ev, a, 1)
+    assert ds.count_label_tags().get("needs_review", 0) == len(preds)
+    ds.untag_labels("needs_review")
+
+
+def test_save_per_class_thresholds_on_the_run(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load").call("on_save_thresholds")
+    saved = ds.load_run_results("error_atlas_eval", cache=False).class_thresholds
+    assert saved == ev.optimal_thresholds(float(client.state["iou"]))["per_class"]
+
+
+def test_state_survives_a_new_panel_and_stale_results_are_flagged():
+    ds = random_dataset(seed=33, num_samples=20)
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+    PanelClient(ds, "first").call("on_load").call("on_iou", value="0.65", path="iou")
+    reopened = PanelClient(ds, "second").call("on_load")
+    assert reopened.state["iou"] == "0.65" and reopened.state["stale"] is None
+    sample = ds.first()
+    sample.ground_truth.detections[0].label = "dog" if sample.ground_truth.detections[0].label != "dog" else "cat"
+    sample.save()
+    assert "1 evaluated samples changed" in PanelClient(ds, "third").call("on_load").state["stale"]
+
+
+def test_recommendation_show_button(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    recs = client.state["recommendations"]
+    assert recs, "random data has plenty of errors"
+    i = next(i for i, r in enumerate(recs) if r["show"].get("error"))
+    client.call("on_recommendation", index=i)
+    a = assessment(ev, client)
+    code = errors.ERROR_TYPES.index(recs[i]["show"]["error"])
+    side = a.gt_error if recs[i]["show"]["error"] == "missed" else a.pred_error
+    assert client.view().count() == np.count_nonzero(side == code)
+
