@@ -42,21 +42,31 @@ class EvaluateModel(foo.Operator):
             confidence: operating-point threshold for per-label results, error
                 types and counts (mAP always uses every prediction)
             delegate: queue as a delegated operation instead of running now
+                (run it with ``fiftyone delegated launch``)
+
+        Returns:
+            the summary dict, or with ``delegate=True`` the queued operation
+            (a dict with its ``id`` and ``run_state``)
         """
         params = dict(
             pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
             classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
         )
-        ctx = dict(view=sample_collection.view())
-        result = foo.execute_operator(self.uri, ctx, params=params, request_delegation=delegate)
+        ctx = dict(view=sample_collection.view(), params=params, request_delegation=delegate)
+        result = foo.execute_operator(self.uri, ctx)
         if getattr(result, "error", None):
             raise EvaluationInputError(result.error_message or result.error)
         return result.result if hasattr(result, "result") else result
 
-    def resolve_delegation(self, ctx):
-        if ctx.params.get("delegate") is not None:
-            return ctx.params["delegate"]
-        return len(ctx.target_view()) > DELEGATE_ABOVE
+    def resolve_execution_options(self, ctx):
+        """Both modes are offered; large views default to delegated execution."""
+        from fiftyone.operators.executor import ExecutionOptions
+
+        return ExecutionOptions(
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            default_choice_to_delegated=len(ctx.target_view()) > DELEGATE_ABOVE,
+        )
 
     def resolve_input(self, ctx):
         inputs = types.Object()
