@@ -3,8 +3,7 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from . import detection_run, labels_io
-from .errors import EvaluationInputError
+from . import detection_run, labels_io, sdk
 
 DELEGATE_ABOVE = 5000  # samples; larger views default to delegated execution
 
@@ -52,11 +51,7 @@ class EvaluateModel(foo.Operator):
             pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
             classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
         )
-        ctx = dict(view=sample_collection.view(), params=params, request_delegation=delegate)
-        result = foo.execute_operator(self.uri, ctx)
-        if getattr(result, "error", None):
-            raise EvaluationInputError(result.error_message or result.error)
-        return result.result if hasattr(result, "result") else result
+        return sdk.run(self, sample_collection, params, delegate)
 
     def resolve_execution_options(self, ctx):
         """Both modes are offered; large views default to delegated execution."""
