@@ -1,0 +1,98 @@
+"""The Error Atlas demo: build the generated data set, evaluate it, print a report, open the App.
+
+    python demo/run_demo.py [--num-images N] [--seed S] [--masks] [--no-app] [--port 5151]
+"""
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
+
+import fiftyone as fo  # noqa: E402
+import fiftyone.operators as foo  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scenes  # noqa: E402
+
+OPERATOR = "@error-atlas/error-atlas/evaluate_model"
+ERROR_ORDER = ("classification", "localization", "both", "duplicate", "background", "missed")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-images", type=int, default=300,
+                        help="scenes to generate (default 300)")
+    parser.add_argument("--seed", type=int, default=51, help="seed of the scenes (default 51)")
+    parser.add_argument("--masks", action="store_true",
+                        help="add instance masks and evaluate them instead of boxes")
+    parser.add_argument("--no-app", action="store_true", help="do not launch the App")
+    parser.add_argument("--port", type=int, default=5151, help="App port (default 5151)")
+    parser.add_argument("--name", default="error-atlas-demo", help="data set name")
+    return parser.parse_args(argv)
+
+
+def _num(value, fmt="{:.3f}"):
+    return "-" if value is None else fmt.format(value)
+
+
+def print_report(summary, num_images, masks=False):
+    """A compact report of the evaluation summary; missing keys print as '-'."""
+    get = summary.get
+    print("\nEvaluation of %s" % ("instance masks" if masks else "boxes"))
+    print("  images %s   objects %s   predictions %s" % (
+        get("num_images", num_images), _num(get("num_gt"), "{:d}"), _num(get("num_pred"), "{:d}")))
+    print("  mAP@[.50:.95] %s   AP50 %s   AP75 %s"
+          % (_num(get("mAP")), _num(get("AP50")), _num(get("AP75"))))
+    print("  precision %s   recall %s   F1 %s   (at confidence %s)" % (
+        _num(get("precision")), _num(get("recall")), _num(get("f1")),
+        _num(get("confidence"), "{:.2f}") if get("confidence") is not None else "all"))
+    print("  optimal confidence threshold (max F1): %s" % _num(get("optimal_threshold"), "{:.3f}"))
+    per_class = get("per_class_AP") or {}
+    if per_class:
+        print("  AP per class:  "
+              + "   ".join("%s %s" % (c, _num(ap)) for c, ap in per_class.items()))
+    errors = get("error_counts") or {}
+    if errors:
+        names = sorted(errors, key=lambda k: ERROR_ORDER.index(k) if k in ERROR_ORDER else 99)
+        print("  error types:  " + "   ".join("%s %s" % (k, errors[k]) for k in names))
+    for warning in get("warnings") or []:
+        print("  warning: %s" % warning)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    start = time.time()
+    dataset = scenes.build_dataset(name=args.name, num_images=args.num_images, seed=args.seed,
+                                   with_masks=args.masks)
+    print("Built '%s': %d images in %.1f s" % (dataset.name, len(dataset), time.time() - start))
+
+    try:
+        op = foo.get_operator(OPERATOR)
+    except ValueError:
+        sys.exit("Error: %s not found: the plugin is not visible to FiftyOne: run `make setup`"
+                 % OPERATOR)
+    start = time.time()
+    summary = op(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="eval",
+                 use_masks=args.masks)
+    summary = getattr(summary, "result", summary) or {}
+    print("Evaluated in %.1f s" % (time.time() - start))
+    print_report(summary, len(dataset), args.masks)
+
+    if args.no_app:
+        return
+    # the grid and the evaluation explorer side by side
+    spaces = fo.Space(children=[fo.Space(children=[fo.Panel(type="Samples", pinned=True)]),
+                                fo.Space(children=[fo.Panel(type="evaluation_explorer")])],
+                      orientation="horizontal")
+    session = fo.launch_app(dataset, spaces=spaces, port=args.port, remote=True)
+    print("\nThe App is running: open http://localhost:%d (Ctrl+C to stop)" % args.port)
+    try:
+        session.wait(-1)
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
