@@ -90,12 +90,13 @@ def evaluate(
     )
 
     keep = pv >= min(errors.BACKGROUND_IOU, iou)
+    pair_pred, pair_gt, pair_iou = errors.sort_pairs(pp[keep], pg[keep], pv[keep])
     return Evaluation(
         classes=list(classes), thresholds=thresholds, pred_image=pred_image,
         pred_label=pred_label, pred_score=pred_score, pred_area=pred_area,
         gt_image=gt_image, gt_label=gt_label, gt_crowd=gt_crowd, gt_area=gt_area,
         pred_gt=m.pred_gt[0], pred_iou=m.pred_iou[0], gt_pred=m.gt_pred[0],
-        pair_pred=pp[keep], pair_gt=pg[keep], pair_iou=pv[keep],
+        pair_pred=pair_pred, pair_gt=pair_gt, pair_iou=pair_iou,
         coco_precision=metrics.precision, coco_recall=metrics.recall,
         coco_scores=metrics.scores,
     )
@@ -117,9 +118,10 @@ class Evaluation:
         for name in ARRAY_FIELDS:
             setattr(self, name, np.asarray(arrays[name]))
         for name in ID_FIELDS:
-            setattr(self, name, np.asarray(arrays.get(name, ()), dtype=str))
+            setattr(self, name, np.asarray(arrays.get(name, ())).astype(str))
         self.coco = coco.CocoMetrics(self.coco_precision, self.coco_recall, self.coco_scores, {})
         self.coco.stats = coco.summarize(self.coco)
+        self._orders = None
         self._sweeps = lru_cache(maxsize=16)(self._compute_sweeps)
         self._assess = lru_cache(maxsize=8)(self._compute_assessment)
 
@@ -150,9 +152,11 @@ class Evaluation:
     def _compute_sweeps(self, t):
         matched = self.pred_gt[t] >= 0
         to_crowd = matched & self.gt_crowd[np.where(matched, self.pred_gt[t], 0)] if self.gt_crowd.size else matched
+        if self._orders is None:
+            self._orders = sweep.sort_orders(self.pred_score, self.pred_label)
         return sweep.sweeps(
             self.pred_score, self.pred_label, matched & ~to_crowd, to_crowd,
-            self.gt_label[~self.gt_crowd], self.num_classes,
+            self.gt_label[~self.gt_crowd], self.num_classes, self._orders,
         )
 
     def assess(self, iou=0.5, confidence=None):
@@ -208,9 +212,10 @@ class Evaluation:
     def to_bytes(self):
         """Compressed binary form (numpy ``.npz``)."""
         buf = io.BytesIO()
+        ids = {name: getattr(self, name).astype(bytes) for name in ID_FIELDS}  # 4x smaller
         np.savez_compressed(
             buf, classes=np.array(self.classes, dtype=str),
-            **{name: getattr(self, name) for name in ARRAY_FIELDS + ID_FIELDS},
+            **{name: getattr(self, name) for name in ARRAY_FIELDS}, **ids,
         )
         return buf.getvalue()
 

@@ -90,7 +90,7 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
         pred_gt: (P,) class-wise match at ``iou`` (gt index or -1)
         gt_pred: (G,) most confident class-wise match at ``iou`` or -1
         pairs: ``(pred, gt, iou)`` arrays of all overlapping same-image pairs,
-            any class
+            any class, sorted by (pred, iou) (see :func:`sort_pairs`)
         iou: the IoU threshold ``t``
         num_classes: K
         confidence: threshold ``c``; None keeps every prediction
@@ -160,36 +160,46 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
     pred_error[crowd_match] = NOT_EVALUATED
 
     # confusion matrix, counting objects
-    pred_cell = np.full((P, 2), -1, dtype=np.int64)
+    pred_row = np.full(P, -1, dtype=np.int64)
+    pred_col = np.full(P, -1, dtype=np.int64)
     counted = active & ~crowd_match
-    pred_cell[counted, 1] = label[counted]
-    pred_cell[counted, 0] = K
+    pred_col[counted] = label[counted]
+    pred_row[counted] = K
     ok = counted & (pred_error == CORRECT)
-    pred_cell[ok, 0] = label[ok]
+    pred_row[ok] = label[ok]
     cls = pred_error == CLASSIFICATION
-    pred_cell[cls, 0] = gt_label[pred_target[cls]]
+    pred_row[cls] = gt_label[pred_target[cls]]
 
     # every non-crowd gt sits in its row: on the diagonal when detected, in
     # the confusing class's column when claimed, else in Not detected
-    gt_cell = np.full((G, 2), -1, dtype=np.int64)
     real = ~gt_crowd
-    gt_cell[real, 0] = gt_label[real]
-    gt_cell[real, 1] = K
-    gt_cell[real & detected, 1] = gt_label[real & detected]
-    gt_cell[pred_target[cls], 1] = label[cls]
+    gt_row = np.where(real, gt_label, -1)
+    gt_col = np.where(real, K, -1)
+    gt_col[real & detected] = gt_label[real & detected]
+    gt_col[pred_target[cls]] = label[cls]
     missed = real & ~detected & ~claimed
 
-    cells = np.concatenate([pred_cell[counted], gt_cell[missed]])
-    confusion = np.bincount(cells[:, 0] * (K + 1) + cells[:, 1], minlength=(K + 1) ** 2)
-    confusion = confusion.reshape(K + 1, K + 1)
+    cells = np.r_[pred_row[counted] * (K + 1) + pred_col[counted],
+                  gt_row[missed] * (K + 1) + K]
+    confusion = np.bincount(cells, minlength=(K + 1) ** 2).reshape(K + 1, K + 1)
+    pred_cell = np.stack([pred_row, pred_col], axis=1)
+    gt_cell = np.stack([gt_row, gt_col], axis=1)
     return Assessment(pred_error, gt_error, pred_target, pred_cell, gt_cell, confusion)
 
 
+def sort_pairs(p, g, v):
+    """Pairs ordered by (prediction, IoU), the order :func:`assess` expects."""
+    order = np.lexsort((v, p))
+    return p[order], g[order], v[order]
+
+
 def _best_pair(p, g, v):
-    """For each distinct prediction in ``p``, its pair of highest IoU (last on ties)."""
+    """For each distinct prediction in ``p``, its pair of highest IoU.
+
+    Pairs arrive sorted by (prediction, IoU), and filtering keeps that order,
+    so the best pair is the last of each prediction's run.
+    """
     if p.size == 0:
         return p, g
-    order = np.lexsort((v, p))
-    last = np.r_[p[order][1:] != p[order][:-1], True]
-    keep = order[last]
-    return p[keep], g[keep]
+    last = np.r_[p[1:] != p[:-1], True]
+    return p[last], g[last]

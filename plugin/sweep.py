@@ -77,7 +77,7 @@ class Sweep:
                        ("confidence", "tp", "fp", "precision", "recall", "f1")), self.num_gt)
 
 
-def sweeps(score, label, tp, ignored, gt_label, num_classes):
+def sweeps(score, label, tp, ignored, gt_label, num_classes, orders=None):
     """Overall and per-class sweeps.
 
     Args:
@@ -87,47 +87,55 @@ def sweeps(score, label, tp, ignored, gt_label, num_classes):
         ignored: (P,) bool, matched to a crowd region (neither TP nor FP)
         gt_label: (G,) class of every non-crowd ground-truth object
         num_classes: K
+        orders: optional ``(by_score, by_class_then_score)`` orderings of all
+            predictions (see :func:`sort_orders`); they do not depend on the
+            IoU threshold, so callers sweeping several thresholds pass them once
 
     Returns:
         ``(overall, per_class)`` where ``per_class`` is a list of K sweeps
     """
     score = np.asarray(score, dtype=np.float64)
     label = np.asarray(label, dtype=np.int64)
+    tp = np.asarray(tp, dtype=bool)
     keep = ~np.asarray(ignored, dtype=bool)
-    score, label, tp = score[keep], label[keep], np.asarray(tp, dtype=bool)[keep]
+    by_score, by_class = orders if orders is not None else sort_orders(score, label)
     num_gt = np.bincount(np.asarray(gt_label, dtype=np.int64), minlength=num_classes)
 
-    overall = _sweep(score, np.zeros_like(label), tp, np.array([num_gt.sum()]))[0]
-    per_class = _sweep(score, label, tp, num_gt)
+    overall = _sweep(score, np.zeros_like(label), tp, by_score[keep[by_score]],
+                     np.array([num_gt.sum()]))[0]
+    per_class = _sweep(score, label, tp, by_class[keep[by_class]], num_gt)
     return overall, per_class
 
 
-def _sweep(score, group, tp, num_gt):
-    """One sweep per group, all groups in one vectorized pass."""
+def sort_orders(score, label):
+    """Predictions by descending confidence, overall and within each class (stable)."""
+    score = np.asarray(score, dtype=np.float64)
+    return np.argsort(-score, kind="stable"), np.lexsort((-score, label))
+
+
+def _sweep(score, group, tp, order, num_gt):
+    """One sweep per group, all groups in one vectorized pass; ``order`` sorts
+    the kept predictions by (group, descending confidence)."""
     n_groups = num_gt.size
-    order = np.lexsort((-score, group))
     score, group, tp = score[order], group[order], tp[order]
     counts = np.bincount(group, minlength=n_groups)
     first = np.repeat(np.cumsum(counts) - counts, counts)
     cum_tp = np.cumsum(tp)
     cum_tp = cum_tp - np.r_[0, cum_tp][first]
     cum_n = np.arange(1, score.size + 1) - first
-    cum_fp = cum_n - cum_tp
 
     # Distinct confidences: the last prediction of each (group, score) run.
     last = np.flatnonzero(np.r_[(group[1:] != group[:-1]) | (score[1:] != score[:-1]), True])
     last = last[last < score.size]
     g = group[last]
-    tp_l, fp_l = cum_tp[last].astype(np.float64), cum_fp[last].astype(np.float64)
+    conf, tp_l = score[last], cum_tp[last]
+    fp_l = cum_n[last] - tp_l
     precision = tp_l / (tp_l + fp_l)
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = np.where(num_gt[g] > 0, tp_l / num_gt[g], 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
 
+    # Each group's sweep is a view into these compact arrays (no copies).
     bounds = np.searchsorted(g, np.arange(n_groups + 1))
-    out = []
-    for k in range(n_groups):
-        s = slice(bounds[k], bounds[k + 1])
-        out.append(Sweep(score[last][s], cum_tp[last][s], cum_fp[last][s],
-                         precision[s], recall[s], f1[s], int(num_gt[k])))
-    return out
+    return [Sweep(conf[a:b], tp_l[a:b], fp_l[a:b], precision[a:b], recall[a:b], f1[a:b],
+                  int(num_gt[k])) for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
