@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 import numpy as np
 from bson import ObjectId
 from pymongo import UpdateOne
+from pymongo.errors import AutoReconnect
 
 import fiftyone.core.labels as fol
 import fiftyone.core.view as fov
@@ -167,5 +168,11 @@ def _bulk_set(dataset, sample_ids, updates):
     coll = dataset._sample_collection
     ops = [UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": sets}) for i, sets in updates.items()]
     for start in range(0, len(ops), WRITE_BATCH):
-        coll.bulk_write(ops[start:start + WRITE_BATCH], ordered=False)
+        batch = ops[start:start + WRITE_BATCH]
+        try:
+            coll.bulk_write(batch, ordered=False)
+        except AutoReconnect:
+            # a dropped connection (pymongo reconnects): the $set updates are
+            # idempotent, so the batch is simply sent again
+            coll.bulk_write(batch, ordered=False)
     dataset._reload_docs(hard=True)
