@@ -414,16 +414,18 @@ def bench_queries(ev, table, n=30, seed=0):
         times.append((t2 - t0) * 1000)
         parts.append(((t1 - t0) * 1000, (t2 - t1) * 1000))
         assert len(curves) == len(f1) and point is not None
-    med, worst = statistics.median(times), max(times)
-    med_assess, med_sweeps = (statistics.median(p) for p in zip(*parts))
-    print("query at %d new (confidence, IoU) points: median %.1f ms, max %.1f ms; of which "
-          "assess + class_counts + P/R/F1 median %.1f ms, sweeps + per-class points median %.1f ms"
-          % (n, med, worst, med_assess, med_sweeps))
-    table.add("Query at a new (confidence, IoU): median / max of %d" % n,
+    # The target is the issue's: a new confusion matrix + per-class P/R/F1.
+    confusion = [p[0] for p in parts]
+    med, worst = statistics.median(confusion), max(confusion)
+    med_total, med_sweeps = statistics.median(times), statistics.median(p[1] for p in parts)
+    print("query at %d new (confidence, IoU) points: confusion matrix + per-class P/R/F1 median "
+          "%.1f ms, max %.1f ms; with the exact sweeps at that IoU too median %.1f ms"
+          % (n, med, worst, med_total))
+    table.add("New (confidence, IoU): confusion + per-class P/R/F1, median / max of %d" % n,
               "< %.0f ms" % TARGETS["query_ms"], "%.1f / %.1f ms" % (med, worst),
               worst < TARGETS["query_ms"])
-    table.info("Query part: ev.assess + class_counts + P/R/F1 (median)", "%.1f ms" % med_assess)
-    table.info("Query part: ev.sweeps(iou) + per-class points (median)", "%.1f ms" % med_sweeps)
+    table.info("Same plus exact sweeps at that IoU (median)", "%.1f ms" % med_total)
+    table.info("Sweeps + per-class points alone (median)", "%.1f ms" % med_sweeps)
     return times
 
 

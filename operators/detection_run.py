@@ -87,10 +87,11 @@ def evaluate_detections(
     progress(0.6, "Writing results")
     eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list)
     label_values = _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence)
+    updates = labels_io.SampleUpdates(sample_ids)
     for table, values in ((preds, label_values["pred"]), (gts, label_values["gt"])):
-        labels_io.write_label_values(
-            dataset, sample_ids, table, {eval_key + k: v for k, v in values.items()})
-    labels_io.write_sample_values(dataset, sample_ids, _sample_counts(label_values, preds, gts, len(sample_ids), eval_key))
+        updates.labels(table, {eval_key + k: v for k, v in values.items()})
+    updates.samples(_sample_counts(label_values, preds, gts, len(sample_ids), eval_key))
+    updates.write(dataset)
 
     progress(0.85, "Saving the run")
     results = _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel)

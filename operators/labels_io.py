@@ -132,36 +132,53 @@ def _full_positions(view, name, ids, counts):
     return np.array([lookup[i] for i in ids], dtype=np.int64)
 
 
-def write_label_values(dataset, sample_ids, table, values):
-    """Sets ``values[attr][i]`` on label ``i`` of ``table`` (None values are unset).
+class SampleUpdates:
+    """Accumulates ``$set`` values per sample, for labels (by array position) and
+    top-level fields, then writes them as one ``UpdateOne`` per sample. Each
+    touched sample's ``last_modified_at`` is refreshed like FiftyOne's writes."""
 
-    One ``UpdateOne`` per sample, addressing labels by array position, also
-    refreshing ``last_modified_at`` like FiftyOne's own writes.
-    """
-    prefix = table.field + ".detections."
-    names = list(values)
-    columns = [values[n] for n in names]
-    updates = {}
-    now = datetime.now(timezone.utc)
-    for s, pos, *vals in zip(table.sample.tolist(), table.position.tolist(), *columns):
-        sets = updates.get(s)
+    def __init__(self, sample_ids):
+        self.sample_ids = sample_ids
+        self.sets = {}
+        self.now = datetime.now(timezone.utc)
+
+    def _for(self, s):
+        sets = self.sets.get(s)
         if sets is None:
-            sets = updates[s] = {"last_modified_at": now}
-        base = "%s%d." % (prefix, pos)
-        for n, v in zip(names, vals):
-            sets[base + n] = v
-    _bulk_set(dataset, sample_ids, updates)
+            sets = self.sets[s] = {"last_modified_at": self.now}
+        return sets
+
+    def labels(self, table, values):
+        """Sets ``values[attr][i]`` on label ``i`` of ``table`` (None unsets the value)."""
+        prefix = table.field + ".detections."
+        names = list(values)
+        for s, pos, *vals in zip(table.sample.tolist(), table.position.tolist(),
+                                 *(values[n] for n in names)):
+            sets = self._for(s)
+            base = "%s%d." % (prefix, pos)
+            for n, v in zip(names, vals):
+                sets[base + n] = v
+        return self
+
+    def samples(self, values):
+        """Sets top-level fields: ``values[name]`` is aligned with ``sample_ids``."""
+        names = list(values)
+        for s, vals in enumerate(zip(*(values[n] for n in names))):
+            self._for(s).update(zip(names, vals))
+        return self
+
+    def write(self, dataset):
+        _bulk_set(dataset, self.sample_ids, self.sets)
+
+
+def write_label_values(dataset, sample_ids, table, values):
+    """Sets label attributes of ``table`` in bulk (see :class:`SampleUpdates`)."""
+    SampleUpdates(sample_ids).labels(table, values).write(dataset)
 
 
 def write_sample_values(dataset, sample_ids, values):
-    """Sets top-level sample fields: ``values[name]`` is aligned with ``sample_ids``."""
-    names = list(values)
-    now = datetime.now(timezone.utc)
-    updates = {
-        i: {"last_modified_at": now, **{n: v for n, v in zip(names, vals)}}
-        for i, vals in enumerate(zip(*(values[n] for n in names)))
-    }
-    _bulk_set(dataset, sample_ids, updates)
+    """Sets top-level sample fields in bulk (see :class:`SampleUpdates`)."""
+    SampleUpdates(sample_ids).samples(values).write(dataset)
 
 
 def _bulk_set(dataset, sample_ids, updates):

@@ -121,7 +121,8 @@ class Evaluation:
             setattr(self, name, np.asarray(arrays.get(name, ())).astype(str))
         self.coco = coco.CocoMetrics(self.coco_precision, self.coco_recall, self.coco_scores, {})
         self.coco.stats = coco.summarize(self.coco)
-        self._orders = None
+        # confidence orders do not depend on the IoU: sort once, up front
+        self._orders = sweep.sort_orders(self.pred_score, self.pred_label)
         self._sweeps = lru_cache(maxsize=16)(self._compute_sweeps)
         self._assess = lru_cache(maxsize=8)(self._compute_assessment)
 
@@ -152,8 +153,6 @@ class Evaluation:
     def _compute_sweeps(self, t):
         matched = self.pred_gt[t] >= 0
         to_crowd = matched & self.gt_crowd[np.where(matched, self.pred_gt[t], 0)] if self.gt_crowd.size else matched
-        if self._orders is None:
-            self._orders = sweep.sort_orders(self.pred_score, self.pred_label)
         return sweep.sweeps(
             self.pred_score, self.pred_label, matched & ~to_crowd, to_crowd,
             self.gt_label[~self.gt_crowd], self.num_classes, self._orders,
@@ -213,10 +212,8 @@ class Evaluation:
         """Compressed binary form (numpy ``.npz``)."""
         buf = io.BytesIO()
         ids = {name: getattr(self, name).astype(bytes) for name in ID_FIELDS}  # 4x smaller
-        np.savez_compressed(
-            buf, classes=np.array(self.classes, dtype=str),
-            **{name: getattr(self, name) for name in ARRAY_FIELDS}, **ids,
-        )
+        arrays = {name: _compact(getattr(self, name)) for name in ARRAY_FIELDS}
+        np.savez_compressed(buf, classes=np.array(self.classes, dtype=str), **arrays, **ids)
         return buf.getvalue()
 
     @classmethod
@@ -225,6 +222,13 @@ class Evaluation:
             arrays = {name: data[name] for name in ARRAY_FIELDS + ID_FIELDS if name in data}
             classes = data["classes"].tolist()
         return cls(classes, **arrays)
+
+
+def _compact(array):
+    """Index arrays fit in int32 (half the bytes to compress and store)."""
+    if array.dtype == np.int64 and (array.size == 0 or array.max() < 2**31):
+        return array.astype(np.int32)
+    return array
 
 
 def _clean(value):
