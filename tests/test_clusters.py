@@ -1,0 +1,187 @@
+"""Projection, clustering and cluster summaries on constructed data with known answers.
+
+Timing at scale (50,000 x 512) is measured by hand, outside the suite.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from plugin import clusters
+from plugin.clusters import cluster, project, summarize_clusters
+from plugin.descriptors import IMAGE_FEATURES, OBJECT_FEATURES
+
+
+def blobs(n=150, dims=10, gap=8.0, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(0, 1, (n, dims)), rng.normal(gap, 1, (n, dims))])
+    return X, np.repeat([0, 1], n)
+
+
+def purity(labels, truth):
+    """Share of points in their cluster's majority true group."""
+    return sum(np.bincount(truth[labels == c]).max() for c in np.unique(labels)) / labels.size
+
+
+def test_cluster_finds_two_separated_blobs():
+    X, truth = blobs()
+    labels, k = cluster(X)
+    assert k == 2 and labels.dtype == np.int64
+    assert purity(labels, truth) == 1
+    again, _ = cluster(X)
+    np.testing.assert_array_equal(labels, again)
+
+
+def test_cluster_with_given_k_numbers_clusters_by_size():
+    X, truth = blobs()
+    X = np.vstack([X, X[:40] + 30])  # a third, smaller blob
+    labels, k = cluster(X, k=3)
+    assert k == 3 and np.bincount(labels).tolist() == [150, 150, 40]
+    assert np.all(labels[-40:] == 2)
+    wide, _ = cluster(np.hstack([X, np.zeros((X.shape[0], 60))]), k=3)  # PCA path
+    assert purity(wide, labels) == 1
+
+
+def test_cluster_edge_cases():
+    assert cluster(np.zeros((0, 3)))[1] == 0
+    assert cluster(np.ones((15, 3)))[1] == 1                 # too few points to split
+    labels, k = cluster(np.ones((50, 3)))                    # no structure at all
+    assert k == 1 and np.all(labels == 0)
+    with pytest.raises(ValueError, match="k must be"):
+        cluster(np.ones((5, 2)), k=6)
+    with pytest.raises(ValueError, match="NaN"):
+        cluster([[np.nan, 1.0]])
+
+
+def test_project_is_reproducible_and_separates_blobs():
+    X, truth = blobs()
+    Y = project(X, seed=3)
+    assert Y.shape == (300, 2) and Y.dtype == np.float32 and np.all(np.isfinite(Y))
+    np.testing.assert_array_equal(Y, project(X, seed=3))
+    # the blobs stay apart: every point is nearer its own blob's centre
+    centres = np.array([Y[truth == g].mean(axis=0) for g in (0, 1)])
+    nearest = np.argmin(((Y[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    assert np.all(nearest == truth)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 9])
+def test_project_tiny_inputs(n):
+    X = np.random.default_rng(n).normal(size=(n, 4))
+    Y = project(X)
+    assert Y.shape == (n, 2) and np.all(np.isfinite(Y))
+    assert project(np.ones((30, 4))).shape == (30, 2)        # constant input
+
+
+def test_project_wide_input_and_three_components():
+    X, _ = blobs(n=40, dims=80)
+    assert project(X, n_components=3).shape == (80, 3)
+    assert clusters.reduce(X).shape == (80, 50)
+
+
+# --------------------------------------------------------------------- summaries
+
+def failure_scene(seed=0):
+    """600 images in 3 clusters: cluster 2 is dark and mostly missed; cluster 1 is
+    mostly 'star'; cluster 0 carries the 'night' tag."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1, 2], 200)
+    bad = rng.random(600) < np.where(labels == 2, 0.7, 0.1)
+    error_type = np.where(bad, np.where(labels == 2, "missed", "background"), "correct")
+    error_type = error_type.astype(object)
+    error_type[::50] = None  # a few not evaluated
+    classes = np.where(labels == 1, np.where(rng.random(600) < 0.8, 2, 0), rng.integers(0, 2, 600))
+    features = rng.normal(0.5, 0.05, (600, len(IMAGE_FEATURES)))
+    features[:, IMAGE_FEATURES.index("brightness")] = np.where(labels == 2, 0.1, 0.5) \
+        + rng.normal(0, 0.05, 600)
+    night = rng.random(600) < np.where(labels == 0, 0.64, 0.10)
+    tags = [["night", "x"] if t else ["x"] for t in night]
+    return labels, error_type, classes, features, tags
+
+
+def test_dark_erroneous_cluster_ranks_first():
+    labels, error_type, classes, features, tags = failure_scene()
+    out = summarize_clusters(labels, error_type, classes, ["cat", "dog", "star"], features,
+                             IMAGE_FEATURES, extra={"tags": tags})
+    assert [s.rank for s in out] == [1, 2, 3]
+    first = out[0]
+    assert first.id == 2 and first.lift > 1 and first.excess_errors > 0
+    assert any("darker than" in p and "images" in p for p in first.description)
+    assert any(p.startswith("mostly missed objects") for p in first.description)
+    assert first.error_counts["missed"] == first.error_count
+    assert first.evaluated == 200 - np.count_nonzero(error_type[labels == 2] == None)  # noqa: E711
+    assert sum(s.excess_errors for s in out) == pytest.approx(0)
+
+    by_id = {s.id: s for s in out}
+    star = [p for p in by_id[1].description if "'star'" in p]
+    assert len(star) == 1 and star[0].endswith("'star' (vs 0% elsewhere)")
+    assert 70 <= int(star[0].split("%")[0]) <= 90
+    assert by_id[1].classes[0][0] == "star" and by_id[1].classes[0][1] > 0.7
+    assert any(p.startswith("tag 'night' in") for p in by_id[0].description)
+    assert not any("'x'" in p for s in out for p in s.description)  # everywhere: no contrast
+    for s in out:
+        assert len(s.description) <= 4
+        json.dumps(s.to_dict())
+
+
+def test_phrases_for_objects_categorical_and_numeric_fields():
+    rng = np.random.default_rng(1)
+    labels = np.repeat([0, 1], 100)
+    X = np.zeros((200, len(OBJECT_FEATURES)))
+    col = OBJECT_FEATURES.index
+    side = np.where(labels == 1, 20.0, 200.0) * rng.uniform(0.8, 1.2, 200)
+    X[:, col("log_area")] = np.log(side ** 2)
+    X[:, col("truncated")] = np.r_[np.arange(100) < 10, np.arange(100) < 90]
+    X[:, col("is_prediction")] = 1
+    X[:, col("confidence")] = np.where(labels == 1, 0.3, 0.9) + rng.normal(0, 0.02, 200)
+    extra = {"weather": np.where(labels == 1, "fog", "sun").astype(object),
+             "altitude": np.where(labels == 1, 900.0, 10.0) + rng.normal(0, 1, 200)}
+    out = summarize_clusters(labels, None, None, [], X, OBJECT_FEATURES, extra=extra)
+    small = {s.id: s for s in out}[1].description
+    # strongest first; equally strong phrases keep the order of the inputs
+    assert small == ["weather='fog' in 100% (vs 0% elsewhere)",
+                     "cut off at the image border in 90% (vs 10% elsewhere)",
+                     f"objects mostly under {small[2].split()[-2]} px",
+                     "low confidence (median 0.30)"]
+    assert 20 <= int(small[2].split()[-2]) <= 24
+    numeric = summarize_clusters(labels, None, None, [], extra={"altitude": extra["altitude"]})
+    assert {s.id: s for s in numeric}[1].description == ["high altitude (top 1%)"]
+    assert {s.id: s for s in numeric}[0].description == ["low altitude (bottom 1%)"]
+    # no error types: ranked by size, rates undefined
+    assert all(np.isnan(s.error_rate) and np.isnan(s.lift) for s in out)
+    assert out[0].to_dict()["lift"] is None
+
+
+def test_error_codes_and_validation():
+    labels = np.array([0, 0, 1, 1])
+    as_names = summarize_clusters(labels, ["correct", "missed", None, "duplicate"], [0, 0, 0, -1],
+                                  ["a"])
+    as_codes = summarize_clusters(labels, np.array([0, 6, -1, 4]), [0, 0, 0, -1], ["a"])
+    assert [s.to_dict() for s in as_names] == [s.to_dict() for s in as_codes]
+    assert as_names[0].error_counts["duplicate"] == 1
+    with pytest.raises(ValueError, match="unknown error types"):
+        summarize_clusters(labels, ["correct", "oops", None, None], None, [])
+    with pytest.raises(ValueError, match="classes"):
+        summarize_clusters(labels, None, [0, 1, 2, 3], ["a"])
+    with pytest.raises(ValueError, match="features"):
+        summarize_clusters(labels, None, None, [], np.zeros((3, 2)), ["a", "b"])
+    with pytest.raises(ValueError, match="non-negative"):
+        summarize_clusters([-1, 0], None, None, [])
+
+
+def test_crop_and_kind_nouns_and_confidence_of_predictions_only():
+    rng = np.random.default_rng(2)
+    labels = np.repeat([0, 1], 60)
+    is_pred = np.r_[np.ones(60), np.zeros(60)]        # cluster 1: ground truth only
+    confidence = np.where(is_pred == 1, rng.uniform(0.2, 0.9, 120), 0.0)
+    crop_brightness = np.where(labels == 1, 0.1, 0.6) + rng.normal(0, 0.02, 120)
+    X = np.c_[is_pred, confidence, crop_brightness, crop_brightness, 1 - crop_brightness]
+    names = ["is_prediction", "confidence", "crop_brightness", "brightness", "image_sharpness"]
+    out = summarize_clusters(labels, None, None, [], X, names,
+                             feature_kinds=["object", "object", "object", "sample", "image"])
+    gt = {s.id: s for s in out}[1].description
+    assert "ground truth in 100% (vs 0% elsewhere)" in gt
+    assert "darker than 100% of other objects" in gt      # crop: always objects
+    assert "darker than 100% of other samples" in gt      # the given kind
+    assert "sharper than 100% of other images" in gt      # image_: the object's image
+    assert not any("confidence" in p for p in gt)         # 0 is not a ground-truth score
