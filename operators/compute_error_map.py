@@ -1,0 +1,81 @@
+"""The ``compute_error_map`` operator: a thin form and SDK entry over :mod:`.error_map`."""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from . import detection_run, error_map, sdk
+
+
+class ComputeErrorMap(foo.Operator):
+    """Maps evaluated samples or objects with UMAP and finds failure clusters."""
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="compute_error_map",
+            label="Error Atlas: compute error map",
+            description="Embed, project (UMAP) and cluster evaluated samples or objects",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+        )
+
+    def __call__(self, sample_collection, eval_key="eval", level="samples",
+                 embeddings="descriptor", num_clusters=None, map_key="error_map",
+                 delegate=False):
+        """Runs from Python; returns the summary (ranked failure clusters).
+
+        Args:
+            sample_collection: the dataset (or a view of it) that was evaluated
+            eval_key: an ``evaluate_model`` run
+            level: ``"samples"`` or ``"objects"`` (every prediction and missed object)
+            embeddings: ``"descriptor"`` (built-in, offline) or a vector field
+            num_clusters: number of clusters (default: chosen automatically)
+            map_key: name of the map (brain run, fields, custom run)
+            delegate: queue as a delegated operation instead of running now
+        """
+        params = dict(eval_key=eval_key, level=level, embeddings=embeddings,
+                      num_clusters=num_clusters, map_key=map_key)
+        return sdk.run(self, sample_collection, params, delegate)
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        runs = [k for k in ctx.dataset.list_evaluations()
+                if detection_run.analysis_run_key(k) in ctx.dataset.list_runs()]
+        if not runs:
+            inputs.view("none", types.Warning(
+                label="No evaluation yet", description="Run Error Atlas: evaluate model first."))
+            return types.Property(inputs)
+        runs_menu = types.Dropdown()
+        for key in runs:
+            runs_menu.add_choice(key, label=key)
+        # a string with a dropdown, not an enum: a wrong key from Python gets
+        # compute_error_map's own message
+        inputs.str("eval_key", default=runs[-1], required=True, label="Evaluation", view=runs_menu)
+        levels = types.RadioGroup()
+        levels.add_choice("samples", label="samples: one point per image")
+        levels.add_choice("objects", label="objects: every prediction and every missed object")
+        vectors = [f for f, v in ctx.dataset.get_field_schema().items()
+                   if type(v).__name__ in ("VectorField", "ArrayField")]
+        choices = types.Dropdown()
+        choices.add_choice("descriptor", label="Built-in descriptor (offline)",
+                           description="appearance, geometry, crowding, confidence")
+        for name in vectors:
+            choices.add_choice(name, label="Field: " + name)
+        inputs.str("embeddings", default="descriptor", label="Embeddings", view=choices)
+        inputs.str("level", default="samples", label="Map", view=levels)
+        inputs.int("num_clusters", default=None, label="Number of clusters (empty: automatic)")
+        inputs.str("map_key", default="error_map", required=True, label="Map key")
+        return types.Property(inputs, view=types.View(label="Compute error map"))
+
+    def execute(self, ctx):
+        p = ctx.params
+        summary = error_map.compute_error_map(
+            ctx.dataset, p.get("eval_key") or "eval", level=p.get("level") or "samples",
+            embeddings=p.get("embeddings") or "descriptor", num_clusters=p.get("num_clusters"),
+            map_key=p.get("map_key") or "error_map",
+            progress=lambda fraction, label: ctx.set_progress(progress=fraction, label=label),
+        )
+        if not ctx.delegated:
+            ctx.trigger("reload_dataset")
+        return summary

@@ -1,0 +1,310 @@
+"""``compute_error_map``: embed, project and cluster evaluated samples or objects.
+
+Stored the FiftyOne way:
+- a brain visualization run ``<map_key>`` (samples, or prediction patches at
+  object level, plus ``<map_key>_gt`` for ground-truth patches), so FiftyOne's
+  Embeddings panel shows the map;
+- ``<map_key>_cluster`` on every sample (or label), and for the built-in
+  descriptor ``<map_key>_embedding`` too, written batch by batch so a stopped
+  run resumes where it stopped;
+- a custom run ``error_map_<map_key>`` with the points, error types, clusters
+  and their statistics, for the vector explorer panel.
+"""
+
+import base64
+import io
+import itertools
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+import fiftyone.core.fields as fof
+
+from ..plugin import clusters, descriptors, errors as engine_errors
+from . import detection_run, labels_io
+from .errors import EvaluationInputError
+
+SOURCES = ("descriptor",)
+LEVELS = ("samples", "objects")
+BATCH = 256
+
+
+def map_run_key(map_key):
+    return "error_map_" + map_key
+
+
+def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
+                      num_clusters=None, map_key="error_map", workers=None, progress=None,
+                      seed=51):
+    """Builds the error map; returns a summary with the ranked failure clusters."""
+    progress = progress or (lambda fraction, label: None)
+    dataset = view._dataset
+    _check(dataset, eval_key, level, embeddings, num_clusters, map_key)
+    ev = detection_run.load_analysis(dataset, eval_key)
+    info = dataset.get_evaluation_info(eval_key).config
+    meta = detection_run.analysis_info(dataset, eval_key)
+    assessment = ev.assess(info.iou, meta["confidence"])
+    eval_view = dataset.select(ev.image_ids.tolist(), ordered=True)
+    given = None if embeddings == "descriptor" else _read_embeddings(eval_view, embeddings)
+
+    _start_run(dataset, map_key, eval_key, level, embeddings)
+    progress(0.02, "Embedding")
+    points = _points(ev, assessment, level)
+    X = given if given is not None else _descriptor_embeddings(
+        eval_view, dataset, info, points, level, map_key, workers, progress)
+
+    progress(0.7, "Projecting")
+    Z, _, _ = descriptors.standardize(X)
+    xy = clusters.project(Z, seed=seed)
+    progress(0.85, "Clustering")
+    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed)
+    summaries = clusters.summarize_clusters(
+        labels, points["error"], points["label"], ev.classes,
+        features=X if embeddings == "descriptor" else None,
+        feature_names=_feature_names(level) if embeddings == "descriptor" else None,
+    )
+
+    progress(0.92, "Saving")
+    _write_clusters(dataset, eval_view, info, points, labels, level, map_key)
+    _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
+    _finish_run(dataset, map_key, points, xy, labels, summaries)
+    progress(1.0, "Done")
+    return {
+        "map_key": map_key, "level": level, "num_points": int(len(labels)),
+        "num_clusters": int(k), "failure_clusters": [s.to_dict() for s in summaries[:5]],
+    }
+
+
+def delete_error_map(dataset, map_key):
+    """Removes every field and run an error map wrote."""
+    key = map_run_key(map_key)
+    if key in dataset.list_runs():
+        config = dataset.get_run_info(key).config
+        fields = [map_key + "_embedding", map_key + "_cluster"]
+        paths = list(fields)
+        for f in (getattr(config, "pred_field", None), getattr(config, "gt_field", None)):
+            if f:
+                paths += ["%s.detections.%s" % (f, name) for name in fields]
+        dataset.delete_sample_fields([p for p in paths if dataset.has_field(p)], error_level=1)
+        dataset.delete_run(key)
+    for brain_key in (map_key, map_key + "_gt"):
+        if brain_key in dataset.list_brain_runs():
+            dataset.delete_brain_run(brain_key)
+
+
+def load_error_map(dataset, map_key):
+    """The stored map: dict of arrays (points, clusters, error types, ids) and summaries."""
+    results = dataset.load_run_results(map_run_key(map_key), cache=False)
+    with np.load(io.BytesIO(base64.b64decode(results.payload)), allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return arrays, results.clusters
+
+
+# -- steps ----------------------------------------------------------------------
+
+def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
+    if not dataset.has_evaluation(eval_key) or \
+            detection_run.analysis_run_key(eval_key) not in dataset.list_runs():
+        raise EvaluationInputError(
+            "No evaluate_model run with eval_key '%s' on this dataset. Run evaluate_model first "
+            "(runs: %s)." % (eval_key, ", ".join(dataset.list_evaluations()) or "none"))
+    if level not in LEVELS:
+        raise EvaluationInputError("level must be 'samples' or 'objects', not %r." % level)
+    if not map_key or not str(map_key).isidentifier():
+        raise EvaluationInputError("map_key '%s' is not valid: use letters, digits and "
+                                   "underscores." % map_key)
+    if num_clusters is not None and int(num_clusters) < 2:
+        raise EvaluationInputError("num_clusters must be at least 2 (or empty for automatic).")
+    if embeddings not in SOURCES:
+        _check_embeddings_field(dataset, embeddings, level)
+    taken = map_key in dataset.list_brain_runs() and map_run_key(map_key) not in dataset.list_runs()
+    if taken:
+        raise EvaluationInputError(
+            "map_key '%s' is already a brain run that compute_error_map did not create. Choose "
+            "another map_key." % map_key)
+
+
+def _check_embeddings_field(dataset, name, level):
+    if level == "objects":
+        raise EvaluationInputError(
+            "At object level the embeddings come from the built-in descriptor "
+            "(embeddings='descriptor'); an embeddings field applies to samples.")
+    if not dataset.has_field(name):
+        vectors = [f for f, v in dataset.get_field_schema().items()
+                   if isinstance(v, (fof.VectorField, fof.ArrayField))]
+        raise EvaluationInputError(
+            "Embeddings field '%s' does not exist. Use a vector field (%s), or the built-in "
+            "descriptor (embeddings='descriptor'). Zoo models need a network here."
+            % (name, ", ".join(vectors) or "none on this dataset"))
+
+
+def _points(ev, a, level):
+    """Per point: kind, index into the analysis arrays, image, class, error type."""
+    types = np.asarray(engine_errors.ERROR_TYPES + (None,), dtype=object)
+    if level == "samples":
+        n = len(ev.image_ids)
+        worst = np.full(n, None, dtype=object)
+        counts = np.zeros((n, len(engine_errors.ERROR_TYPES)), dtype=np.int64)
+        np.add.at(counts, (ev.pred_image[a.pred_error >= 0], a.pred_error[a.pred_error >= 0]), 1)
+        np.add.at(counts, (ev.gt_image[a.gt_error > 0], a.gt_error[a.gt_error > 0]), 1)
+        errs = counts[:, 1:]
+        has_error = errs.sum(axis=1) > 0
+        worst[has_error] = types[1 + np.argmax(errs[has_error], axis=1)]
+        worst[~has_error & (counts[:, 0] > 0)] = "correct"
+        label = np.full(n, -1, dtype=np.int64)
+        gl = np.bincount(ev.gt_image * ev.num_classes + ev.gt_label,
+                         minlength=n * ev.num_classes).reshape(n, ev.num_classes)
+        label[gl.sum(axis=1) > 0] = np.argmax(gl[gl.sum(axis=1) > 0], axis=1)
+        return {"kind": np.zeros(n, np.int8), "index": np.arange(n), "image": np.arange(n),
+                "label": label, "error": worst, "ids": ev.image_ids}
+    keep_p = a.pred_error >= 0
+    keep_g = (a.gt_error >= 0) & (a.gt_error != engine_errors.CORRECT)
+    return {
+        "kind": np.r_[np.zeros(keep_p.sum(), np.int8), np.ones(keep_g.sum(), np.int8)],
+        "index": np.r_[np.flatnonzero(keep_p), np.flatnonzero(keep_g)],
+        "image": np.r_[ev.pred_image[keep_p], ev.gt_image[keep_g]],
+        "label": np.r_[ev.pred_label[keep_p], ev.gt_label[keep_g]],
+        "error": np.r_[types[a.pred_error[keep_p]], types[a.gt_error[keep_g]]],
+        "ids": np.r_[ev.pred_ids[keep_p], ev.gt_ids[keep_g]],
+        "score": np.r_[ev.pred_score[keep_p], np.full(keep_g.sum(), np.nan)],
+    }
+
+
+def _feature_names(level):
+    if level == "samples":
+        return list(descriptors.IMAGE_FEATURES)
+    return list(descriptors.OBJECT_FEATURES) + ["image_" + f for f in descriptors.IMAGE_FEATURES]
+
+
+def _read_embeddings(eval_view, name):
+    """A vector field's values for every evaluated sample, validated."""
+    values = eval_view.values(name)
+    missing = sum(v is None for v in values)
+    if missing:
+        raise EvaluationInputError(
+            "%d evaluated samples have no '%s' embedding. Compute them for every evaluated "
+            "sample, or use embeddings='descriptor'." % (missing, name))
+    dims = sorted({len(v) for v in values})
+    if len(dims) != 1:
+        raise EvaluationInputError("Embeddings in '%s' have different dimensions: %s."
+                                   % (name, dims))
+    return np.asarray(values, dtype=np.float32)
+
+
+def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, workers, progress):
+    """Image (and object) descriptors, computed in batches and stored as they go."""
+    field = map_key + "_embedding"
+    sample_ids = eval_view.values("id")
+    paths = eval_view.values("filepath")
+    w, h = eval_view.values(["metadata.width", "metadata.height"])
+    sizes = np.array([[a or 1, b or 1] for a, b in zip(w, h)], dtype=np.float64)
+    if not dataset.has_field(field):
+        dataset.add_sample_field(field, fof.VectorField)
+    done = eval_view.values(field)
+    image_X = np.zeros((len(sample_ids), len(descriptors.IMAGE_FEATURES)), np.float32)
+    todo = [i for i, v in enumerate(done) if v is None]
+    for i, v in enumerate(done):
+        if v is not None:
+            image_X[i] = v
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for start in range(0, len(todo), BATCH):
+            batch = todo[start:start + BATCH]
+            feats = list(pool.map(_image_descriptor_file, [paths[i] for i in batch], chunksize=8))
+            image_X[batch] = np.asarray(feats, dtype=np.float32)
+            labels_io.write_sample_values(dataset, [sample_ids[i] for i in batch],
+                                          {field: [image_X[i].tolist() for i in batch]})
+            progress(0.05 + 0.6 * (start + len(batch)) / max(len(todo), 1),
+                     "Embedded %d / %d images" % (start + len(batch), len(todo)))
+    if level == "samples":
+        return image_X
+    boxes, image_index = _point_boxes(dataset, config, points)
+    obj = descriptors.object_descriptors(boxes, sizes[image_index], points["score"], image_index)
+    return np.hstack([obj, image_X[image_index]])
+
+
+def _image_descriptor_file(path):
+    import cv2
+
+    image = cv2.imread(path, cv2.IMREAD_COLOR)
+    if image is None:
+        return np.full(len(descriptors.IMAGE_FEATURES), np.nan, np.float32)
+    return descriptors.image_descriptor(image[:, :, ::-1])
+
+
+def _point_boxes(dataset, config, points):
+    """Relative boxes of object-level points, read from the labels by id."""
+    boxes = np.zeros((len(points["ids"]), 4))
+    for kind, field in ((0, config.pred_field), (1, config.gt_field)):
+        sel = np.flatnonzero(points["kind"] == kind)
+        ids, bbs = dataset.values([field + ".detections.id", field + ".detections.bounding_box"])
+        lookup = dict(zip(itertools.chain.from_iterable(x or () for x in ids),
+                          itertools.chain.from_iterable(x or () for x in bbs)))
+        boxes[sel] = [lookup[i] for i in points["ids"][sel]]
+    return boxes, points["image"]
+
+
+def _write_clusters(dataset, eval_view, config, points, labels, level, map_key):
+    field = map_key + "_cluster"
+    if level == "samples":
+        dataset.add_sample_field(field, fof.IntField)
+        labels_io.write_sample_values(dataset, points["ids"].tolist(), {field: labels.tolist()})
+        return
+    by_id = dict(zip(points["ids"].tolist(), labels.tolist()))
+    sample_ids = eval_view.values("id")
+    for label_field in (config.pred_field, config.gt_field):
+        table = labels_io.read_labels(eval_view, label_field)
+        dataset.add_sample_field("%s.detections.%s" % (label_field, field), fof.IntField)
+        labels_io.write_label_values(dataset, sample_ids, table,
+                                     {field: [by_id.get(i) for i in table.ids]})
+
+
+def _register_visualizations(dataset, eval_view, config, points, xy, level, map_key):
+    import fiftyone.brain as fob
+
+    for key in (map_key, map_key + "_gt"):
+        if key in dataset.list_brain_runs():
+            dataset.delete_brain_run(key)
+    if level == "samples":
+        fob.compute_visualization(eval_view, points=xy, brain_key=map_key, progress=False)
+        return
+    for kind, field, key in ((0, config.pred_field, map_key), (1, config.gt_field, map_key + "_gt")):
+        sel = points["kind"] == kind
+        if not sel.any():
+            continue
+        ids = points["ids"][sel].tolist()
+        patches_view = eval_view.select_labels(ids=ids, fields=field)
+        order = {i: n for n, i in enumerate(ids)}
+        pos = [order[i] for i in patches_view.values(field + ".detections.id", unwind=True)]
+        fob.compute_visualization(patches_view, patches_field=field, points=xy[sel][pos],
+                                  brain_key=key, progress=False)
+
+
+def _start_run(dataset, map_key, eval_key, level, embeddings):
+    key = map_run_key(map_key)
+    info = dataset.get_evaluation_info(eval_key).config
+    if key in dataset.list_runs():
+        old = dataset.get_run_info(key).config
+        same = (old.eval_key, old.level, old.embeddings) == (eval_key, level, embeddings)
+        if getattr(old, "complete", True) or not same:
+            delete_error_map(dataset, map_key)
+        else:
+            return  # resume: embeddings already written are reused
+    config = dataset.init_run(eval_key=eval_key, level=level, embeddings=embeddings,
+                              pred_field=info.pred_field, gt_field=info.gt_field, complete=False)
+    dataset.register_run(key, config)
+
+
+def _finish_run(dataset, map_key, points, xy, labels, summaries):
+    key = map_run_key(map_key)
+    config = dataset.get_run_info(key).config
+    config.complete = True
+    dataset.update_run_config(key, config)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, xy=xy.astype(np.float32), cluster=labels.astype(np.int32),
+                        kind=points["kind"], label=points["label"],
+                        score=points.get("score", np.full(len(labels), np.nan)),
+                        error=np.asarray([e or "" for e in points["error"]], dtype=str),
+                        ids=np.asarray(points["ids"], dtype=str))
+    results = dataset.init_run_results(key, payload=base64.b64encode(buf.getvalue()).decode("ascii"),
+                                       clusters=[s.to_dict() for s in summaries])
+    dataset.save_run_results(key, results, overwrite=True, cache=False)

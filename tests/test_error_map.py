@@ -1,0 +1,135 @@
+"""compute_error_map on real FiftyOne datasets with real images and a planted failure."""
+
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+import fiftyone as fo
+import fiftyone.operators as foo
+
+from tests.fodata import evaluate_model, snapshot
+
+URI = "@error-atlas/error-atlas/compute_error_map"
+
+
+def error_map_module():
+    foo.get_operator(URI)
+    return next(m for n, m in sys.modules.items() if n.endswith("operators.error_map"))
+
+
+def compute_error_map(collection, **params):
+    return foo.get_operator(URI)(collection, **params)
+
+
+def planted_dataset(tmp_path, n=80, seed=5):
+    """Scenes where a hidden condition (darkness) makes the detector miss objects.
+
+    Nothing on the dataset records which images are dark.
+    """
+    rng = np.random.default_rng(seed)
+    samples, dark = [], []
+    for i in range(n):
+        is_dark = i % 4 == 0
+        level = 25 if is_dark else 200
+        img = np.clip(rng.normal(level, 12, (48, 64, 3)), 0, 255).astype(np.uint8)
+        path = str(tmp_path / ("img%03d.png" % i))
+        cv2.imwrite(path, img)
+        gts, preds = [], []
+        for j in range(3):
+            box = [0.1 + 0.3 * j, 0.3, 0.2, 0.3]
+            gts.append(fo.Detection(label="shape", bounding_box=box))
+            if not is_dark or rng.random() < 0.15:
+                preds.append(fo.Detection(label="shape", bounding_box=box,
+                                          confidence=float(rng.uniform(0.5, 1))))
+        if rng.random() < 0.1:
+            preds.append(fo.Detection(label="shape", bounding_box=[0.8, 0.8, 0.1, 0.1],
+                                      confidence=0.3))
+        samples.append(fo.Sample(filepath=path, metadata=fo.ImageMetadata(width=64, height=48),
+                                 ground_truth=fo.Detections(detections=gts),
+                                 predictions=fo.Detections(detections=preds)))
+        dark.append(is_dark)
+    ds = fo.Dataset()
+    ds.add_samples(samples, progress=False)
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+    return ds, dict(zip(ds.values("id"), dark))
+
+
+def test_samples_map_finds_the_planted_failure(tmp_path):
+    ds, dark = planted_dataset(tmp_path)
+    summary = compute_error_map(ds, eval_key="eval", level="samples", map_key="emap")
+    top = summary["failure_clusters"][0]
+    members = ds.match(fo.ViewField("emap_cluster") == top["id"]).values("id")
+    precision = np.mean([dark[i] for i in members])
+    recall = sum(dark[i] for i in members) / sum(dark.values())
+    assert precision >= 0.8 and recall >= 0.6, (precision, recall, top)
+    assert any("dark" in phrase for phrase in top["description"]), top["description"]
+    results = ds.load_brain_results("emap")
+    assert results.points.shape == (len(ds), 2)
+    assert ds.count("emap_embedding") == len(ds)
+
+
+def test_objects_map_labels_every_prediction_and_missed_object(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=40)
+    summary = compute_error_map(ds, eval_key="eval", level="objects", map_key="omap")
+    n_pred = ds.count("predictions.detections")
+    n_missed = len(ds.filter_labels("ground_truth", fo.ViewField("eval") == "fn",
+                                    only_matches=False).values("ground_truth.detections.id",
+                                                               unwind=True))
+    assert summary["num_points"] == n_pred + n_missed
+    assert ds.count("predictions.detections.omap_cluster") == n_pred
+    assert set(ds.list_brain_runs()) >= {"omap", "omap_gt"}
+
+
+def test_rerun_replaces_and_delete_removes_everything(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=30)
+    before = sorted(ds.get_field_schema(flat=True))
+    compute_error_map(ds, eval_key="eval", map_key="m")
+    compute_error_map(ds, eval_key="eval", map_key="m", num_clusters=3)
+    assert ds.list_brain_runs() == ["m"]
+    assert max(ds.values("m_cluster")) == 2
+    error_map_module().delete_error_map(ds, "m")
+    assert sorted(ds.get_field_schema(flat=True)) == before
+    assert ds.list_brain_runs() == [] and ds.list_runs() == ["error_atlas_eval"]
+
+
+class Stop(Exception):
+    pass
+
+
+def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch):
+    ds, _ = planted_dataset(tmp_path, n=40)
+    module = error_map_module()
+    monkeypatch.setattr(module, "BATCH", 10)
+    labels = []
+
+    def stop_after_two_batches(fraction, label):
+        labels.append(label)
+        if label.startswith("Embedded 20"):
+            raise Stop()
+
+    with pytest.raises(Stop):
+        module.compute_error_map(ds, "eval", map_key="r", progress=stop_after_two_batches)
+    assert ds.count("r_embedding") == 20
+    labels.clear()
+    module.compute_error_map(ds, "eval", map_key="r", progress=lambda f, l: labels.append(l))
+    embedded = [l for l in labels if l.startswith("Embedded")]
+    assert embedded == ["Embedded 10 / 20 images", "Embedded 20 / 20 images"]
+    assert ds.count("r_cluster") == 40
+
+
+def test_bad_inputs_change_nothing(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=12)
+    ds.set_values("vec", [np.ones(4)] * 6 + [np.ones(5)] * 6)
+    before = snapshot(ds)
+    for params, pattern in (
+        (dict(eval_key="nope"), "No evaluate_model run with eval_key 'nope'"),
+        (dict(eval_key="eval", embeddings="missing_field"), "Embeddings field 'missing_field'"),
+        (dict(eval_key="eval", embeddings="vec"), "different dimensions"),
+        (dict(eval_key="eval", level="objects", embeddings="vec"), "object level"),
+        (dict(eval_key="eval", map_key="bad key"), "not valid"),
+    ):
+        with pytest.raises(Exception, match=pattern):
+            compute_error_map(ds, **params)
+        assert snapshot(ds) == before, params
