@@ -4,11 +4,15 @@ FiftyOne imports this file under a synthetic package name, so everything
 below uses relative imports.
 """
 
+from .operators.compute_error_map import ComputeErrorMap
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .panels.evaluation_explorer import EvaluationExplorer
+from .panels.vector_explorer import VectorExplorer
 
 
 def register(p):
     p.register(EvaluateModel)
     p.register(ErrorAnalysis)
     p.register(EvaluationExplorer)
+    p.register(ComputeErrorMap)
+    p.register(VectorExplorer)
