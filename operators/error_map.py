@@ -45,7 +45,12 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     meta = detection_run.analysis_info(dataset, eval_key)
     assessment = ev.assess(info.iou, meta["confidence"])
     eval_view = dataset.select(ev.image_ids.tolist(), ordered=True)
-    given = None if embeddings == "descriptor" else _read_embeddings(eval_view, embeddings)
+    given = None
+    if embeddings != "descriptor":
+        if dataset.has_field(embeddings):
+            given = _read_embeddings(eval_view, embeddings)
+        else:
+            given = _zoo_embeddings(eval_view, embeddings)
 
     _start_run(dataset, map_key, eval_key, level, embeddings)
     progress(0.02, "Embedding")
@@ -128,14 +133,32 @@ def _check_embeddings_field(dataset, name, level):
     if level == "objects":
         raise EvaluationInputError(
             "At object level the embeddings come from the built-in descriptor "
-            "(embeddings='descriptor'); an embeddings field applies to samples.")
-    if not dataset.has_field(name):
+            "(embeddings='descriptor'); an embeddings field or zoo model applies to samples.")
+    if dataset.has_field(name):
+        return
+    import fiftyone.zoo as foz
+
+    if name not in foz.list_zoo_models():
         vectors = [f for f, v in dataset.get_field_schema().items()
                    if isinstance(v, (fof.VectorField, fof.ArrayField))]
         raise EvaluationInputError(
-            "Embeddings field '%s' does not exist. Use a vector field (%s), or the built-in "
-            "descriptor (embeddings='descriptor'). Zoo models need a network here."
+            "Embeddings '%s' is neither a field nor a FiftyOne zoo model. Use the built-in "
+            "descriptor (embeddings='descriptor'), a vector field (%s) or a zoo model name."
             % (name, ", ".join(vectors) or "none on this dataset"))
+
+
+def _zoo_embeddings(eval_view, name):
+    """Embeddings from a FiftyOne zoo model, where it can be loaded."""
+    import fiftyone.zoo as foz
+
+    try:
+        model = foz.load_zoo_model(name)
+    except Exception as e:
+        raise EvaluationInputError(
+            "Zoo model '%s' could not be loaded (%s). Use the built-in descriptor "
+            "(embeddings='descriptor', offline) or a vector field of your own embeddings."
+            % (name, str(e).splitlines()[0][:200] if str(e) else type(e).__name__))
+    return np.asarray(eval_view.compute_embeddings(model), dtype=np.float32)
 
 
 def _points(ev, a, level):

@@ -125,7 +125,9 @@ def test_bad_inputs_change_nothing(tmp_path):
     before = snapshot(ds)
     for params, pattern in (
         (dict(eval_key="nope"), "No evaluate_model run with eval_key 'nope'"),
-        (dict(eval_key="eval", embeddings="missing_field"), "Embeddings field 'missing_field'"),
+        (dict(eval_key="eval", embeddings="missing_field"), "neither a field nor a FiftyOne zoo"),
+        (dict(eval_key="eval", embeddings="clip-vit-base32-torch"),
+         "could not be loaded.*descriptor"),
         (dict(eval_key="eval", embeddings="vec"), "different dimensions"),
         (dict(eval_key="eval", level="objects", embeddings="vec"), "object level"),
         (dict(eval_key="eval", map_key="bad key"), "not valid"),
