@@ -14,13 +14,16 @@ PANEL = "@error-atlas/error-atlas/evaluation_explorer"
 class PanelClient:
     """Calls panel methods like the App does and keeps the state it is sent."""
 
-    def __init__(self, dataset, panel_id="p1"):
-        self.dataset, self.panel_id = dataset, panel_id
+    def __init__(self, dataset, panel_id="p1", panel=PANEL):
+        self.dataset, self.panel_id, self.panel = dataset, panel_id, panel
         self.state, self.data, self.requests = {}, {}, []
 
-    def call(self, method, **params):
-        result = foo.execute_operator(PANEL, dataset=self.dataset, params={
-            "__method__": method, "panel_id": self.panel_id, "panel_state": self.state, **params})
+    def call(self, method, view=None, **params):
+        """``view``: the App's current view when the event fires (default: all)."""
+        result = foo.execute_operator(self.panel, ctx=dict(
+            view=view if view is not None else self.dataset.view(), params={
+                "__method__": method, "panel_id": self.panel_id, "panel_state": self.state,
+                **params}))
         assert result.error is None, result.error
         self.requests = result.executor.to_json()["requests"]
         for req in self.requests:

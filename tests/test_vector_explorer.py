@@ -12,23 +12,8 @@ PANEL = "@error-atlas/error-atlas/vector_explorer"
 
 
 class VectorClient(PanelClient):
-    def call(self, method, view=None, **params):
-        """``view``: the App's current view when the event fires."""
-        import fiftyone.operators as foo
-
-        result = foo.execute_operator(PANEL, ctx=dict(
-            view=view if view is not None else self.dataset.view(), params={
-                "__method__": method, "panel_id": self.panel_id, "panel_state": self.state,
-                **params}))
-        assert result.error is None, result.error
-        self.requests = result.executor.to_json()["requests"]
-        for req in self.requests:
-            name = req["operator_uri"].split("/")[-1]
-            if name == "patch_panel_state":
-                self.state.update(req["params"]["state"])
-            elif name == "patch_panel_data":
-                self.data.update(req["params"]["data"])
-        return self
+    def __init__(self, dataset, panel_id="v1"):
+        super().__init__(dataset, panel_id, panel=PANEL)
 
     def points(self):
         return sum(len(t["x"]) for t in self.data["scatter"] if not t["name"].startswith("in view"))
