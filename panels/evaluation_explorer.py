@@ -10,6 +10,7 @@ from collections import OrderedDict
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run
 from ..plugin import coco
@@ -19,23 +20,45 @@ from . import figures, selection
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
 TOP_CLASSES = 20
+MAX_RECOMMENDATIONS = 8  # the most severe; many classes can trigger dozens of rules
+TABLE_KEYS = ("class", "AP", "AP50", "AP75", "precision", "recall", "f1", "support",
+              "optimal_threshold")  # the table's columns: only these go to the App
 STORE = "error_atlas_explorer"
 CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "mode",
                "example_class", "example_kind")
 _cache = OrderedDict()
+_latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
 
 
 def load(dataset, eval_key):
-    """``(analysis, info)`` of a run, cached per (dataset, key, run time): moving a
-    slider never reads the database."""
+    """``(analysis, info)`` of a run, cached per (dataset, key, run time).
+
+    ``info`` also holds what the panel shows about the run's view
+    (``num_images``, ``covers``) and the dataset's id (for the store)."""
     stamp = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
     key = (dataset._doc.id, eval_key, stamp)
     if key not in _cache:
-        _cache[key] = (detection_run.load_analysis(dataset, eval_key),
-                       detection_run.analysis_info(dataset, eval_key))
+        ev = detection_run.load_analysis(dataset, eval_key)
+        info = dict(detection_run.analysis_info(dataset, eval_key))
+        eval_view = dataset.load_evaluation_view(eval_key)
+        info.update(num_images=len(ev.image_ids) or len(eval_view), dataset_id=dataset._doc.id,
+                    covers="the whole dataset" if eval_view.view() == dataset.view() else "a view")
+        _cache[key] = (ev, info)
         while len(_cache) > 4:
             _cache.popitem(last=False)
+    _latest[(dataset.name, eval_key)] = key
     return _cache[key]
+
+
+def load_fast(ctx, eval_key):
+    """:func:`load` without reading the database when this process loaded the run
+    before: moving a slider never touches ``ctx.dataset`` (FiftyOne reloads the
+    dataset on its first use in every call, 50-150 ms). A newer run of the same
+    key is picked up when the panel loads or the run is chosen again."""
+    key = _latest.get((ctx.dataset_name, eval_key))
+    if key in _cache:
+        return _cache[key]
+    return load(ctx.dataset, eval_key)
 
 
 def explorer_runs(dataset):
@@ -71,7 +94,8 @@ class EvaluationExplorer(foo.Panel):
     def render(self, ctx):
         panel = types.Object()
         state = ctx.panel.state
-        runs = explorer_runs(ctx.dataset)
+        # the runs listed when the panel (re)loaded: no database read per event
+        runs = state.runs if state.eval_key and state.runs else explorer_runs(ctx.dataset)
         if not runs or not state.eval_key:
             panel.md("### No evaluation yet\nRun **evaluate_model** to compare a prediction field "
                      "with ground truth; results appear here.", name="empty")
@@ -91,7 +115,10 @@ class EvaluationExplorer(foo.Panel):
         panel.md("#### Precision, recall and F1 against confidence", name="threshold_title")
         panel.float("confidence", default=state.confidence, min=0.0, max=1.0,
                     label="Confidence threshold", on_change=self.on_confidence,
-                    view=types.SliderView(componentsProps={"slider": {"step": 0.01}}))
+                    # a left label is cut at 100 px ("Confidenc..."); the value label
+                    # shows two decimals like the summary, not six
+                    view=types.SliderView(label_position="top", value_precision=2,
+                                          componentsProps={"slider": {"step": 0.01}}))
         row = panel.h_stack("threshold_row", align_y="center")
         row.btn("back_to_optimal", label="Back to optimal", on_click=self.on_back_to_optimal)
         row.btn("rerun", label="Re-evaluate", on_click=self.on_evaluate)
@@ -107,6 +134,9 @@ class EvaluationExplorer(foo.Panel):
                 rec_row.btn("show", label="Show", on_click=self.on_recommendation, params={"index": i})
         if not state.recommendations:
             panel.md("Nothing stands out at this operating point.", name="recs_none")
+        elif state.more_recommendations:
+            panel.md("... and %d less severe findings." % state.more_recommendations,
+                     name="recs_more")
 
         panel.md("#### Error types", name="errors_title")
         panel.plot("error_plot", layout=state.error_layout or {}, config={"displayModeBar": False},
@@ -118,6 +148,12 @@ class EvaluationExplorer(foo.Panel):
                    on_change=self.on_sort)
         panel.enum("mode", [selection.OBJECTS, selection.SAMPLES], default=state.mode,
                    label="Clicks show", view=types.DropdownView(), on_change=self.on_mode)
+        # one toggle for every per-class view: dozens of classes in the bars, the
+        # table and the matrix are unreadable and make every App update slow
+        panel.bool("show_all", default=bool(state.show_all),
+                   label="All classes (default: the first %d in this order, and the %d most "
+                   "confused in the confusion matrix)" % (TOP_CLASSES, TOP_CLASSES),
+                   on_change=self.on_show_all)
         panel.plot("class_plot", layout=state.class_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_class_click)
         table = types.TableView(on_click_row=self.on_class_row)
@@ -128,8 +164,6 @@ class EvaluationExplorer(foo.Panel):
         panel.list("class_table", types.Object(), view=table)
 
         panel.md("#### Confusion matrix", name="confusion_title")
-        panel.bool("show_all", default=bool(state.show_all), label="All classes (default: the %d "
-                   "most confused)" % TOP_CLASSES, on_change=self.on_show_all)
         panel.plot("confusion_plot", layout=state.confusion_layout or {},
                    config={"displayModeBar": False}, on_click=self.on_cell_click)
 
@@ -198,7 +232,7 @@ class EvaluationExplorer(foo.Panel):
         col = K if ctx.params.get("x") == figures.NOT_DETECTED else selection.as_index(ctx.params.get("x"), names)
         if row is None or col is None:
             return
-        self._show(ctx, config, *selection.cell_ids(ev, a, row, col))
+        self._show(ctx, config, *selection.cell_ids(ev, a, row, col), paired=True)
 
     def on_class_click(self, ctx):
         self._show_class(ctx, ctx.params.get("x"), "both")
@@ -239,7 +273,7 @@ class EvaluationExplorer(foo.Panel):
         if "error" in show:
             self._show(ctx, config, *selection.error_ids(ev, a, show["error"]))
         elif "cell" in show:
-            self._show(ctx, config, *selection.cell_ids(ev, a, *show["cell"]))
+            self._show(ctx, config, *selection.cell_ids(ev, a, *show["cell"]), paired=True)
         elif "class" in show:
             self._show_class(ctx, show["class"], "both")
 
@@ -269,17 +303,21 @@ class EvaluationExplorer(foo.Panel):
         if k is not None:
             self._show(ctx, config, *selection.class_error_ids(ev, a, k, which))
 
-    def _show(self, ctx, config, pred_ids, gt_ids):
+    def _show(self, ctx, config, pred_ids, gt_ids, paired=False):
         mode = ctx.panel.state.mode or selection.OBJECTS
-        ctx.ops.set_view(selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode))
+        ctx.ops.set_view(selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode,
+                                                paired=paired))
 
     def _refresh(self, ctx, choices, check_stale=False):
         """Recomputes every section for the user's choices and stores them.
 
-        Staleness needs a database query, so it is checked only when a run is
-        (re)loaded, not on every slider move."""
-        dataset = ctx.dataset
-        ev, info = load(dataset, choices["eval_key"])
+        Staleness, the list of runs and the run's freshness need the database,
+        so they are checked only when a run is (re)loaded; other changes (slider,
+        IoU, sorting...) use the cached run and never touch ``ctx.dataset``."""
+        if check_stale:
+            ev, info = load(ctx.dataset, choices["eval_key"])
+        else:
+            ev, info = load_fast(ctx, choices["eval_key"])
         iou = float(choices.get("iou") or "0.50")
         overall, _ = ev.sweeps(iou)
         optimal = overall.optimal()
@@ -290,43 +328,74 @@ class EvaluationExplorer(foo.Panel):
         sorted_rows = figures.sort_rows(rows, choices.get("sort") or "errors",
                                         descending=(choices.get("sort") or "errors") in ("errors", "support"))
         a = ev.assess(iou, conf_value)
-        eval_view = dataset.load_evaluation_view(choices["eval_key"])
-        n_images = len(ev.image_ids) or len(eval_view)
+        n_images = info["num_images"]
         recs = [r.to_dict() for r in recommend(ev, iou, conf_value, n_images)]
+        more_recs = max(0, len(recs) - MAX_RECOMMENDATIONS)
+        recs = recs[:MAX_RECOMMENDATIONS]
 
+        shown_rows = sorted_rows if choices.get("show_all") else sorted_rows[:TOP_CLASSES]
         threshold_traces, threshold_layout = figures.threshold_figure(overall, conf_value, optimal)
-        class_traces, class_layout = figures.class_bars_figure(sorted_rows)
+        class_traces, class_layout = figures.class_bars_figure(shown_rows)
         cm_traces, cm_layout, _ = figures.confusion_figure(
             a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES)
         pr_traces, pr_layout = figures.pr_curves_figure(ev, iou)
         err_traces, err_layout = figures.error_types_figure(summary["error_counts"])
 
-        stale_note = ctx.panel.state.stale
+        extra = {}
         if check_stale:
+            dataset = ctx.dataset
+            eval_view = dataset.load_evaluation_view(choices["eval_key"])
             stale = selection.stale_samples(dataset, eval_view, info["written_at"])
-            stale_note = ("%d evaluated samples changed since this run: re-evaluate to refresh"
-                          % stale if stale else None)
+            extra["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
+                              "refresh" % stale if stale else None)
+            extra["runs"] = explorer_runs(dataset)
         state = {
-            **choices, "iou": "%.2f" % iou, "confidence": conf_value,
-            "summary_md": _summary_md(summary, rows, n_images, conf_value, optimal, eval_view, iou),
-            "stale": stale_note,
-            "recommendations": recs, "class_order": [r["class"] for r in sorted_rows],
+            **choices, "iou": "%.2f" % iou, "confidence": conf_value, **extra,
+            "summary_md": _summary_md(summary, rows, n_images, conf_value, optimal,
+                                      info["covers"], iou),
+            "recommendations": recs, "more_recommendations": more_recs,
+            "class_order": [r["class"] for r in sorted_rows],
             "class_names": ev.classes,
             "threshold_layout": threshold_layout, "class_layout": class_layout,
             "confusion_layout": cm_layout, "pr_layout": pr_layout, "error_layout": err_layout,
         }
-        # Clear arrays first: the App merges new data into old slot by slot.
-        ctx.panel.state.set({k: None for k in ("class_table", "class_order", "recommendations")})
+        data = {"threshold_plot": threshold_traces, "class_plot": class_traces,
+                "confusion_plot": cm_traces, "pr_plot": pr_traces, "error_plot": err_traces,
+                "class_table": [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
+        # The App merges new lists into its copies slot by slot: clear first what could
+        # leave stale items behind. Every patch re-renders the whole panel in the App,
+        # so a slider move (same lengths) sends no clearing patch.
+        old = ctx.panel.state
+        stale = [k for k in ("class_order", "recommendations", "class_names", *extra)
+                 if not _covers(state[k], old.get(k))]
+        stale += [k for k in data if not _covers(data[k], old.get(k))]
+        if stale:
+            ctx.panel.state.set({k: None for k in stale})
         ctx.panel.state.set(state)
-        ctx.panel.data.set({"threshold_plot": threshold_traces, "class_plot": class_traces,
-                            "confusion_plot": cm_traces, "pr_plot": pr_traces,
-                            "error_plot": err_traces, "class_table": sorted_rows})
-        ctx.store(STORE).set(str(dataset._doc.id), {k: state.get(k) for k in CHOICE_KEYS})
+        ctx.panel.data.set(data)
+        # ctx.store() would load the dataset; the run's cached dataset id is enough
+        ExecutionStore.create(STORE, info["dataset_id"]).set(
+            str(info["dataset_id"]), {k: state.get(k) for k in CHOICE_KEYS})
 
 
-def _summary_md(s, rows, n_images, conf, optimal, eval_view, iou):
+def _covers(new, old):
+    """True when merging ``new`` over ``old`` slot by slot leaves nothing of ``old``:
+    lists at least as long, dicts with at least the same keys, all the way down.
+    Unknown ``old`` (None) is not covered: clear it to be safe."""
+    if old is None:
+        return new is None
+    if isinstance(old, list):
+        return isinstance(new, list) and len(new) >= len(old) and all(
+            _covers(n, o) for n, o in zip(new, old) if isinstance(o, (list, dict)))
+    if isinstance(old, dict):
+        return isinstance(new, dict) and all(
+            k in new and (not isinstance(v, (list, dict)) or _covers(new[k], v))
+            for k, v in old.items())
+    return True
+
+
+def _summary_md(s, rows, n_images, conf, optimal, covers, iou):
     fmt = lambda v: "–" if v is None else "%.3f" % v
-    covers = "the whole dataset" if eval_view.view() == eval_view._dataset.view() else "a view"
     lines = [
         "**%s**" % figures.verdict(s, rows),
         "",

@@ -4,6 +4,9 @@ Pure functions (no App, no database): each returns plain plotly traces /
 layouts or table rows, small enough to send to the browser on every change.
 """
 
+import json
+import zlib
+
 import numpy as np
 
 from ..plugin.errors import ERROR_TYPES
@@ -14,8 +17,13 @@ COLORS = {
     "correct": "#2ca02c", "classification": "#9467bd", "localization": "#ff7f0e",
     "both": "#8c564b", "duplicate": "#e377c2", "background": "#d62728", "missed": "#1f77b4",
 }
+# The App's PlotlyView merges these over its own (dark-theme) defaults, which hide
+# the legend (``showlegend: False``) and style axis titles as objects: a title must
+# be ``{"text": ...}`` (a plain string is dropped) and legends must be asked for.
+# Every layout carries a ``datarevision`` (see :func:`_revised`).
 BASE_LAYOUT = {"margin": {"t": 30, "r": 10, "b": 40, "l": 50}, "height": 300,
-               "legend": {"orientation": "h", "y": 1.12}, "template": "plotly_dark",
+               "showlegend": True, "legend": {"orientation": "h", "x": 0, "y": 1.02,
+                                              "xanchor": "left", "yanchor": "bottom"},
                "paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)"}
 
 
@@ -54,8 +62,8 @@ def sort_rows(rows, key="errors", descending=True):
 
 def threshold_figure(overall, confidence, optimal):
     """Precision, recall and F1 against confidence, current and optimal thresholds marked."""
-    s = overall.downsample(300)
-    x = s.confidence.tolist()
+    s = overall.downsample(200)  # the panel's largest data: sent back by the App on every event
+    x = np.round(s.confidence, 4).tolist()
     traces = [
         {"type": "scatter", "mode": "lines", "name": n, "x": x, "y": np.round(y, 4).tolist(),
          "line": {"shape": "hv"}}
@@ -67,9 +75,9 @@ def threshold_figure(overall, confidence, optimal):
     if confidence is not None:
         shapes.append(_vline(confidence, "#ffffff", "solid"))
     layout = dict(BASE_LAYOUT, shapes=shapes,
-                  xaxis={"title": "confidence threshold", "range": [0, 1]},
+                  xaxis={"title": _title("confidence threshold"), "range": [0, 1]},
                   yaxis={"range": [0, 1.02]})
-    return traces, layout
+    return traces, _revised(layout, traces)
 
 
 def class_bars_figure(rows):
@@ -82,7 +90,7 @@ def class_bars_figure(rows):
     traces = [{"type": "bar", "name": label, "x": names, "y": [r[key] for r in rows],
                "marker": {"color": color}} for label, key, color in series]
     layout = dict(BASE_LAYOUT, barmode="stack", xaxis={"type": "category"})
-    return traces, layout
+    return traces, _revised(layout, traces)
 
 
 def confusion_figure(confusion, classes, top_n=None):
@@ -107,10 +115,12 @@ def confusion_figure(confusion, classes, top_n=None):
              "zmin": 0, "showscale": False}
     size = max(300, 24 * len(x) + 120)
     layout = dict(BASE_LAYOUT, height=size,
-                  xaxis={"title": "predicted", "type": "category", "side": "top"},
-                  yaxis={"title": "ground truth", "type": "category", "autorange": "reversed"})
+                  showlegend=False,
+                  xaxis={"title": _title("predicted"), "type": "category", "side": "top"},
+                  yaxis={"title": _title("ground truth"), "type": "category",
+                         "autorange": "reversed"})
     layout["margin"] = {"t": 60, "r": 10, "b": 10, "l": 110}
-    return [trace], layout, shown.tolist()
+    return [trace], _revised(layout, [trace]), shown.tolist()
 
 
 def pr_curves_figure(evaluation, iou, classes=None, max_classes=5):
@@ -131,9 +141,9 @@ def pr_curves_figure(evaluation, iou, classes=None, max_classes=5):
         if valid[k]:
             traces.append({"type": "scatter", "mode": "lines", "name": evaluation.classes[k],
                            "x": recall, "y": np.round(p[:, k], 4).tolist()})
-    layout = dict(BASE_LAYOUT, xaxis={"title": "recall", "range": [0, 1]},
-                  yaxis={"title": "precision", "range": [0, 1.02]})
-    return traces, layout
+    layout = dict(BASE_LAYOUT, xaxis={"title": _title("recall"), "range": [0, 1]},
+                  yaxis={"title": _title("precision"), "range": [0, 1.02]})
+    return traces, _revised(layout, traces)
 
 
 def error_types_figure(counts):
@@ -141,7 +151,8 @@ def error_types_figure(counts):
     names = [n for n in ERROR_TYPES if n != "correct"]
     trace = {"type": "bar", "x": names, "y": [counts.get(n, 0) for n in names],
              "marker": {"color": [COLORS[n] for n in names]}, "name": "errors"}
-    return [trace], dict(BASE_LAYOUT, xaxis={"type": "category"})
+    return [trace], _revised(dict(BASE_LAYOUT, showlegend=False, xaxis={"type": "category"}),
+                             [trace])
 
 
 def verdict(summary, rows):
@@ -151,13 +162,30 @@ def verdict(summary, rows):
         parts.append("finds %.0f%% of objects" % (100 * summary["recall"]))
     n_pred = summary["tp"] + summary["fp"]
     if n_pred and summary["fp"]:
-        parts.append("1 in %.0f detections is wrong" % (n_pred / summary["fp"]))
+        ratio = n_pred / summary["fp"]  # "1 in 1 is wrong" would misstate 60% wrong
+        parts.append("1 in %.0f detections is wrong" % ratio if ratio >= 2.5 else
+                     "%.0f%% of detections are wrong" % (100 / ratio))
     elif n_pred:
         parts.append("no detection is wrong")
     weakest = [r["class"] for r in sort_rows([r for r in rows if r["support"]], "f1", False)[:3]]
     if weakest:
         parts.append("weakest classes: " + ", ".join(weakest))
     return "The model " + "; ".join(parts) + "." if parts else "No objects to evaluate."
+
+
+def _revised(layout, traces):
+    """``layout`` with a ``datarevision`` that changes only when the traces do.
+
+    The App re-renders a panel several times per event and hands plotly new
+    (equal) trace arrays each time; without a ``datarevision`` plotly.js treats
+    every new array as new data and redraws every plot each time (~20 full
+    redraws of every plot per slider move). With it, only changed plots redraw."""
+    blob = json.dumps(traces, sort_keys=True, separators=(",", ":")).encode()
+    return dict(layout, datarevision=zlib.crc32(blob))
+
+
+def _title(text):
+    return {"text": text}
 
 
 def _vline(x, color, dash):

@@ -13,8 +13,9 @@ OBJECTS, SAMPLES = "objects", "samples"
 
 
 def cell_ids(evaluation, assessment, row, col):
-    """(pred ids, gt ids) of confusion cell (row, col); the count is len(pred ids)
-    except in the Not-detected column, where it is len(gt ids)."""
+    """(pred ids, gt ids) of confusion cell (row, col), paired (see
+    :func:`objects_view`); the count is len(pred ids) except in the
+    Not-detected column, where it is len(gt ids)."""
     K = evaluation.num_classes
     if col == K:
         gts = (assessment.gt_cell[:, 0] == row) & (assessment.gt_cell[:, 1] == K)
@@ -51,17 +52,25 @@ def class_error_ids(evaluation, assessment, label, which="both"):
     return preds, gts
 
 
-def objects_view(dataset, config, pred_ids, gt_ids, mode=OBJECTS):
-    """The view showing these objects: patches of one field, or their samples."""
+def objects_view(dataset, config, pred_ids, gt_ids, mode=OBJECTS, paired=False):
+    """The view showing these objects: patches of one field, or their samples.
+
+    ``paired`` says the gts are the objects the predictions matched or
+    confused (a confusion cell): objects mode then shows one patch per
+    prediction. Unpaired predictions and gts together (a class's false
+    detections and missed objects) can only be shown as samples.
+    """
     pred_field, gt_field = config.pred_field, config.gt_field
+    if mode == OBJECTS and (paired or not (len(pred_ids) and len(gt_ids))):
+        field, ids = (pred_field, pred_ids) if len(pred_ids) else (gt_field, gt_ids)
+        if not len(ids):
+            return dataset.limit(0)
+        return dataset.select_labels(ids=list(ids), fields=field).to_patches(field)
     ids = list(pred_ids) + list(gt_ids)
     if not ids:
         return dataset.limit(0)
-    fields = [f for f, i in ((pred_field, pred_ids), (gt_field, gt_ids)) if i]
-    view = dataset.select_labels(ids=ids, fields=fields)
-    if mode == OBJECTS and len(fields) == 1:
-        return view.to_patches(fields[0])
-    return view
+    fields = [f for f, i in ((pred_field, pred_ids), (gt_field, gt_ids)) if len(i)]
+    return dataset.select_labels(ids=ids, fields=fields)
 
 
 def tag_objects(dataset, config, pred_ids, gt_ids, tag):
