@@ -695,8 +695,8 @@ def pycocotools_map(data):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--images", type=int, default=5000, help="images in the synthetic set (5000)")
-    p.add_argument("--fo-images", type=int, default=500,
-                   help="subset for the side-by-side FiftyOne comparison (500; 5000 = all, ~15 min)")
+    p.add_argument("--fo-images", type=int, default=1000,
+                   help="subset for the side-by-side FiftyOne comparison (1000; 5000 = all, ~15 min)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the synthetic data (0)")
     p.add_argument("--repeat", type=int, default=3,
                    help="runs of the engine and faster-coco-eval; the median is reported (3)")
