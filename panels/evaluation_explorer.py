@@ -148,11 +148,11 @@ class EvaluationExplorer(foo.Panel):
                    on_change=self.on_sort)
         panel.enum("mode", [selection.OBJECTS, selection.SAMPLES], default=state.mode,
                    label="Clicks show", view=types.DropdownView(), on_change=self.on_mode)
-        # one toggle for every per-class view: dozens of classes in the bars, the
-        # table and the matrix are unreadable and make every App update slow
+        # one toggle for the bars and the matrix: dozens of classes there are
+        # unreadable and make every App update slower
         panel.bool("show_all", default=bool(state.show_all),
-                   label="All classes (default: the first %d in this order, and the %d most "
-                   "confused in the confusion matrix)" % (TOP_CLASSES, TOP_CLASSES),
+                   label="All classes in the bars and the confusion matrix (default: the first "
+                   "%d in this order, the %d most confused)" % (TOP_CLASSES, TOP_CLASSES),
                    on_change=self.on_show_all)
         panel.plot("class_plot", layout=state.class_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_class_click)
@@ -361,16 +361,18 @@ class EvaluationExplorer(foo.Panel):
         }
         data = {"threshold_plot": threshold_traces, "class_plot": class_traces,
                 "confusion_plot": cm_traces, "pr_plot": pr_traces, "error_plot": err_traces,
-                "class_table": [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
+                # every class: the App's table keeps the rows of a longer earlier
+                # list even when cleared first (seen in FiftyOne 1.22.1)
+                "class_table": [{k: r[k] for k in TABLE_KEYS} for r in sorted_rows]}
         # The App merges new lists into its copies slot by slot: clear first what could
         # leave stale items behind. Every patch re-renders the whole panel in the App,
         # so a slider move (same lengths) sends no clearing patch.
         old = ctx.panel.state
-        stale = [k for k in ("class_order", "recommendations", "class_names", *extra)
-                 if not _covers(state[k], old.get(k))]
-        stale += [k for k in data if not _covers(data[k], old.get(k))]
-        if stale:
-            ctx.panel.state.set({k: None for k in stale})
+        to_clear = [k for k in ("class_order", "recommendations", "class_names", *extra)
+                    if not _covers(state[k], old.get(k))]
+        to_clear += [k for k in data if not _covers(data[k], old.get(k))]
+        if to_clear:
+            ctx.panel.state.set({k: None for k in to_clear})
         ctx.panel.state.set(state)
         ctx.panel.data.set(data)
         # ctx.store() would load the dataset; the run's cached dataset id is enough

@@ -176,10 +176,10 @@ def verdict(summary, rows):
 def _revised(layout, traces):
     """``layout`` with a ``datarevision`` that changes only when the traces do.
 
-    The App re-renders a panel several times per event and hands plotly new
-    (equal) trace arrays each time; without a ``datarevision`` plotly.js treats
-    every new array as new data and redraws every plot each time (~20 full
-    redraws of every plot per slider move). With it, only changed plots redraw."""
+    The App re-renders a panel many times per event and hands plotly new (equal)
+    trace arrays each time; without a ``datarevision`` plotly.js treats every new
+    array as new data (measured: 16 full recalculations and redraws of each of the
+    5 plots per slider move). With it, each changed plot is redrawn once."""
     blob = json.dumps(traces, sort_keys=True, separators=(",", ":")).encode()
     return dict(layout, datarevision=zlib.crc32(blob))
 
