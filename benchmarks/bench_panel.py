@@ -48,11 +48,50 @@ EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 TARGETS = {"callback_ms": 50.0, "browser_ms": 300.0}
 
 
+# A one-slider panel: what the App itself costs for a panel update on this machine.
+REFERENCE_YML = """name: "@bench/reference"
+type: plugin
+version: "0.0.1"
+panels:
+  - reference_panel
+"""
+REFERENCE_PANEL = '''
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+
+class ReferencePanel(foo.Panel):
+    @property
+    def config(self):
+        return foo.PanelConfig(name="reference_panel", label="Reference", surfaces="grid")
+
+    def on_load(self, ctx):
+        ctx.panel.state.set({"v": 0.5, "text": "value 0.50"})
+
+    def on_v(self, ctx):
+        ctx.panel.state.set({"v": ctx.params["value"], "text": "value %.2f" % ctx.params["value"]})
+
+    def render(self, ctx):
+        panel = types.Object()
+        panel.float("v", default=ctx.panel.state.v, min=0.0, max=1.0, on_change=self.on_v,
+                    view=types.SliderView(componentsProps={"slider": {"step": 0.01}}))
+        panel.md(ctx.panel.state.text or "", name="text")
+        return types.Property(panel, view=types.GridView(orientation="vertical"))
+
+
+def register(p):
+    p.register(ReferencePanel)
+'''
+
+
 def private_environment():
     """A private database and plugin directory; must run before fiftyone is imported."""
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="error-atlas-bench-panel-"))
     (tmp / "plugins").mkdir()
     (tmp / "plugins" / "error-atlas").symlink_to(ROOT)
+    (tmp / "plugins" / "reference").mkdir()
+    (tmp / "plugins" / "reference" / "fiftyone.yml").write_text(REFERENCE_YML)
+    (tmp / "plugins" / "reference" / "__init__.py").write_text(REFERENCE_PANEL)
     os.environ["FIFTYONE_DATABASE_DIR"] = str(tmp / "db")
     os.environ["FIFTYONE_PLUGINS_DIR"] = str(tmp / "plugins")
     os.environ["FIFTYONE_DATABASE_VALIDATION"] = "false"
@@ -312,6 +351,44 @@ def bench_browser(dataset, moves, log_dir):
     return dict(times=[r["done"] for r in records], records=records, app_s=t_app, page_s=t_page)
 
 
+def bench_reference(dataset, moves, log_dir):
+    """Key press -> text updated in the one-slider reference panel, same App set-up."""
+    from tests import browser
+
+    sel = '[data-cy="panel-content-reference_panel"]'
+    with browser.App(dataset.name, log_dir / "app-reference.log", panel="reference_panel") as app, \
+            browser.Browser() as chromium:
+        page = chromium.page
+        page.goto(app.url)
+        page.locator(sel + " .MuiSlider-root").first.wait_for(timeout=120000)
+        page.wait_for_timeout(1000)
+        page.evaluate("""() => {
+          const p = document.querySelector('%s');
+          const text = () => [...p.querySelectorAll('p')].map(q => q.textContent).join('|');
+          window.__ref = {pending: false, times: []};
+          document.addEventListener('keydown', e => {
+            if (!e.key.startsWith('Arrow') || window.__ref.pending) return;
+            const start = performance.now(), t0 = text();
+            window.__ref.pending = true;
+            const tick = () => {
+              if (text() !== t0 || performance.now() - start > 30000) {
+                window.__ref.times.push(performance.now() - start);
+                window.__ref.pending = false;
+              } else requestAnimationFrame(tick);
+            };
+            requestAnimationFrame(tick);
+          }, true);
+        }""" % sel)
+        thumb = page.locator(sel + " .MuiSlider-root input[type=range]").first
+        for _ in range(moves):
+            thumb.focus()
+            page.keyboard.press("ArrowRight")
+            browser.poll(lambda: not page.evaluate("window.__ref.pending"), timeout=40,
+                         interval=0.02, message="the reference panel after a key press")
+            page.wait_for_timeout(200)
+        return page.evaluate("window.__ref.times")
+
+
 # -- report ----------------------------------------------------------------------------
 
 def stop_private_database():
@@ -359,9 +436,9 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     tmp = private_environment()
-    import fiftyone as fo
     import fiftyone.operators as foo
 
+    dataset = None
     try:
         t0 = time.perf_counter()
         data = generate(args.images, seed=args.seed)
@@ -380,6 +457,7 @@ def main(argv=None):
               % (cb["load_ms"], cb["state_kb"],
                  ", ".join("%s %.0f KB" % (k, v / 1024) for k, v in cb["biggest"])))
         br = None if args.skip_browser else bench_browser(dataset, args.moves, tmp)
+        ref = None if not br else bench_reference(dataset, min(args.moves, 10), tmp)
         if br:
             print("App up in %.0f s, page to panel plots %.0f s" % (br["app_s"], br["page_s"]))
             recs = br["records"]
@@ -407,10 +485,15 @@ def main(argv=None):
             rows.append(("App: key press -> plots updated, max (ms)",
                          "< %.0f" % TARGETS["browser_ms"], "%.0f" % mx,
                          "PASS" if mx < TARGETS["browser_ms"] else "FAIL"))
+            rows.append(("  for reference: one-slider panel, key press -> text, median (ms)",
+                         "", "%.0f" % statistics.median(ref), "info"))
+        rows.append(("  machine: CPUs, load average (1 min) at the end", "",
+                     "%d, %.1f" % (os.cpu_count(), os.getloadavg()[0]), "info"))
         print()
         print_table(rows)
-        dataset.delete()
     finally:
+        if dataset is not None:
+            dataset.delete()
         if stop_private_database():
             shutil.rmtree(tmp, ignore_errors=True)
         else:  # other processes attached to the database this run started
