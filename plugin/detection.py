@@ -136,6 +136,19 @@ class Evaluation:
             if ids is not None:
                 setattr(self, name, np.asarray(ids, dtype=str))
 
+    def members(self, ids):
+        """``(pred_in, gt_in)`` masks of the predictions and objects in a subset
+        named by ids: their own ids (labels) or their images' ids (samples).
+        Needs the ids attached with :meth:`set_ids`."""
+        ids = np.unique(np.asarray(list(ids), dtype=str))
+        pred_in = np.isin(self.pred_ids, ids) if self.pred_ids.size else np.zeros(self.pred_score.size, bool)
+        gt_in = np.isin(self.gt_ids, ids) if self.gt_ids.size else np.zeros(self.gt_label.size, bool)
+        if self.image_ids.size:
+            images = np.isin(self.image_ids, ids)
+            pred_in |= images[self.pred_image]
+            gt_in |= images[self.gt_image]
+        return pred_in, gt_in
+
     def threshold_index(self, iou):
         """Index of IoU threshold ``iou`` in :attr:`thresholds`."""
         idx = np.flatnonzero(np.abs(self.thresholds - iou) < 1e-6)

@@ -69,6 +69,30 @@ class Assessment:
         counts[MISSED] = np.count_nonzero(self.gt_error == MISSED)
         return dict(zip(ERROR_TYPES, counts.tolist()))
 
+    def restrict(self, pred_in, gt_in):
+        """The same operating point counted over a subset only (e.g. a cluster of
+        the error map, or the App's current view).
+
+        ``pred_in`` (P,) / ``gt_in`` (G,) say which predictions and objects are
+        in the subset. Every prediction keeps its type and confusion cell and
+        every missed object its row, so a subset's counts add up to the whole's
+        over a partition (an object confused by a prediction is counted with
+        that prediction, as in the full matrix).
+        """
+        pred_in = np.asarray(pred_in, dtype=bool)
+        gt_in = np.asarray(gt_in, dtype=bool)
+        pred_error = np.where(pred_in, self.pred_error, NOT_EVALUATED)
+        gt_error = np.where(gt_in, self.gt_error, NOT_EVALUATED)
+        pred_cell = np.where(pred_in[:, None], self.pred_cell, -1)
+        gt_cell = np.where(gt_in[:, None], self.gt_cell, -1)
+        K1 = self.confusion.shape[0]
+        counted = pred_cell[:, 0] >= 0
+        missed = (gt_cell[:, 0] >= 0) & (gt_cell[:, 1] == K1 - 1)  # not detected nor confused
+        cells = np.r_[pred_cell[counted, 0] * K1 + pred_cell[counted, 1],
+                      gt_cell[missed, 0] * K1 + K1 - 1]
+        confusion = np.bincount(cells, minlength=K1 * K1).reshape(K1, K1)
+        return Assessment(pred_error, gt_error, self.pred_target, pred_cell, gt_cell, confusion)
+
     def class_counts(self):
         """Per class: tp, fp, fn, misclassified (gt of k given another class), as arrays."""
         c = self.confusion

@@ -132,3 +132,34 @@ def test_downsampled_sweep_keeps_the_optimum():
     small = overall.downsample(100)
     assert small.confidence.size <= 101
     assert small.f1.max() == overall.f1.max()
+
+
+@pytest.mark.parametrize("seed", [2, 9])
+def test_restricted_counts_partition_the_whole(seed):
+    gt, dets = random_case(seed)
+    ev = engine_evaluate(gt, dets)
+    P, G = ev.pred_score.size, ev.gt_label.size
+    images = np.unique(np.r_[ev.pred_image, ev.gt_image])
+    ev.set_ids(pred_ids=["p%d" % i for i in range(P)], gt_ids=["g%d" % i for i in range(G)],
+               image_ids=["i%d" % i for i in range(images.max() + 1)])
+    a = ev.assess(0.5, 0.3)
+    whole = a.restrict(np.ones(P, bool), np.ones(G, bool))
+    assert (whole.confusion == a.confusion).all()
+    assert whole.error_counts() == a.error_counts()
+
+    # two halves of the images: counts add up to the whole, cell by cell
+    half = ["i%d" % i for i in images[::2]]
+    rest = ["i%d" % i for i in images[1::2]]
+    parts = [a.restrict(*ev.members(ids)) for ids in (half, rest)]
+    assert (parts[0].confusion + parts[1].confusion == a.confusion).all()
+    for key in ("tp", "fp", "fn"):
+        assert (parts[0].class_counts()[key] + parts[1].class_counts()[key]
+                == a.class_counts()[key]).all()
+    assert parts[0].confusion.sum() > 0 and parts[1].confusion.sum() > 0
+
+    # labels by their own ids: one prediction alone sits in its own cell
+    p = int(np.flatnonzero(a.pred_cell[:, 0] >= 0)[0])
+    one = a.restrict(*ev.members(["p%d" % p]))
+    assert one.confusion.sum() == 1 and one.confusion[tuple(a.pred_cell[p])] == 1
+    empty = a.restrict(*ev.members([]))
+    assert empty.confusion.sum() == 0 and sum(empty.error_counts().values()) == 0
