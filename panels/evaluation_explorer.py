@@ -4,9 +4,18 @@ Thin by design: numbers come from the stored engine analysis (no database scan),
 figures from :mod:`.figures`, the objects behind a number from :mod:`.selection`.
 Panel state holds only the user's choices; it is also saved in the execution
 store per dataset, so it survives closing the panel and reloading the page.
+
+The confidence slider and the IoU selector have no callbacks of their own: the
+App sends an input's callback 250 ms after the last change (a debounce), but
+calls the panel's ``on_change`` as soon as its state changes, and every section
+follows the operating point, so :meth:`EvaluationExplorer.on_change` compares
+the state with the operating point last drawn and redraws when they differ.
 """
 
+import json
 from collections import OrderedDict
+
+import numpy as np
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
@@ -28,6 +37,7 @@ CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "mode",
                "example_class", "example_kind")
 _cache = OrderedDict()
 _latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
+_views = OrderedDict()  # (dataset, run, App view) -> the run's objects in that view
 
 
 def load(dataset, eval_key):
@@ -91,6 +101,25 @@ class EvaluationExplorer(foo.Panel):
     def on_change_dataset(self, ctx):
         self.on_load(ctx)
 
+    def on_change_view(self, ctx):
+        """The App's view changed (a filter, a selection in the vector explorer,
+        a click here): the "In the App's view" section follows it."""
+        if ctx.panel.state.eval_key and ctx.panel.state.drawn:
+            self._refresh(ctx, self._choices(ctx))
+
+    def execute(self, ctx):
+        # The App calls on_change after every state change, this panel's own
+        # updates included: answer those without re-rendering (a re-render
+        # redraws every plot in the App)
+        if ctx.params.get("__method__") == "on_change" and not _moved(ctx.panel.state):
+            return None
+        return super().execute(ctx)
+
+    def on_change(self, ctx):
+        """The App changed the panel's state: redraw if the operating point moved."""
+        if _moved(ctx.panel.state):
+            self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.panel.state.confidence)})
+
     def render(self, ctx):
         panel = types.Object()
         state = ctx.panel.state
@@ -107,14 +136,16 @@ class EvaluationExplorer(foo.Panel):
         panel.enum("eval_key", runs, default=state.eval_key, label="Evaluation",
                    view=types.DropdownView(), on_change=self.on_choose_run)
         panel.enum("iou", IOU_CHOICES, default=state.iou, label="IoU threshold",
-                   view=types.DropdownView(), on_change=self.on_iou)
+                   view=types.DropdownView())  # see on_change
         panel.md(state.summary_md or "", name="summary")
+        if state.view_md:
+            panel.md(state.view_md, name="view_summary")
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
 
         panel.md("#### Precision, recall and F1 against confidence", name="threshold_title")
         panel.float("confidence", default=state.confidence, min=0.0, max=1.0,
-                    label="Confidence threshold", on_change=self.on_confidence,
+                    label="Confidence threshold",  # see on_change
                     # a left label is cut at 100 px ("Confidenc..."); the value label
                     # shows two decimals like the summary, not six
                     view=types.SliderView(label_position="top", value_precision=2,
@@ -148,11 +179,11 @@ class EvaluationExplorer(foo.Panel):
                    on_change=self.on_sort)
         panel.enum("mode", [selection.OBJECTS, selection.SAMPLES], default=state.mode,
                    label="Clicks show", view=types.DropdownView(), on_change=self.on_mode)
-        # one toggle for the bars and the matrix: dozens of classes there are
-        # unreadable and make every App update slower
+        # one toggle for the bars, the table and the matrix: dozens of classes
+        # there are unreadable and make every App update slower
         panel.bool("show_all", default=bool(state.show_all),
-                   label="All classes in the bars and the confusion matrix (default: the first "
-                   "%d in this order, the %d most confused)" % (TOP_CLASSES, TOP_CLASSES),
+                   label="All classes in the bars, the table and the confusion matrix (default: "
+                   "the first %d in this order, the %d most confused)" % (TOP_CLASSES, TOP_CLASSES),
                    on_change=self.on_show_all)
         panel.plot("class_plot", layout=state.class_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_class_click)
@@ -161,7 +192,7 @@ class EvaluationExplorer(foo.Panel):
                            ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
                            ("support", "Support"), ("optimal_threshold", "Optimal conf.")):
             table.add_column(key, label=label)
-        panel.list("class_table", types.Object(), view=table)
+        panel.list(state.table_name or "class_table", types.Object(), view=table)
 
         panel.md("#### Confusion matrix", name="confusion_title")
         panel.plot("confusion_plot", layout=state.confusion_layout or {},
@@ -186,14 +217,6 @@ class EvaluationExplorer(foo.Panel):
     def on_choose_run(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "eval_key": ctx.params["value"],
                             "confidence": None, "example_class": None}, check_stale=True)
-
-    def on_iou(self, ctx):
-        self._refresh(ctx, {**self._choices(ctx), "iou": ctx.params["value"]})
-
-    def on_confidence(self, ctx):
-        value = ctx.params.get("value")
-        if value is not None:
-            self._refresh(ctx, {**self._choices(ctx), "confidence": float(value)})
 
     def on_threshold_click(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["x"])})
@@ -329,11 +352,16 @@ class EvaluationExplorer(foo.Panel):
                                         descending=(choices.get("sort") or "errors") in ("errors", "support"))
         a = ev.assess(iou, conf_value)
         n_images = info["num_images"]
+        members = _view_members(ctx, ev, choices["eval_key"], info)
+        view_md = None if members is None else _view_md(ev, a, summary, *members)
         recs = [r.to_dict() for r in recommend(ev, iou, conf_value, n_images)]
         more_recs = max(0, len(recs) - MAX_RECOMMENDATIONS)
         recs = recs[:MAX_RECOMMENDATIONS]
 
         shown_rows = sorted_rows if choices.get("show_all") else sorted_rows[:TOP_CLASSES]
+        # The App's table keeps the rows of a longer earlier list even when it is
+        # cleared first (FiftyOne 1.22.1): a table of another length is a new one
+        table_name = "class_table_%d" % len(shown_rows)
         threshold_traces, threshold_layout = figures.threshold_figure(overall, conf_value, optimal)
         class_traces, class_layout = figures.class_bars_figure(shown_rows)
         cm_traces, cm_layout, _ = figures.confusion_figure(
@@ -353,17 +381,17 @@ class EvaluationExplorer(foo.Panel):
             **choices, "iou": "%.2f" % iou, "confidence": conf_value, **extra,
             "summary_md": _summary_md(summary, rows, n_images, conf_value, optimal,
                                       info["covers"], iou),
+            "view_md": view_md,
             "recommendations": recs, "more_recommendations": more_recs,
             "class_order": [r["class"] for r in sorted_rows],
-            "class_names": ev.classes,
+            "class_names": ev.classes, "table_name": table_name,
+            "drawn": {"iou": "%.2f" % iou, "confidence": conf_value},
             "threshold_layout": threshold_layout, "class_layout": class_layout,
             "confusion_layout": cm_layout, "pr_layout": pr_layout, "error_layout": err_layout,
         }
         data = {"threshold_plot": threshold_traces, "class_plot": class_traces,
                 "confusion_plot": cm_traces, "pr_plot": pr_traces, "error_plot": err_traces,
-                # every class: the App's table keeps the rows of a longer earlier
-                # list even when cleared first (seen in FiftyOne 1.22.1)
-                "class_table": [{k: r[k] for k in TABLE_KEYS} for r in sorted_rows]}
+                table_name: [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
         # The App merges new lists into its copies slot by slot: clear first what could
         # leave stale items behind. Every patch re-renders the whole panel in the App,
         # so a slider move (same lengths) sends no clearing patch.
@@ -378,6 +406,65 @@ class EvaluationExplorer(foo.Panel):
         # ctx.store() would load the dataset; the run's cached dataset id is enough
         ExecutionStore.create(STORE, info["dataset_id"]).set(
             str(info["dataset_id"]), {k: state.get(k) for k in CHOICE_KEYS})
+
+
+def _view_members(ctx, ev, eval_key, info):
+    """``(pred_in, gt_in, n_images)``: the run's objects in the App's current
+    view, or None when the App shows the whole dataset. Cached per view, so a
+    slider move reads nothing from the database."""
+    if not ctx.has_custom_view:
+        return None
+    params = ctx.request_params
+    key = (info["dataset_id"], eval_key, info.get("written_at"), json.dumps(
+        [params.get(k) for k in ("view_name", "view", "filters", "extended")],
+        sort_keys=True, default=str))
+    if key not in _views:
+        view = ctx.view
+        config = ctx.dataset.get_evaluation_info(eval_key).config
+        pred_ids, gt_ids = selection.visible_label_ids(view, config)
+        pred_in = np.isin(ev.pred_ids, pred_ids)
+        gt_in = np.isin(ev.gt_ids, gt_ids)
+        images = np.unique(np.r_[ev.pred_image[pred_in], ev.gt_image[gt_in]]).size
+        _views[key] = (pred_in, gt_in, images)
+        while len(_views) > 8:
+            _views.popitem(last=False)
+    return _views[key]
+
+
+def _view_md(ev, a, whole, pred_in, gt_in, n_images):
+    """The operating point counted over the objects in the App's view, next to
+    the whole run's numbers (see :meth:`~..plugin.errors.Assessment.restrict`)."""
+    sub = a.restrict(pred_in, gt_in)
+    K = ev.num_classes
+    c = sub.confusion
+    tp = int(np.trace(c[:K, :K]))
+    fp, fn = int(c[:, :K].sum()) - tp, int(c[:K, :].sum()) - tp
+    ratio = lambda n, d: n / d if d else None
+    p, r = ratio(tp, tp + fp), ratio(tp, tp + fn)
+    f1 = ratio(2 * tp, 2 * tp + fp + fn)
+    fmt = lambda v: "–" if v is None else "%.3f" % v
+    errors = sub.error_counts()
+    whole_errors = whole["error_counts"]
+    rows = [("Precision", fmt(p), fmt(whole["precision"])), ("Recall", fmt(r), fmt(whole["recall"])),
+            ("F1", fmt(f1), fmt(whole["f1"])), ("TP", tp, whole["tp"]), ("FP", fp, whole["fp"]),
+            ("FN", fn, whole["fn"])]
+    rows += [(name.capitalize(), errors[name], whole_errors[name])
+             for name in errors if name != "correct" and (errors[name] or whole_errors[name])]
+    lines = ["#### In the App's view",
+             "The grid shows %d predictions and %d ground-truth objects of this run, in %d images; "
+             "their numbers at this operating point, next to the whole run's:"
+             % (int(pred_in.sum()), int(gt_in.sum()), n_images), "",
+             "| | View | Whole run |", "|---|---|---|"]
+    lines += ["| %s | %s | %s |" % row for row in rows]
+    return "\n".join(lines)
+
+
+def _moved(state):
+    """True when the state's (IoU, confidence) differ from those last drawn."""
+    drawn = state.drawn
+    if not state.eval_key or not drawn or state.confidence is None:
+        return False
+    return state.iou != drawn["iou"] or abs(float(state.confidence) - drawn["confidence"]) > 1e-9
 
 
 def _covers(new, old):

@@ -73,6 +73,22 @@ def objects_view(dataset, config, pred_ids, gt_ids, mode=OBJECTS, paired=False):
     return dataset.select_labels(ids=ids, fields=fields)
 
 
+def visible_label_ids(view, config):
+    """(pred ids, gt ids) of the evaluated labels a view shows: its samples'
+    labels, or its patches' (object or evaluation patches)."""
+    import fiftyone as fo
+
+    out = []
+    for field in (config.pred_field, config.gt_field):
+        if not view.has_field(field):
+            out.append([])
+            continue
+        listed = issubclass(view.get_field(field).document_type, fo.Detections)
+        path = field + (".detections.id" if listed else ".id")
+        out.append([i for i in view.values(path, unwind=True) if i])
+    return out
+
+
 def tag_objects(dataset, config, pred_ids, gt_ids, tag):
     """Adds ``tag`` to exactly these labels; returns how many were tagged."""
     fields = [f for f, i in ((config.pred_field, pred_ids), (config.gt_field, gt_ids)) if i]

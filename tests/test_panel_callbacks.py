@@ -34,6 +34,11 @@ class PanelClient:
                 self.data.update(req["params"]["data"])
         return self
 
+    def change(self, **choices):
+        """The user changes inputs in the App: local state first, then ``on_change``."""
+        self.state.update(choices)
+        return self.call("on_change")
+
     def view(self):
         """The view the last call asked the App to show."""
         for req in self.requests:
@@ -85,12 +90,15 @@ def test_load_shows_the_last_run_at_its_optimal_threshold():
 def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load")
-    client.call("on_confidence", value=0.62, path="confidence")
+    client.change(confidence=0.62)
     cm = ev.assess(0.5, 0.62).confusion
     assert np.array(client.data["confusion_plot"][0]["z"]).sum() == cm.sum()
     bars = {t["name"]: t["y"] for t in client.data["class_plot"]}
     assert sum(bars["correct"]) == np.trace(cm[:-1, :-1])
-    client.call("on_iou", value="0.75", path="iou")
+    drawn = dict(client.state["drawn"])
+    client.call("on_change")  # the App calls again after the panel's own update: nothing to do
+    assert client.requests == [] and client.state["drawn"] == drawn
+    client.change(iou="0.75")
     assert client.state["iou"] == "0.75" and client.state["confidence"] == 0.62
     assert np.array(client.data["confusion_plot"][0]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
     client.call("on_back_to_optimal")
@@ -99,7 +107,7 @@ def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
 
 def test_confusion_cell_shows_exactly_its_objects(evaluated):
     ds, ev = evaluated
-    client = PanelClient(ds).call("on_load").call("on_confidence", value=0.3, path="confidence")
+    client = PanelClient(ds).call("on_load").change(confidence=0.3)
     a = ev.assess(float(client.state["iou"]), 0.3)
     K = ev.num_classes
     for row, col, x, y in ((0, K, "Not detected", ev.classes[0]),
@@ -158,7 +166,7 @@ def test_save_per_class_thresholds_on_the_run(evaluated):
 def test_state_survives_a_new_panel_and_stale_results_are_flagged():
     ds = random_dataset(seed=33, num_samples=20)
     evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
-    PanelClient(ds, "first").call("on_load").call("on_iou", value="0.65", path="iou")
+    PanelClient(ds, "first").call("on_load").change(iou="0.65")
     reopened = PanelClient(ds, "second").call("on_load")
     assert reopened.state["iou"] == "0.65" and reopened.state["stale"] is None
     sample = ds.first()
@@ -179,3 +187,38 @@ def test_recommendation_show_button(evaluated):
     side = a.gt_error if recs[i]["show"]["error"] == "missed" else a.pred_error
     assert client.view().count() == np.count_nonzero(side == code)
 
+
+
+def test_numbers_follow_the_apps_view(evaluated):
+    """A selection made elsewhere (e.g. the vector explorer) restricts the view section."""
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    assert client.state["view_md"] is None  # the whole dataset: no view section
+    ids = ds.values("id")[:20]
+    client.call("on_change_view", view=ds.select(ids))
+    iou, conf = float(client.state["iou"]), client.state["confidence"]
+    sub = ev.assess(iou, conf).restrict(*ev.members(ids))
+    K = ev.num_classes
+    tp = int(np.trace(sub.confusion[:K, :K]))
+    fp = int(sub.confusion[:, :K].sum()) - tp
+    md = client.state["view_md"]
+    pred_in, gt_in = ev.members(ids)
+    images = np.unique(np.r_[ev.pred_image[pred_in], ev.gt_image[gt_in]]).size
+    assert 0 < images <= 20 and "in %d images" % images in md
+    assert "| TP | %d |" % tp in md and "| FP | %d |" % fp in md
+    n_preds = int(np.isin(ev.pred_image, np.flatnonzero(np.isin(ev.image_ids, ids))).sum())
+    assert "shows %d predictions" % n_preds in md
+
+    # a slider move keeps the view section, at the new operating point
+    client.state["confidence"] = 0.7
+    client.call("on_change", view=ds.select(ids))
+    sub = ev.assess(iou, 0.7).restrict(*ev.members(ids))
+    tp = int(np.trace(sub.confusion[:K, :K]))
+    assert "| TP | %d |" % tp in client.state["view_md"]
+
+    # objects: the patches of one confusion cell
+    client.call("on_change_view", view=ds.select_labels(ids=ev.pred_ids[:5].tolist(),
+                                                         fields="predictions").to_patches("predictions"))
+    assert "shows 5 predictions and 0 ground-truth objects" in client.state["view_md"]
+    client.call("on_change_view", view=ds.view())
+    assert client.state["view_md"] is None
