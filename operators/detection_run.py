@@ -51,36 +51,8 @@ def evaluate_detections(
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
     _check_request(view, pred_field, gt_field, eval_key, iou, confidence)
-
-    progress(0.05, "Reading labels")
-    preds = labels_io.read_labels(view, pred_field, with_confidence=True, with_masks=use_masks)
-    gts = labels_io.read_labels(view, gt_field, crowd_attr=iscrowd, with_masks=use_masks,
-                                extra=("area",))
-    sample_ids = view.values("id")
-    class_list, warnings = _check_labels(preds, gts, pred_field, gt_field, classes, use_masks)
-    sizes, areas_known = _image_sizes(view, use_masks)
-
-    progress(0.3, "Matching")
-    p_sel = np.array([l in class_list for l in preds.label], dtype=bool)
-    g_sel = np.array([l in class_list for l in gts.label], dtype=bool)
-    index = {c: i for i, c in enumerate(class_list)}
-    scale_p = np.tile(sizes[preds.sample], 2)
-    scale_g = np.tile(sizes[gts.sample], 2)
-    gt_area = _gt_area(gts, g_sel)
-    pred_masks = gt_masks = None
-    if use_masks:
-        pred_masks = _rles(preds, p_sel, sizes)
-        gt_masks = _rles(gts, g_sel, sizes)
-    ev = detection.evaluate(
-        class_list,
-        preds.sample[p_sel], [index[l] for l in np.asarray(preds.label, dtype=object)[p_sel]],
-        np.asarray(preds.confidence, dtype=np.float64)[p_sel], (preds.box * scale_p)[p_sel],
-        gts.sample[g_sel], [index[l] for l in np.asarray(gts.label, dtype=object)[g_sel]],
-        (gts.box * scale_g)[g_sel], gt_crowd=gts.crowd[g_sel], gt_area=gt_area,
-        pred_masks=pred_masks, gt_masks=gt_masks, iou=iou,
-    )
-    ev.set_ids(np.asarray(preds.ids, dtype=object)[p_sel], np.asarray(gts.ids, dtype=object)[g_sel],
-               sample_ids)
+    ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, areas_known = _analyze(
+        view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progress)
     t = ev.threshold_index(iou)
     assessment = ev.assess(iou, confidence)
 
@@ -112,6 +84,75 @@ def evaluate_detections(
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
     return summary
+
+
+def analyze_run(dataset, eval_key, progress=None):
+    """Error Atlas's analysis of a detection run FiftyOne made itself
+    (``evaluate_detections``): the same view, fields, IoU and crowd attribute,
+    evaluated by the engine and stored as the custom run ``error_atlas_<key>``
+    only. The user's run and its per-label fields are left untouched.
+
+    Returns:
+        the analysis' summary at the run's IoU
+    """
+    progress = progress or (lambda fraction, label: None)
+    config = dataset.get_evaluation_info(eval_key).config
+    if config.type != "detection":
+        raise EvaluationInputError("Run '%s' is a %s evaluation; the explorer reads detection "
+                                   "runs." % (eval_key, config.type))
+    view = dataset.load_evaluation_view(eval_key, select_fields=False)
+    pred_field, gt_field = config.pred_field, config.gt_field
+    labels_io.check_detections_field(view, pred_field, "predictions")
+    labels_io.check_detections_field(view, gt_field, "ground truth")
+    iou = float(getattr(config, "iou", None) or 0.5)
+    ev, *_, areas_known = _analyze(view, pred_field, gt_field, iou, None,
+                                   bool(getattr(config, "use_masks", False)),
+                                   getattr(config, "iscrowd", None) or "iscrowd", progress)
+    _save_analysis(dataset, eval_key, ev, areas_known, None, source="fiftyone")
+    progress(1.0, "Done")
+    return ev.summary(iou)
+
+
+def analysis_source(dataset, eval_key):
+    """``"evaluate_model"``, ``"fiftyone"`` (see :func:`analyze_run`) or None (no analysis)."""
+    key = analysis_run_key(eval_key)
+    if key not in dataset.list_runs():
+        return None
+    return getattr(dataset.get_run_info(key).config, "source", None) or "evaluate_model"
+
+
+def _analyze(view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progress):
+    """Reads and checks the labels of ``view``, then evaluates them (the engine)."""
+    progress(0.05, "Reading labels")
+    preds = labels_io.read_labels(view, pred_field, with_confidence=True, with_masks=use_masks)
+    gts = labels_io.read_labels(view, gt_field, crowd_attr=iscrowd, with_masks=use_masks,
+                                extra=("area",))
+    sample_ids = view.values("id")
+    class_list, warnings = _check_labels(preds, gts, pred_field, gt_field, classes, use_masks)
+    sizes, areas_known = _image_sizes(view, use_masks)
+
+    progress(0.3, "Matching")
+    p_sel = np.array([l in class_list for l in preds.label], dtype=bool)
+    g_sel = np.array([l in class_list for l in gts.label], dtype=bool)
+    index = {c: i for i, c in enumerate(class_list)}
+    scale_p = np.tile(sizes[preds.sample], 2)
+    scale_g = np.tile(sizes[gts.sample], 2)
+    gt_area = _gt_area(gts, g_sel)
+    pred_masks = gt_masks = None
+    if use_masks:
+        pred_masks = _rles(preds, p_sel, sizes)
+        gt_masks = _rles(gts, g_sel, sizes)
+    ev = detection.evaluate(
+        class_list,
+        preds.sample[p_sel], [index[l] for l in np.asarray(preds.label, dtype=object)[p_sel]],
+        np.asarray(preds.confidence, dtype=np.float64)[p_sel], (preds.box * scale_p)[p_sel],
+        gts.sample[g_sel], [index[l] for l in np.asarray(gts.label, dtype=object)[g_sel]],
+        (gts.box * scale_g)[g_sel], gt_crowd=gts.crowd[g_sel], gt_area=gt_area,
+        pred_masks=pred_masks, gt_masks=gt_masks, iou=iou,
+    )
+    ev.set_ids(np.asarray(preds.ids, dtype=object)[p_sel], np.asarray(gts.ids, dtype=object)[g_sel],
+               sample_ids)
+    return ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, areas_known
 
 
 def load_analysis(dataset, eval_key):
@@ -418,9 +459,9 @@ def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, g
     )
 
 
-def _save_analysis(dataset, eval_key, ev, areas_known, confidence):
+def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evaluate_model"):
     key = analysis_run_key(eval_key)
-    config = dataset.init_run(eval_key=eval_key, kind="detection", version=1)
+    config = dataset.init_run(eval_key=eval_key, kind="detection", version=1, source=source)
     dataset.register_run(key, config, overwrite=True)
     results = dataset.init_run_results(
         key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),

@@ -45,14 +45,25 @@ def load(dataset, eval_key):
 
     ``info`` also holds what the panel shows about the run's view
     (``num_images``, ``covers``) and the dataset's id (for the store)."""
+    _ensure_analysis(dataset, eval_key)
     stamp = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
     key = (dataset._doc.id, eval_key, stamp)
     if key not in _cache:
         ev = detection_run.load_analysis(dataset, eval_key)
         info = dict(detection_run.analysis_info(dataset, eval_key))
         eval_view = dataset.load_evaluation_view(eval_key)
-        info.update(num_images=len(ev.image_ids) or len(eval_view), dataset_id=dataset._doc.id,
-                    covers="the whole dataset" if eval_view.view() == dataset.view() else "a view")
+        n_images = len(ev.image_ids) or len(eval_view)
+        covers = ("the whole dataset" if eval_view.view() == dataset.view() else
+                  "a view of %d of the dataset's %d images" % (n_images, len(dataset)))
+        source = detection_run.analysis_source(dataset, eval_key)
+        if source == "fiftyone":
+            config = dataset.get_evaluation_info(eval_key).config
+            covers += (" (a FiftyOne `%s` run: Error Atlas analysed the same fields, view and IoU; "
+                       "the run and its per-label fields are FiftyOne's%s)" % (
+                           config.method, "" if getattr(config, "classwise", True) else
+                           "; FiftyOne matched across classes, Error Atlas within classes, "
+                           "so counts can differ"))
+        info.update(num_images=n_images, dataset_id=dataset._doc.id, covers=covers, source=source)
         _cache[key] = (ev, info)
         while len(_cache) > 4:
             _cache.popitem(last=False)
@@ -72,9 +83,32 @@ def load_fast(ctx, eval_key):
 
 
 def explorer_runs(dataset):
-    """Evaluation keys with an Error Atlas analysis, newest last."""
-    runs = set(dataset.list_runs())
-    return [k for k in dataset.list_evaluations() if detection_run.analysis_run_key(k) in runs]
+    """Detection evaluation keys, newest last: runs of ``evaluate_model`` and
+    FiftyOne's own ``evaluate_detections`` runs (analysed on first use)."""
+    infos = {k: dataset.get_evaluation_info(k) for k in dataset.list_evaluations()}
+    return sorted((k for k, i in infos.items() if i.config.type == "detection"),
+                  key=lambda k: infos[k].timestamp)
+
+
+def _ensure_analysis(dataset, eval_key):
+    """A FiftyOne run gets its Error Atlas analysis when first shown, and a new
+    one when the run was redone since; ``evaluate_model`` runs have theirs."""
+    source = detection_run.analysis_source(dataset, eval_key)
+    if source == "evaluate_model":
+        return
+    analysed = source and dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
+    if not analysed or analysed < dataset.get_evaluation_info(eval_key).timestamp:
+        detection_run.analyze_run(dataset, eval_key)
+
+
+def drop_orphans(dataset):
+    """Deletes analyses of FiftyOne runs that were deleted since (ours only)."""
+    evaluations = set(dataset.list_evaluations())
+    for run in dataset.list_runs():
+        key = run[len("error_atlas_"):]
+        if (run.startswith("error_atlas_") and key not in evaluations
+                and detection_run.analysis_source(dataset, key) == "fiftyone"):
+            dataset.delete_run(run)
 
 
 class EvaluationExplorer(foo.Panel):
@@ -86,6 +120,7 @@ class EvaluationExplorer(foo.Panel):
     # -- lifecycle -------------------------------------------------------------
 
     def on_load(self, ctx):
+        drop_orphans(ctx.dataset)
         runs = explorer_runs(ctx.dataset)
         saved = ctx.store(STORE).get(str(ctx.dataset._doc.id)) or {}
         key = saved.get("eval_key") if saved.get("eval_key") in runs else (runs[-1] if runs else None)
@@ -241,8 +276,10 @@ class EvaluationExplorer(foo.Panel):
         params = {}
         if ctx.panel.state.eval_key:
             info = ctx.dataset.get_evaluation_info(ctx.panel.state.eval_key).config
-            params = {"pred_field": info.pred_field, "gt_field": info.gt_field,
-                      "eval_key": ctx.panel.state.eval_key}
+            key = ctx.panel.state.eval_key
+            if detection_run.analysis_source(ctx.dataset, key) == "fiftyone":
+                key += "_ea"  # evaluate_model never replaces a FiftyOne run
+            params = {"pred_field": info.pred_field, "gt_field": info.gt_field, "eval_key": key}
         ctx.prompt(EVALUATE_URI, params=params, on_success=self.on_load)
 
     # -- clicks that show objects ---------------------------------------------------

@@ -222,3 +222,30 @@ def test_numbers_follow_the_apps_view(evaluated):
     assert "shows 5 predictions and 0 ground-truth objects" in client.state["view_md"]
     client.call("on_change_view", view=ds.view())
     assert client.state["view_md"] is None
+
+
+def test_fiftyone_runs_are_listed_and_analysed_without_touching_them():
+    ds = random_dataset(seed=35, num_samples=30)
+    ds.evaluate_detections("predictions", gt_field="ground_truth", eval_key="fo", iou=0.6,
+                           compute_mAP=True)
+    before = ds.values("predictions.detections.fo"), ds.values("ground_truth.detections.fo_iou")
+    client = PanelClient(ds).call("on_load")
+    assert client.state["eval_key"] == "fo" and client.state["iou"] == "0.50"
+    assert "FiftyOne `coco` run" in client.state["summary_md"]
+    assert (ds.values("predictions.detections.fo"), ds.values("ground_truth.detections.fo_iou")) == before
+    assert ds.get_evaluation_info("fo").config.custom_metrics is None  # the user's run, as it was
+
+    # the analysis equals evaluate_model's on the same fields and IoU
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="ea", iou=0.6)
+    ours, theirs = (detection_run().load_analysis(ds, k) for k in ("ea", "fo"))
+    assert theirs.summary(0.6, 0.4) == ours.summary(0.6, 0.4)
+    assert PanelClient(ds, "p2").call("on_load").state["runs"] == ["fo", "ea"]
+
+    # re-running FiftyOne's evaluation refreshes the analysis; deleting it drops it
+    stamp = ds.get_run_info("error_atlas_fo").timestamp
+    ds.evaluate_detections("predictions", gt_field="ground_truth", eval_key="fo", iou=0.6)
+    PanelClient(ds, "p3").call("on_load").call("on_choose_run", value="fo")
+    assert ds.get_run_info("error_atlas_fo").timestamp > stamp
+    ds.delete_evaluation("fo")
+    PanelClient(ds, "p4").call("on_load")
+    assert "error_atlas_fo" not in ds.list_runs() and "error_atlas_ea" in ds.list_runs()
