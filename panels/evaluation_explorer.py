@@ -187,7 +187,7 @@ class EvaluationExplorer(foo.Panel):
                                           componentsProps={"slider": {"step": 0.01}}))
         row = panel.h_stack("threshold_row", align_y="center")
         row.btn("back_to_optimal", label="Back to optimal", on_click=self.on_back_to_optimal)
-        row.btn("rerun", label="Re-evaluate", on_click=self.on_evaluate)
+        row.btn("rerun", label="Re-evaluate (the App's view, if any)", on_click=self.on_evaluate)
         row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
         panel.plot("threshold_plot", layout=state.threshold_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_threshold_click)
@@ -280,6 +280,9 @@ class EvaluationExplorer(foo.Panel):
             if detection_run.analysis_source(ctx.dataset, key) == "fiftyone":
                 key += "_ea"  # evaluate_model never replaces a FiftyOne run
             params = {"pred_field": info.pred_field, "gt_field": info.gt_field, "eval_key": key}
+            if ctx.has_custom_view:
+                # the App shows a view: evaluate it, under its own key by default
+                params.update(view_target="CURRENT_VIEW", eval_key=key + "_view")
         ctx.prompt(EVALUATE_URI, params=params, on_success=self.on_load)
 
     # -- clicks that show objects ---------------------------------------------------

@@ -249,3 +249,18 @@ def test_fiftyone_runs_are_listed_and_analysed_without_touching_them():
     ds.delete_evaluation("fo")
     PanelClient(ds, "p4").call("on_load")
     assert "error_atlas_fo" not in ds.list_runs() and "error_atlas_ea" in ds.list_runs()
+
+
+def test_reevaluate_prefills_the_apps_view(evaluated):
+    ds, _ = evaluated
+    client = PanelClient(ds).call("on_load")
+
+    def prompted(view):
+        client.call("on_evaluate", view=view)
+        (req,) = [r for r in client.requests if "prompt" in r["operator_uri"]]
+        return req["params"]["params"]
+
+    assert prompted(ds.view()) == {"pred_field": "predictions", "gt_field": "ground_truth",
+                                   "eval_key": "eval"}
+    params = prompted(ds.match_tags("validation").limit(10))
+    assert params["view_target"] == "CURRENT_VIEW" and params["eval_key"] == "eval_view"
