@@ -439,9 +439,13 @@ class EvaluationExplorer(foo.Panel):
         to_clear = [k for k in ("class_order", "recommendations", "class_names", *extra)
                     if not _covers(state[k], old.get(k))]
         to_clear += [k for k in data if not _covers(data[k], old.get(k))]
+        # Choices the App sent unchanged are not sent back: the user may have moved
+        # the slider again while this update was on its way, and a patch would
+        # overwrite that newer value in the App's state
+        patch = {k: v for k, v in state.items() if k not in CHOICE_KEYS or old.get(k) != v}
         if to_clear:
             ctx.panel.state.set({k: None for k in to_clear})
-        ctx.panel.state.set(state)
+        ctx.panel.state.set(patch)
         ctx.panel.data.set(data)
         # ctx.store() would load the dataset; the run's cached dataset id is enough
         ExecutionStore.create(STORE, info["dataset_id"]).set(

@@ -247,6 +247,11 @@ def test_confusion_cell_click_shows_exactly_its_objects(ui):
         n = int(a.confusion[row, col])
         browser.poll(lambda: browser.grid_count(page) == (n, "patches"),
                      message="%d patches for cell (%d, %d)" % (n, row, col))
+        # the panel follows the App's view: its objects, counted at this operating point
+        want = "The grid shows %d predictions and %d ground-truth objects" % (
+            (0, n) if col == K else (n, 0))
+        browser.poll(lambda: want in page.inner_text(PANEL_SEL),
+                     message="the view section for cell (%d, %d)" % (row, col))
     browser.screenshot(page, "test_confusion_cell_click")
 
 
