@@ -138,21 +138,22 @@ class EvaluationExplorer(foo.Panel):
 
     def on_change_view(self, ctx):
         """The App's view changed (a filter, a selection in the vector explorer,
-        a click here): the "In the App's view" section follows it."""
-        if ctx.panel.state.eval_key and ctx.panel.state.drawn:
+        a click here): the "In the App's view" section follows it. The App also
+        calls this when it reloads an unchanged view: nothing to do then."""
+        if _moved(ctx):
             self._refresh(ctx, self._choices(ctx))
 
     def execute(self, ctx):
         # The App calls on_change after every state change, this panel's own
         # updates included: answer those without re-rendering (a re-render
         # redraws every plot in the App)
-        if ctx.params.get("__method__") == "on_change" and not _moved(ctx.panel.state):
+        if ctx.params.get("__method__") in ("on_change", "on_change_view") and not _moved(ctx):
             return None
         return super().execute(ctx)
 
     def on_change(self, ctx):
         """The App changed the panel's state: redraw if the operating point moved."""
-        if _moved(ctx.panel.state):
+        if _moved(ctx):
             self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.panel.state.confidence)})
 
     def render(self, ctx):
@@ -425,7 +426,7 @@ class EvaluationExplorer(foo.Panel):
             "recommendations": recs, "more_recommendations": more_recs,
             "class_order": [r["class"] for r in sorted_rows],
             "class_names": ev.classes, "table_name": table_name,
-            "drawn": {"iou": "%.2f" % iou, "confidence": conf_value},
+            "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": _view_key(ctx)},
             "threshold_layout": threshold_layout, "class_layout": class_layout,
             "confusion_layout": cm_layout, "pr_layout": pr_layout, "error_layout": err_layout,
         }
@@ -458,10 +459,7 @@ def _view_members(ctx, ev, eval_key, info):
     slider move reads nothing from the database."""
     if not ctx.has_custom_view:
         return None
-    params = ctx.request_params
-    key = (info["dataset_id"], eval_key, info.get("written_at"), json.dumps(
-        [params.get(k) for k in ("view_name", "view", "filters", "extended")],
-        sort_keys=True, default=str))
+    key = (info["dataset_id"], eval_key, info.get("written_at"), _view_key(ctx))
     if key not in _views:
         view = ctx.view
         config = ctx.dataset.get_evaluation_info(eval_key).config
@@ -503,12 +501,24 @@ def _view_md(ev, a, whole, pred_in, gt_in, n_images):
     return "\n".join(lines)
 
 
-def _moved(state):
-    """True when the state's (IoU, confidence) differ from those last drawn."""
+def _view_key(ctx):
+    """The App's current view, as it sends it with every call (stage ids aside)."""
+    params = ctx.request_params
+    stages = [{k: v for k, v in s.items() if k != "_uuid"} if isinstance(s, dict) else s
+              for s in params.get("view") or ()]
+    return json.dumps([params.get("view_name"), stages, params.get("filters") or None,
+                       params.get("extended") or None], sort_keys=True, default=str)
+
+
+def _moved(ctx):
+    """True when the (IoU, confidence) in the state or the App's view differ from
+    those last drawn."""
+    state = ctx.panel.state
     drawn = state.drawn
     if not state.eval_key or not drawn or state.confidence is None:
         return False
-    return state.iou != drawn["iou"] or abs(float(state.confidence) - drawn["confidence"]) > 1e-9
+    return (state.iou != drawn["iou"] or abs(float(state.confidence) - drawn["confidence"]) > 1e-9
+            or drawn.get("view") != _view_key(ctx))
 
 
 def _covers(new, old):

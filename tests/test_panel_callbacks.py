@@ -208,6 +208,9 @@ def test_numbers_follow_the_apps_view(evaluated):
     assert "| TP | %d |" % tp in md and "| FP | %d |" % fp in md
     n_preds = int(np.isin(ev.pred_image, np.flatnonzero(np.isin(ev.image_ids, ids))).sum())
     assert "shows %d predictions" % n_preds in md
+    # the App re-sends an unchanged view after reloading its page query: no update, no render
+    client.call("on_change_view", view=ds.select(ids))
+    assert client.requests == []
 
     # a slider move keeps the view section, at the new operating point
     client.state["confidence"] = 0.7
