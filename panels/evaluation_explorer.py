@@ -33,7 +33,7 @@ MAX_RECOMMENDATIONS = 8  # the most severe; many classes can trigger dozens of r
 TABLE_KEYS = ("class", "AP", "AP50", "AP75", "precision", "recall", "f1", "support",
               "optimal_threshold")  # the table's columns: only these go to the App
 STORE = "error_atlas_explorer"
-CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "mode",
+CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "class_filter", "mode",
                "example_class", "example_kind")
 _cache = OrderedDict()
 _latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
@@ -221,6 +221,9 @@ class EvaluationExplorer(foo.Panel):
                    label="All classes in the bars, the table and the confusion matrix (default: "
                    "the first %d in this order, the %d most confused)" % (TOP_CLASSES, TOP_CLASSES),
                    on_change=self.on_show_all)
+        panel.str("class_filter", default=state.class_filter, label="Only classes containing "
+                  "(comma-separated, e.g. 'car, truck'; bars, table, matrix and curves)",
+                  on_change=self.on_class_filter)
         panel.plot("class_plot", layout=state.class_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_class_click)
         table = types.TableView(on_click_row=self.on_class_row)
@@ -268,6 +271,9 @@ class EvaluationExplorer(foo.Panel):
 
     def on_show_all(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "show_all": bool(ctx.params["value"])})
+
+    def on_class_filter(self, ctx):
+        self._refresh(ctx, {**self._choices(ctx), "class_filter": ctx.params.get("value") or None})
 
     def on_example_choice(self, ctx):
         name = ctx.params["path"].split(".")[-1]
@@ -389,7 +395,9 @@ class EvaluationExplorer(foo.Panel):
         conf_value = float(conf) if conf is not None else (optimal["confidence"] if optimal else 0.0)
         summary = ev.summary(iou, conf_value)
         rows = figures.class_metrics(ev, iou, conf_value)
-        sorted_rows = figures.sort_rows(rows, choices.get("sort") or "errors",
+        keep = figures.match_classes(ev.classes, choices.get("class_filter"))
+        shown_classes = rows if keep is None else [rows[k] for k in keep]
+        sorted_rows = figures.sort_rows(shown_classes, choices.get("sort") or "errors",
                                         descending=(choices.get("sort") or "errors") in ("errors", "support"))
         a = ev.assess(iou, conf_value)
         n_images = info["num_images"]
@@ -406,8 +414,9 @@ class EvaluationExplorer(foo.Panel):
         threshold_traces, threshold_layout = figures.threshold_figure(overall, conf_value, optimal)
         class_traces, class_layout = figures.class_bars_figure(shown_rows)
         cm_traces, cm_layout, _ = figures.confusion_figure(
-            a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES)
-        pr_traces, pr_layout = figures.pr_curves_figure(ev, iou)
+            a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES, keep=keep)
+        pr_traces, pr_layout = figures.pr_curves_figure(
+            ev, iou, classes=None if keep is None else [ev.classes[k] for k in keep[:8]])
         err_traces, err_layout = figures.error_types_figure(summary["error_counts"])
 
         extra = {}

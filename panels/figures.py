@@ -93,8 +93,18 @@ def class_bars_figure(rows):
     return traces, _revised(layout, traces)
 
 
-def confusion_figure(confusion, classes, top_n=None):
-    """Heatmap of the confusion matrix; with ``top_n`` only the most involved classes.
+def match_classes(classes, text):
+    """Indices of the classes whose names contain any of the comma-separated
+    terms of ``text`` (case-insensitive); None when ``text`` is empty."""
+    terms = [t.strip().lower() for t in (text or "").split(",") if t.strip()]
+    if not terms:
+        return None
+    return [k for k, c in enumerate(classes) if any(t in c.lower() for t in terms)]
+
+
+def confusion_figure(confusion, classes, top_n=None, keep=None):
+    """Heatmap of the confusion matrix; with ``top_n`` only the most involved
+    classes, with ``keep`` only those class indices (a filter).
 
     Returns ``(traces, layout, shown)`` where ``shown`` lists the class indices
     displayed, so clicks map back to cells.
@@ -103,9 +113,9 @@ def confusion_figure(confusion, classes, top_n=None):
     off = confusion.astype(np.int64).copy()
     np.fill_diagonal(off, 0)
     involvement = off[:K].sum(axis=1)[:K] + off[:, :K].sum(axis=0)
-    shown = np.arange(K)
-    if top_n is not None and K > top_n:
-        shown = np.sort(np.argsort(-involvement, kind="stable")[:top_n])
+    shown = np.arange(K) if keep is None else np.asarray(keep, dtype=np.int64)
+    if top_n is not None and shown.size > top_n:
+        shown = np.sort(shown[np.argsort(-involvement[shown], kind="stable")[:top_n]])
     rows = np.r_[shown, K]
     z = confusion[np.ix_(rows, rows)]
     x = [classes[i] for i in shown] + [NOT_DETECTED]

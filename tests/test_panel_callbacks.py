@@ -267,3 +267,20 @@ def test_reevaluate_prefills_the_apps_view(evaluated):
                                    "eval_key": "eval"}
     params = prompted(ds.match_tags("validation").limit(10))
     assert params["view_target"] == "CURRENT_VIEW" and params["eval_key"] == "eval_view"
+
+
+def test_class_filter_limits_bars_table_matrix_and_curves(evaluated):
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    summary = client.state["summary_md"]
+    keep = ev.classes[:2]
+    client.call("on_class_filter", value=" %s , %s" % (keep[0].upper(), keep[1]), path="class_filter")
+    table = client.data[client.state["table_name"]]
+    assert sorted(r["class"] for r in table) == sorted(keep)
+    assert sorted(client.data["class_plot"][0]["x"]) == sorted(keep)
+    assert client.data["confusion_plot"][0]["x"][:-1] == keep  # class order, then Not detected
+    assert {t["name"] for t in client.data["pr_plot"]} <= {"all classes", *keep}
+    # the summary still speaks of the whole run
+    assert client.state["summary_md"] == summary
+    client.call("on_class_filter", value="", path="class_filter")
+    assert len(client.data[client.state["table_name"]]) == min(len(ev.classes), 20)
