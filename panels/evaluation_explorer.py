@@ -24,7 +24,7 @@ from fiftyone.operators.store import ExecutionStore
 from ..operators import detection_run
 from ..plugin import coco
 from ..plugin.recommendations import recommend
-from . import figures, selection
+from . import figures, selection, texts
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
@@ -402,7 +402,7 @@ class EvaluationExplorer(foo.Panel):
         a = ev.assess(iou, conf_value)
         n_images = info["num_images"]
         members = _view_members(ctx, ev, choices["eval_key"], info)
-        view_md = None if members is None else _view_md(ev, a, summary, *members)
+        view_md = None if members is None else texts.view_md(ev, a, summary, *members)
         recs = [r.to_dict() for r in recommend(ev, iou, conf_value, n_images)]
         more_recs = max(0, len(recs) - MAX_RECOMMENDATIONS)
         recs = recs[:MAX_RECOMMENDATIONS]
@@ -429,7 +429,7 @@ class EvaluationExplorer(foo.Panel):
             extra["runs"] = explorer_runs(dataset)
         state = {
             **choices, "iou": "%.2f" % iou, "confidence": conf_value, **extra,
-            "summary_md": _summary_md(summary, rows, n_images, conf_value, optimal,
+            "summary_md": texts.summary_md(summary, rows, n_images, conf_value, optimal,
                                       info["covers"], iou),
             "view_md": view_md,
             "recommendations": recs, "more_recommendations": more_recs,
@@ -482,34 +482,6 @@ def _view_members(ctx, ev, eval_key, info):
     return _views[key]
 
 
-def _view_md(ev, a, whole, pred_in, gt_in, n_images):
-    """The operating point counted over the objects in the App's view, next to
-    the whole run's numbers (see :meth:`~..plugin.errors.Assessment.restrict`)."""
-    sub = a.restrict(pred_in, gt_in)
-    K = ev.num_classes
-    c = sub.confusion
-    tp = int(np.trace(c[:K, :K]))
-    fp, fn = int(c[:, :K].sum()) - tp, int(c[:K, :].sum()) - tp
-    ratio = lambda n, d: n / d if d else None
-    p, r = ratio(tp, tp + fp), ratio(tp, tp + fn)
-    f1 = ratio(2 * tp, 2 * tp + fp + fn)
-    fmt = lambda v: "–" if v is None else "%.3f" % v
-    errors = sub.error_counts()
-    whole_errors = whole["error_counts"]
-    rows = [("Precision", fmt(p), fmt(whole["precision"])), ("Recall", fmt(r), fmt(whole["recall"])),
-            ("F1", fmt(f1), fmt(whole["f1"])), ("TP", tp, whole["tp"]), ("FP", fp, whole["fp"]),
-            ("FN", fn, whole["fn"])]
-    rows += [(name.capitalize(), errors[name], whole_errors[name])
-             for name in errors if name != "correct" and (errors[name] or whole_errors[name])]
-    lines = ["#### In the App's view",
-             "The grid shows %d predictions and %d ground-truth objects of this run, in %d images; "
-             "their numbers at this operating point, next to the whole run's:"
-             % (int(pred_in.sum()), int(gt_in.sum()), n_images), "",
-             "| | View | Whole run |", "|---|---|---|"]
-    lines += ["| %s | %s | %s |" % row for row in rows]
-    return "\n".join(lines)
-
-
 def _view_key(ctx):
     """The App's current view, as it sends it with every call (stage ids aside)."""
     params = ctx.request_params
@@ -544,20 +516,3 @@ def _covers(new, old):
             k in new and (not isinstance(v, (list, dict)) or _covers(new[k], v))
             for k, v in old.items())
     return True
-
-
-def _summary_md(s, rows, n_images, conf, optimal, covers, iou):
-    fmt = lambda v: "–" if v is None else "%.3f" % v
-    lines = [
-        "**%s**" % figures.verdict(s, rows),
-        "",
-        "| mAP | AP50 | AP75 | Precision | Recall | F1 | TP | FP | FN | Images | Objects |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-        "| %s | %s | %s | %s | %s | %s | %d | %d | %d | %d | %d |" % (
-            fmt(s["mAP"]), fmt(s["AP50"]), fmt(s["AP75"]), fmt(s["precision"]), fmt(s["recall"]),
-            fmt(s["f1"]), s["tp"], s["fp"], s["fn"], n_images, s["num_gt"]),
-        "",
-        "At confidence **%.2f** and IoU **%.2f** (optimal: %s). Run covers %s."
-        % (conf, iou, "%.2f" % optimal["confidence"] if optimal else "–", covers),
-    ]
-    return "\n".join(lines)
