@@ -1,6 +1,6 @@
 """Projection, clustering and cluster summaries on constructed data with known answers.
 
-Timing at scale (50,000 x 512) is measured by hand, outside the suite.
+Timing at scale (50,000 x 512) is measured by benchmarks/bench_error_map.py.
 """
 
 import json
@@ -43,6 +43,19 @@ def test_cluster_with_given_k_numbers_clusters_by_size():
     assert purity(wide, labels) == 1
 
 
+def test_silhouette_equals_scikit_learn():
+    from sklearn.metrics import pairwise_distances, silhouette_score
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 5))
+    D = pairwise_distances(X)
+    for k in (2, 5, 13):
+        labels = rng.integers(0, k - 1, 400)
+        labels[-1] = k - 1             # a cluster of one point (silhouette 0)
+        assert clusters._silhouette(D, labels, k) == pytest.approx(
+            silhouette_score(D, labels, metric="precomputed"), abs=1e-12)
+
+
 def test_cluster_edge_cases():
     assert cluster(np.zeros((0, 3)))[1] == 0
     assert cluster(np.ones((15, 3)))[1] == 1                 # too few points to split
@@ -77,6 +90,53 @@ def test_project_wide_input_and_three_components():
     X, _ = blobs(n=40, dims=80)
     assert project(X, n_components=3).shape == (80, 3)
     assert clusters.reduce(X).shape == (80, 50)
+
+
+def test_exact_neighbours_match_scikit_learn():
+    from sklearn.neighbors import NearestNeighbors
+
+    X = np.random.default_rng(4).normal(size=(3000, 20))  # tiles of 512 x 2048: several
+    X[7] = X[8]                                           # a duplicate: distance 0, not itself
+    idx, dist = clusters._knn(X, 15)
+    ref_dist, ref_idx = NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X).kneighbors(X)
+    assert idx.dtype == np.int64 and dist.dtype == np.float32
+    assert np.all(idx[:, 0] == np.arange(3000)) and np.all(dist[:, 0] == 0)
+    assert idx[7, 1] == 8 and idx[8, 1] == 7 and dist[7, 1] == 0
+    np.testing.assert_allclose(dist, ref_dist, atol=1e-5)
+    same = np.sort(idx[:, 1:], axis=1) == np.sort(ref_idx[:, 1:], axis=1)
+    assert same.mean() > 0.999                            # only float32 near-ties may differ
+
+
+def test_graph_and_curve_equal_umap_learn():
+    import umap.umap_ as umap_
+
+    X = np.random.default_rng(5).normal(size=(600, 8)).astype(np.float32)
+    X[:200] += 6
+    idx, dist = clusters._knn(X, 15)
+    ours = clusters._fuzzy_graph(idx, dist)
+    ref, _, _ = umap_.fuzzy_simplicial_set(X, 15, np.random.RandomState(0), "euclidean",
+                                           knn_indices=idx, knn_dists=dist)
+    assert ours.nnz == ref.nnz
+    assert abs(ours - ref.tocsr()).max() < 1e-6
+    np.testing.assert_allclose(clusters._ab(0.1), umap_.find_ab_params(1.0, 0.1), rtol=1e-6)
+
+
+def test_map_is_the_same_for_any_number_of_threads(monkeypatch):
+    X, truth = blobs(n=300, dims=12)
+    Y = project(X, seed=7)
+    for threads in (1, 3):
+        monkeypatch.setattr(clusters, "_threads", lambda: threads)
+        np.testing.assert_array_equal(project(X, seed=7), Y)
+    assert not np.array_equal(project(X, seed=8), Y)
+
+
+def test_map_keeps_neighbourhoods():
+    from sklearn.manifold import trustworthiness
+
+    rng = np.random.default_rng(6)
+    centres = rng.normal(0, 3, (6, 30))
+    X = centres[rng.integers(0, 6, 1500)] + rng.normal(0, 1, (1500, 30))
+    assert trustworthiness(X, project(X), n_neighbors=10) > 0.9
 
 
 # --------------------------------------------------------------------- summaries
