@@ -59,10 +59,10 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
         eval_view, dataset, info, points, level, map_key, workers, progress)
 
     progress(0.7, "Projecting")
-    Z, _, _ = descriptors.standardize(X)
+    Z = descriptors.normal_scores(X) if given is None else descriptors.standardize(X)[0]
     xy = clusters.project(Z, seed=seed)
     progress(0.85, "Clustering")
-    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed)
+    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=points["error"])
     summaries = clusters.summarize_clusters(
         labels, points["error"], points["label"], ev.classes,
         features=X if embeddings == "descriptor" else None,

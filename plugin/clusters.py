@@ -50,6 +50,8 @@ MINIBATCH_ABOVE = 20000
 #: Up to this many points, :func:`project` finds neighbours exactly (else pynndescent).
 EXACT_KNN_MAX = 100_000
 MAX_AUTO_K = 20
+#: Given error types, the smallest k whose top cluster has this share of the best excess.
+EXCESS_TOLERANCE = 0.9
 #: UMAP settings: neighbours, minimum distance, negative samples per positive one.
 N_NEIGHBORS = 15
 MIN_DIST = 0.1
@@ -400,7 +402,7 @@ def project(X, seed=51, n_components=2):
 
     Args:
         X: (N, D) finite features (put descriptors through
-            :func:`descriptors.standardize` first)
+            :func:`descriptors.normal_scores` first)
         seed: random seed
         n_components: output dimensions
 
@@ -448,8 +450,8 @@ def _silhouette(D, labels, k):
     return float(np.mean(np.nan_to_num(s)))
 
 
-def _kmeans(Xr, k, seed):
-    """k-means labels of the rows of Xr, and k (chosen by silhouette when None)."""
+def _kmeans(Xr, k, seed, codes=None):
+    """k-means labels of the rows of Xr, and k (chosen when None: see :func:`cluster`)."""
     from sklearn.cluster import KMeans, MiniBatchKMeans
     from sklearn.metrics import pairwise_distances
 
@@ -457,16 +459,23 @@ def _kmeans(Xr, k, seed):
     init, n_init = "k-means++", 4
     if k is None:
         rng = np.random.default_rng(seed)
-        S = Xr[np.sort(rng.choice(N, SILHOUETTE_SAMPLE, replace=False))] \
-            if N > SILHOUETTE_SAMPLE else Xr
+        rows = np.sort(rng.choice(N, SILHOUETTE_SAMPLE, replace=False)) \
+            if N > SILHOUETTE_SAMPLE else np.arange(N)
+        S = Xr[rows]
         distinct = np.unique(S, axis=0).shape[0]
-        D = pairwise_distances(S)  # once, for every k
-        k, best = 1, -np.inf
-        for kk in range(2, min(MAX_AUTO_K, N // 10, distinct) + 1):
-            km = KMeans(kk, n_init=2, random_state=seed).fit(S)
-            score = _silhouette(D, km.labels_, kk)
-            if score > best + 1e-9:
-                best, k, init, n_init = score, kk, km.cluster_centers_, 1
+        fits = [KMeans(kk, n_init=2, random_state=seed).fit(S)
+                for kk in range(2, min(MAX_AUTO_K, N // 10, distinct) + 1)]
+        scores = None if codes is None else _top_excess(fits, codes[rows])
+        if scores is not None:  # the fewest clusters that isolate (nearly) the most errors
+            best = int(np.flatnonzero(scores >= EXCESS_TOLERANCE * scores.max())[0])
+        elif fits:
+            D = pairwise_distances(S)  # once, for every k
+            sil = [_silhouette(D, km.labels_, km.n_clusters) for km in fits]
+            best = int(np.flatnonzero(np.asarray(sil) >= max(sil) - 1e-9)[0])
+        if fits:
+            k, init, n_init = fits[best].n_clusters, fits[best].cluster_centers_, 1
+        else:
+            k = 1
     if k == 1:
         return np.zeros(N, dtype=np.int64), 1
     if N > MINIBATCH_ABOVE:
@@ -476,21 +485,45 @@ def _kmeans(Xr, k, seed):
     return km.fit_predict(Xr), k
 
 
-def cluster(X, k=None, seed=51):
+def _top_excess(fits, codes):
+    """Per fit, the excess errors of its most erroneous cluster; None without contrast."""
+    ev = codes >= 0
+    err = codes > 0
+    if not ev.any() or not err.any() or err.sum() == ev.sum():
+        return None
+    rate = err.sum() / ev.sum()
+    return np.array([(np.bincount(km.labels_[err], minlength=km.n_clusters)
+                      - rate * np.bincount(km.labels_[ev], minlength=km.n_clusters)).max()
+                     for km in fits])
+
+
+def cluster(X, k=None, seed=51, error_type=None):
     """Partitions the rows of X with k-means, choosing k when not given.
 
     X is used as is (reduced to 50 principal components when wider), so its
     columns must already be on comparable scales: descriptors through
-    :func:`descriptors.standardize`, embeddings as they come. With ``k=None``,
-    k = 2 .. min(20, N // 10) is scored by silhouette on a seeded subsample of
-    at most 3,000 rows and the best (smallest on ties) is kept; the final fit
-    starts from that subsample's centroids. Above 20,000 rows mini-batch
-    k-means is used. Clusters are numbered by decreasing size.
+    :func:`descriptors.normal_scores`, embeddings as they come. With
+    ``k=None``, k-means runs for k = 2 .. min(20, N // 10) on a seeded
+    subsample of at most 3,000 rows, and
+
+    - with error types: the smallest k whose most erroneous cluster holds at
+      least 90% (:data:`EXCESS_TOLERANCE`) of the largest excess errors of
+      any k (errors beyond what the cluster's size predicts, as
+      :func:`summarize_clusters` ranks them): the fewest clusters that still
+      isolate the failures, rather than the split that is merely best
+      separated (which, on descriptors, is usually k = 2);
+    - without (or when every evaluated point is an error, or none): the best
+      silhouette (smallest k on ties).
+
+    The final fit starts from that subsample's centroids. Above 20,000 rows
+    mini-batch k-means is used. Clusters are numbered by decreasing size.
 
     Args:
         X: (N, D) finite features
         k: number of clusters, or None to choose (1 when N < 20)
         seed: random seed; the result is deterministic
+        error_type: optional (N,) error types as for :func:`summarize_clusters`
+            (names or codes, None / -1 for points not evaluated)
 
     Returns:
         ``(labels, k)``: (N,) int64 cluster of every row, and the k used
@@ -503,9 +536,10 @@ def cluster(X, k=None, seed=51):
         k = int(k)
     if N == 0:
         return np.zeros(0, dtype=np.int64), 0
+    codes = None if error_type is None else _error_codes(error_type, N)
     Xr = reduce(X, seed)
     with threadpool_limits(1):  # small fits: OpenMP threads only add overhead (10x when busy)
-        labels, k = _kmeans(Xr, k, seed)
+        labels, k = _kmeans(Xr, k, seed, codes)
     if k == 1:
         return labels, 1
     sizes = np.bincount(labels, minlength=k)

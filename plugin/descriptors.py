@@ -20,6 +20,8 @@ IMAGE_FEATURES = (
     "contrast",         # standard deviation of luma
     "dark_fraction",    # fraction of pixels with luma < 0.2
     "bright_fraction",  # fraction of pixels with luma > 0.9
+    "highlights",       # 99th percentile of luma: low when the whole scene is under-exposed
+    "shadows",          # 1st percentile of luma: high when the whole scene is washed out
     "saturation",       # mean HSV saturation
     "colorfulness",     # Hasler & Suesstrunk (2003) colourfulness, RGB in [0, 1]
     "sharpness",        # log(1 + variance of the 4-neighbour Laplacian of luma in 0-255 units)
@@ -71,6 +73,8 @@ FEATURE_PHRASES = {
     "contrast": _than("lower contrast", "higher contrast", "contrast"),
     "dark_fraction": _than(None, "more dark area", "light"),
     "bright_fraction": _than(None, "more overexposed area", "light"),
+    "highlights": _than("dimmer highlights", None, "exposure"),
+    "shadows": _than(None, "brighter shadows", "exposure"),
     "saturation": _than("less saturated", "more saturated", "colour"),
     "colorfulness": _than("less colourful", "more colourful", "colour"),
     "sharpness": _than("blurrier", "sharper", "sharpness"),
@@ -173,8 +177,10 @@ def image_descriptor(image):
     p = counts[counts > 0] / n
     entropy = 0.0 - np.sum(p * np.log2(p))  # 0.0 - : no -0.0
 
+    shadows, highlights = np.quantile(luma, [0.01, 0.99])
     values = [
-        luma.mean(), luma.std(), np.mean(luma < 0.2), np.mean(luma > 0.9), sat.mean(),
+        luma.mean(), luma.std(), np.mean(luma < 0.2), np.mean(luma > 0.9), highlights, shadows,
+        sat.mean(),
         colorfulness, sharpness, edge_density, entropy, r.mean(), g.mean(), b.mean(),
         *hue_hist,
     ]
@@ -330,3 +336,40 @@ def standardize(X, clip=10.0):
     if clip is not None:
         np.clip(Z, -clip, clip, out=Z)
     return Z.astype(np.float32), center, scale
+
+
+def normal_scores(X):
+    """Puts every feature on the same scale by rank: normal scores ("rank-Gauss").
+
+    Each column's observed values are replaced by the standard normal
+    quantiles of their mid-ranks, ``(rank - 0.5) / n`` (tied values share
+    their average rank); NaN (missing) becomes 0, the median; a constant
+    column becomes 0. Every column then has the same bounded spread whatever
+    its unit or distribution. This is how the built-in descriptor is scaled
+    before it is mapped and clustered: with :func:`standardize`, fractions
+    that are 0 for most images (pixels of one hue, over-exposed area) reach
+    the +-10 clip and outweigh brightness, contrast or sharpness, so failure
+    clusters were split by background colour rather than by what makes a
+    detector fail.
+
+    Args:
+        X: (N, F) numeric array, NaN for missing values (no infinities)
+
+    Returns:
+        (N, F) float32 scores, within about +-3.7 for 10,000 rows
+    """
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (N, F), got shape {X.shape}")
+    if np.isinf(X).any():
+        raise ValueError("X contains infinite values; use NaN for missing values")
+    missing = np.isnan(X)
+    ranks = rankdata(np.where(missing, np.inf, X), method="average", axis=0)  # NaN ranked last
+    n = (~missing).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        Z = ndtri((ranks - 0.5) / np.maximum(n, 1))
+    Z[missing] = 0.0
+    return Z.astype(np.float32)

@@ -245,3 +245,23 @@ def test_crop_and_kind_nouns_and_confidence_of_predictions_only():
     assert "darker than 100% of other samples" in gt      # the given kind
     assert "sharper than 100% of other images" in gt      # image_: the object's image
     assert not any("confidence" in p for p in gt)         # 0 is not a ground-truth score
+
+
+def test_error_types_choose_the_clusters_that_isolate_failures():
+    """Two well-separated groups; inside one, a nearer subgroup where most errors are."""
+    rng = np.random.default_rng(8)
+    centres = np.array([[0.0] * 5, [14.0] + [0.0] * 4, [14.0, 5.0, 0, 0, 0]])
+    group = np.repeat([0, 1, 2], [400, 400, 150])
+    X = centres[group] + rng.normal(0, 1, (950, 5))
+    bad = rng.random(950) < np.where(group == 2, 0.8, 0.1)
+    error_type = np.where(bad, "missed", "correct").astype(object)
+    error_type[::40] = None
+    plain, k_plain = cluster(X)                                  # best separated: 2
+    labels, k = cluster(X, error_type=error_type)
+    assert k_plain == 2 and k > k_plain
+    top = summarize_clusters(labels, error_type, None, [])[0]
+    members = labels == top.id
+    assert np.mean(group[members] == 2) > 0.9 and np.mean(members[group == 2]) > 0.9
+    np.testing.assert_array_equal(labels, cluster(X, error_type=error_type)[0])
+    # no contrast (all correct): silhouette as before
+    np.testing.assert_array_equal(cluster(X, error_type=["correct"] * 950)[0], plain)

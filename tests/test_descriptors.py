@@ -5,7 +5,7 @@ import pytest
 
 from plugin import descriptors
 from plugin.descriptors import (CROP_FEATURES, IMAGE_FEATURES, OBJECT_FEATURES, image_descriptor,
-                                object_descriptors, standardize)
+                                normal_scores, object_descriptors, standardize)
 
 
 def feature(image, name):
@@ -183,3 +183,26 @@ def test_standardize_is_robust_and_nan_safe():
         standardize([[np.inf]])
     with pytest.raises(ValueError, match="2-D"):
         standardize([1.0, 2.0])
+
+
+def test_normal_scores_put_every_feature_on_one_scale():
+    rng = np.random.default_rng(0)
+    X = np.c_[rng.lognormal(0, 2, 1000),                    # heavy tail
+              np.where(rng.random(1000) < 0.9, 0.0, rng.random(1000)),  # mostly zero
+              np.full(1000, 7.0),                            # constant
+              rng.normal(size=1000), rng.normal(size=1000)]
+    X[3, 4] = np.nan
+    Z = normal_scores(X)
+    assert Z.dtype == np.float32 and Z.shape == X.shape and np.all(np.isfinite(Z))
+    assert np.abs(Z).max() < 3.3                             # ndtri(0.5 / 1000) = -3.29
+    order = np.argsort(X[:, 0])
+    assert np.all(np.diff(Z[order, 0]) > 0)                  # monotonic, no clipping
+    np.testing.assert_array_equal(np.sort(Z[:, 0]), np.sort(Z[:, 3]))  # whatever the unit
+    zeros = X[:, 1] == 0
+    assert np.ptp(Z[zeros, 1]) == 0 and np.all(Z[~zeros, 1] > Z[zeros, 1][0])  # ties share
+    assert np.all(Z[:, 2] == 0) and Z[3, 4] == 0             # constant, missing -> 0
+    assert np.all(normal_scores(np.full((4, 2), np.nan)) == 0)
+    with pytest.raises(ValueError, match="infinite"):
+        normal_scores([[np.inf]])
+    with pytest.raises(ValueError, match="2-D"):
+        normal_scores([1.0, 2.0])
