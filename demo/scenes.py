@@ -277,14 +277,15 @@ def _conditions(scene, zbuf, full, inside):
     }
 
 
-def render_scene(rng, size=DEFAULT_SIZE):
+def render_scene(rng, size=DEFAULT_SIZE, scene_fn=None):
     """Render one scene: returns (BGR uint8 image, objects, conditions).
 
     ``objects`` are the annotated shapes (at least ``MIN_VISIBLE`` of them visible), each a
     dict with ``label``, ``bbox`` [x, y, w, h] in pixels of the visible extent and ``mask``,
     the full-image boolean visible mask. ``conditions`` are the hidden causes of errors.
+    ``scene_fn(rng, size)`` replaces ``sample_scene`` (e.g. to plant one condition).
     """
-    scene = sample_scene(rng, size)
+    scene = (scene_fn or sample_scene)(rng, size)
     zbuf, full, inside = _layout(scene)
     image = cv2.transform(coordinate_image(*size), _background_matrix(scene).astype(np.float32))
     _draw_clutter(image, scene["clutter"])
@@ -325,9 +326,12 @@ def _renderer_hash():
         return hashlib.sha1(f.read()).hexdigest()[:12]
 
 
-def _manifest(seed, num_images, size):
-    return {"renderer": _renderer_hash(), "seed": seed, "num_images": num_images,
-            "size": list(size)}
+def _manifest(seed, num_images, size, scene_fn=None):
+    manifest = {"renderer": _renderer_hash(), "seed": seed, "num_images": num_images,
+                "size": list(size)}
+    if scene_fn is not None:  # images of another scene sampler are never reused
+        manifest["scene_fn"] = f"{scene_fn.__module__}.{scene_fn.__qualname__}"
+    return manifest
 
 
 def _read_json(path):
@@ -359,8 +363,8 @@ def _compact(item, with_masks):
 def _process(task):
     """Render one scene, write its JPEG (or reuse it) and run the detector on the stored pixels,
     so that ``detect(cv2.imread(filepath))`` gives exactly the stored predictions."""
-    index, seed, size, out_dir, reuse, with_masks = task
-    image, objects, conditions = render_scene(_scene_rng(seed, index), size)
+    index, seed, size, out_dir, reuse, with_masks, scene_fn = task
+    image, objects, conditions = render_scene(_scene_rng(seed, index), size, scene_fn)
     path = os.path.join(out_dir, image_filename(index))
     if reuse and os.path.exists(path):
         data = np.fromfile(path, np.uint8)
@@ -394,30 +398,31 @@ def _run(tasks, workers):
         return pool.map(_process, tasks, chunksize=max(1, min(16, len(tasks) // (4 * workers))))
 
 
-def scene_conditions(num_images=300, seed=51, size=DEFAULT_SIZE, out_dir=None):
+def scene_conditions(num_images=300, seed=51, size=DEFAULT_SIZE, out_dir=None, scene_fn=None):
     """The hidden conditions of each scene, in image order, each with its ``filename``.
 
     Scene keys: lighting, gain, blur, blur_strength, noise, clutter (number of clutter items),
     shadow (offset in px), background, num_hidden (shapes too hidden to annotate); ``objects``
     lists, in ground-truth order, label, radius, contrast, occlusion, truncation and
     touches_similar. Read from the json cached next to the images when there, otherwise
-    re-derived from the seed without rendering any pixels.
+    re-derived from the seed without rendering any pixels. ``scene_fn`` as in ``build_dataset``.
     """
     out_dir = out_dir or _cache_dir(seed, num_images, size)
-    if _read_json(os.path.join(out_dir, "manifest.json")) == _manifest(seed, num_images, size):
+    manifest = _manifest(seed, num_images, size, scene_fn)
+    if _read_json(os.path.join(out_dir, "manifest.json")) == manifest:
         cached = _read_json(os.path.join(out_dir, "conditions.json"))
         if cached is not None:
             return cached
     conditions = []
     for index in range(num_images):
-        scene = sample_scene(_scene_rng(seed, index), size)
+        scene = (scene_fn or sample_scene)(_scene_rng(seed, index), size)
         hidden = _conditions(scene, *_layout(scene))
         conditions.append(dict(filename=image_filename(index), **hidden))
     return conditions
 
 
 def build_dataset(name="error-atlas-demo", num_images=300, seed=51, out_dir=None, overwrite=True,
-                  with_masks=False, workers=None, size=DEFAULT_SIZE):
+                  with_masks=False, workers=None, size=DEFAULT_SIZE, scene_fn=None):
     """Render the demo scenes and load them, with ground truth and predictions, into FiftyOne.
 
     Images go to ``out_dir`` (default ``~/.cache/error-atlas/demo/<seed>-<num_images>/``) and
@@ -425,7 +430,10 @@ def build_dataset(name="error-atlas-demo", num_images=300, seed=51, out_dir=None
     persistent; with ``overwrite=False`` an existing one is returned as is. Fields:
     ``ground_truth`` and ``predictions`` (``fo.Detections``, relative boxes; instance masks
     cropped to the box if ``with_masks``). The hidden conditions are not stored on it: see
-    ``scene_conditions``.
+    ``scene_conditions``. ``scene_fn(rng, size)``, a module-level function returning a scene
+    dict like ``sample_scene``'s, replaces ``sample_scene`` for controlled experiments
+    (``benchmarks/bench_planted_failure.py`` plants one condition with it); give such sets
+    their own ``out_dir``.
     """
     import fiftyone as fo
 
@@ -434,11 +442,13 @@ def build_dataset(name="error-atlas-demo", num_images=300, seed=51, out_dir=None
     out_dir = os.path.abspath(os.path.expanduser(out_dir or _cache_dir(seed, num_images, size)))
     os.makedirs(out_dir, exist_ok=True)
     manifest_path = os.path.join(out_dir, "manifest.json")
-    reuse = _read_json(manifest_path) == _manifest(seed, num_images, size)
-    tasks = [(i, seed, tuple(size), out_dir, reuse, with_masks) for i in range(num_images)]
+    manifest = _manifest(seed, num_images, size, scene_fn)
+    reuse = _read_json(manifest_path) == manifest
+    tasks = [(i, seed, tuple(size), out_dir, reuse, with_masks, scene_fn)
+             for i in range(num_images)]
     results = _run(tasks, workers or _available_cpus())
     _write_json(os.path.join(out_dir, "conditions.json"), [r["conditions"] for r in results])
-    _write_json(manifest_path, _manifest(seed, num_images, size))
+    _write_json(manifest_path, manifest)
 
     width, height = size
     scale = np.array([width, height, width, height], float)
