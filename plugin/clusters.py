@@ -50,8 +50,9 @@ MINIBATCH_ABOVE = 20000
 #: Up to this many points, :func:`project` finds neighbours exactly (else pynndescent).
 EXACT_KNN_MAX = 100_000
 MAX_AUTO_K = 20
-#: Given error types, the smallest k whose top cluster has this share of the best excess.
-EXCESS_TOLERANCE = 0.9
+#: Given error types, k is the smallest whose top cluster has this share of the
+#: best excess errors, among the k whose silhouette has this share of the best.
+EXCESS_SHARE, SILHOUETTE_SHARE = 0.9, 0.6
 #: UMAP settings: neighbours, minimum distance, negative samples per positive one.
 N_NEIGHBORS = 15
 MIN_DIST = 0.1
@@ -465,14 +466,14 @@ def _kmeans(Xr, k, seed, codes=None):
         distinct = np.unique(S, axis=0).shape[0]
         fits = [KMeans(kk, n_init=2, random_state=seed).fit(S)
                 for kk in range(2, min(MAX_AUTO_K, N // 10, distinct) + 1)]
-        scores = None if codes is None else _top_excess(fits, codes[rows])
-        if scores is not None:  # the fewest clusters that isolate (nearly) the most errors
-            best = int(np.flatnonzero(scores >= EXCESS_TOLERANCE * scores.max())[0])
-        elif fits:
-            D = pairwise_distances(S)  # once, for every k
-            sil = [_silhouette(D, km.labels_, km.n_clusters) for km in fits]
-            best = int(np.flatnonzero(np.asarray(sil) >= max(sil) - 1e-9)[0])
         if fits:
+            D = pairwise_distances(S)  # once, for every k
+            sil = np.array([_silhouette(D, km.labels_, km.n_clusters) for km in fits])
+            best = int(np.flatnonzero(sil >= sil.max() - 1e-9)[0])
+            excess = None if codes is None else _top_excess(fits, codes[rows])
+            if excess is not None:  # of the well separated, the fewest that isolate the errors
+                excess = np.where(sil >= SILHOUETTE_SHARE * sil.max(), excess, -np.inf)
+                best = int(np.flatnonzero(excess >= EXCESS_SHARE * excess.max())[0])
             k, init, n_init = fits[best].n_clusters, fits[best].cluster_centers_, 1
         else:
             k = 1
@@ -506,12 +507,15 @@ def cluster(X, k=None, seed=51, error_type=None):
     ``k=None``, k-means runs for k = 2 .. min(20, N // 10) on a seeded
     subsample of at most 3,000 rows, and
 
-    - with error types: the smallest k whose most erroneous cluster holds at
-      least 90% (:data:`EXCESS_TOLERANCE`) of the largest excess errors of
-      any k (errors beyond what the cluster's size predicts, as
-      :func:`summarize_clusters` ranks them): the fewest clusters that still
-      isolate the failures, rather than the split that is merely best
-      separated (which, on descriptors, is usually k = 2);
+    - with error types: among the k whose silhouette is at least 60% of the
+      best (:data:`SILHOUETTE_SHARE`: well separated), the smallest whose
+      most erroneous cluster holds at least 90% (:data:`EXCESS_SHARE`) of
+      the largest excess errors (errors beyond what the cluster's size
+      predicts, as :func:`summarize_clusters` ranks them): the fewest
+      clusters that still isolate the failures, rather than the split that
+      is merely best separated (on descriptors, usually k = 2). The shares
+      were chosen on ``benchmarks/bench_planted_failure.py`` and
+      ``bench_error_map.py`` (see benchmarks/README.md);
     - without (or when every evaluated point is an error, or none): the best
       silhouette (smallest k on ties).
 
