@@ -1,50 +1,98 @@
 """The ``vector_explorer`` panel: the error map, coloured by error type, and its failure clusters.
 
-Data flow for tens of thousands of points: the scatter is sent once per
-colouring as WebGL traces of rounded coordinates only (no ids); the App echoes
-panel data back with every event, so every byte counts. Selections come back as
-(trace, index) pairs and are mapped to sample or label ids here, from the map
-cached in this process. The link with the evaluation explorer goes through the
-App's own view: selecting here sets the view, and a view set elsewhere (a
-confusion cell, a class, an error type) highlights its points here.
+Data flow, designed for 50,000 points. The App re-renders the panel from
+``merge(state, data)`` many times per event (every patch, and about once a
+second while the grid loads), echoes panel state back with every event, and
+copies the panel data into the state on input changes; plotly's ``react``
+redraws a WebGL plot fully unless nothing changed, and in headless Chromium's
+software WebGL a redraw of 50,000 points takes ~0.2 s. So:
+
+- the scatter is sent once per map and colouring: WebGL traces of integer
+  coordinates 0..9999 on the map's extent (~5 bytes a number in JSON; no ids,
+  text or hover labels), plain arrays and a ``datarevision``, so that the App's
+  re-renders cost plotly no redraw (typed arrays, ``{"bdata": ...}``, would
+  be smaller, but plotly's ``react`` counts them as changed on every call and
+  redraws);
+- the highlight of the App's view ("in view (N)") is the last trace, patched
+  alone (``scatter.<n>``) when the view changes; the App fires three
+  view-change events per change, so views already shown are skipped, and a
+  view this panel set is highlighted from the indices it was built from
+  (no database query);
+- after a selection, plotly's selection box is dropped (``selectionrevision``):
+  plotly re-applies a selection after every ``react``, one redraw each;
+- selections come back as (trace, index) pairs, mapped to sample or label ids
+  here, vectorized, from the map cached in this process; views of thousands of
+  labels are built for MongoDB to filter fast (:func:`labels_view`).
+
+The link with the evaluation explorer goes through the App's own view:
+selecting here sets the view, and a view set elsewhere (a confusion cell, a
+class, an error type) highlights its points here.
 """
 
+import hashlib
+import json
+import threading
+import uuid
+import zlib
 from collections import OrderedDict
+from operator import itemgetter
 
 import numpy as np
 
+import fiftyone.core.fields as fof
+import fiftyone.core.labels as fol
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+from fiftyone.operators.store import ExecutionStore
 
 from ..operators import error_map
 from ..plugin.errors import ERROR_TYPES
-from .figures import BASE_LAYOUT, COLORS
+from . import cluster_report, evaluation_explorer, selection
+from .figures import BASE_LAYOUT, COLORS, NOT_AN_OBJECT, NOT_DETECTED
 
 COLOR_BY = ("error", "cluster", "class", "confidence")
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
-_cache = OrderedDict()
+HIGHLIGHT = "in view"
+SCALE = 9999  # coordinates are sent as integers 0..SCALE on the map's extent
+MAX_CLASS_ROWS = 15
+_cache = OrderedDict()   # (dataset id, map key, run time) -> MapData
+_panels = OrderedDict()  # panel id -> what this process last showed it
+_lock = threading.Lock()
 
 
 def maps(dataset):
-    """Completed error maps on the dataset."""
-    keys = []
+    """Completed error maps on the dataset, oldest first."""
+    found = []
     for run in dataset.list_runs():
-        if run.startswith("error_map_") and getattr(dataset.get_run_info(run).config, "complete", False):
-            keys.append(run[len("error_map_"):])
-    return keys
+        if run.startswith("error_map_"):
+            info = dataset.get_run_info(run)
+            if getattr(info.config, "complete", False):
+                found.append((str(info.timestamp), run[len("error_map_"):]))
+    return [key for _, key in sorted(found)]
 
 
 def load(dataset, map_key):
+    """The map's :class:`MapData`, cached per (dataset, key, run time)."""
     stamp = dataset.get_run_info(error_map.map_run_key(map_key)).timestamp
-    key = (dataset._doc.id, map_key, stamp)
-    if key not in _cache:
-        arrays, summaries = error_map.load_error_map(dataset, map_key)
-        config = dataset.get_run_info(error_map.map_run_key(map_key)).config
-        _cache[key] = (arrays, summaries, config)
+    key = (str(dataset._doc.id), map_key, str(stamp))
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    arrays, summaries = error_map.load_error_map(dataset, map_key)
+    config = dataset.get_run_info(error_map.map_run_key(map_key)).config
+    data = MapData(key, arrays, summaries, config)
+    data.dataset = dataset
+    with _lock:
+        _cache[key] = data
         while len(_cache) > 4:
             _cache.popitem(last=False)
-    return _cache[key]
+    return data
+
+
+def encode(values):
+    """Coordinates as sent: plain lists of integers (see :data:`SCALE`)."""
+    return np.asarray(values, dtype=np.int64).tolist()
 
 
 def groups(arrays, summaries, color_by, class_names):
@@ -66,21 +114,77 @@ def groups(arrays, summaries, color_by, class_names):
         colors = ("#7f7f7f", "#440154", "#3b528b", "#21918c", "#fde725")
         return [(names[b], colors[b], np.flatnonzero(bins == b)) for b in range(5)]
     err = arrays["error"]
-    return [(name, COLORS[name], np.flatnonzero(err == name)) for name in ERROR_TYPES]
+    return [(name, COLORS[name], np.flatnonzero(err == name)) for name in ERROR_TYPES] + [
+        ("nothing evaluated", "#7f7f7f", np.flatnonzero(err == ""))]  # images without objects
 
 
-def scatter_traces(arrays, group_list, highlight=None):
-    xy = np.round(arrays["xy"], 3)
-    traces = [{"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (name, len(idx)),
-               "x": xy[idx, 0].tolist(), "y": xy[idx, 1].tolist(),
-               "marker": {"color": color, "size": 5, "opacity": 0.8}}
-              for name, color, idx in group_list if len(idx)]
-    if highlight is not None and len(highlight):
-        traces.append({"type": "scattergl", "mode": "markers", "name": "in view (%d)" % len(highlight),
-                       "x": xy[highlight, 0].tolist(), "y": xy[highlight, 1].tolist(),
-                       "marker": {"color": "rgba(0,0,0,0)", "size": 10,
-                                  "line": {"color": "#ffffff", "width": 1.5}}})
-    return traces
+def label_index(ev):
+    """A function mapping label ids of an evaluation to their sample ids (vectorized)."""
+    ids = np.r_[ev.pred_ids, ev.gt_ids]
+    images = np.r_[ev.pred_image, ev.gt_image]
+    order = np.argsort(ids)
+    sorted_ids, sorted_samples = ids[order], ev.image_ids[images[order]]
+
+    def samples_of(label_ids):
+        pos = np.searchsorted(sorted_ids, np.asarray(label_ids, dtype=str))
+        return sorted_samples[np.minimum(pos, len(sorted_ids) - 1)]
+    return samples_of
+
+
+class MapData:
+    """A loaded map with what the panel derives from it, computed once."""
+
+    def __init__(self, key, arrays, summaries, config):
+        self.key, self.arrays, self.summaries, self.config = key, arrays, summaries, config
+        xy = np.asarray(arrays["xy"], dtype=np.float64).reshape(-1, 2)
+        lo = xy.min(axis=0) if len(xy) else np.zeros(2)
+        span = (xy.max(axis=0) - lo) if len(xy) else np.ones(2)
+        self.q = np.round((xy - lo) / np.where(span > 0, span, 1) * SCALE).astype(np.int64)
+        self._by_color = {}
+        self._label_index = None
+        self.marker_size = 7 if len(xy) < 2000 else 5 if len(xy) < 20000 else 4
+        self.dataset = None  # set by load(): the dataset the map belongs to
+
+    def __len__(self):
+        return len(self.q)
+
+    def colouring(self, color_by, class_names):
+        """``(traces, order, offsets)``: the non-empty groups' traces, and the
+        point index of trace t's i-th point, ``order[offsets[t] + i]``."""
+        if color_by not in self._by_color:
+            kept = [g for g in groups(self.arrays, self.summaries, color_by, class_names)
+                    if len(g[2])]
+            traces = [{"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (name, len(idx)),
+                       "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),
+                       "marker": {"color": color, "size": self.marker_size, "opacity": 0.8},
+                       "hoverinfo": "name", "showlegend": True} for name, color, idx in kept]
+            order = np.concatenate([g[2] for g in kept]) if kept else np.zeros(0, np.int64)
+            offsets = np.r_[0, np.cumsum([len(g[2]) for g in kept])].astype(np.int64)
+            self._by_color[color_by] = (traces, order, offsets)
+        return self._by_color[color_by]
+
+    def highlight_trace(self, idx):
+        idx = np.zeros(0, np.int64) if idx is None else idx
+        return {"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (HIGHLIGHT, len(idx)),
+                "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),
+                "marker": {"color": "rgba(0,0,0,0)", "size": self.marker_size + 5,
+                           "line": {"color": "#ffffff", "width": 1.5}},
+                "hoverinfo": "name", "showlegend": bool(len(idx))}
+
+    def ids_of(self, idx):
+        return self.arrays["ids"][idx]
+
+    def samples_of(self, label_ids):
+        """Sample id of each label id (objects maps), from the evaluation's index."""
+        index = self._label_index
+        if index is None:
+            ev, _ = evaluation_explorer.load(self.dataset, self.config.eval_key)
+            index = self._label_index = label_index(ev)
+        return index(label_ids)
+
+    def index_of(self, ids):
+        """Point indices of the given sample / label ids (vectorized)."""
+        return np.flatnonzero(np.isin(self.arrays["ids"], np.asarray(list(ids), dtype=str)))
 
 
 class VectorExplorer(foo.Panel):
@@ -94,139 +198,299 @@ class VectorExplorer(foo.Panel):
         if not keys:
             ctx.panel.state.set("map_key", None)
             return
-        self._refresh(ctx, keys[-1], ctx.panel.state.color_by or "error")
+        key = ctx.panel.state.map_key if ctx.panel.state.map_key in keys else keys[-1]
+        self._refresh(ctx, key, ctx.panel.state.color_by or "error", new_map=True)
 
     def render(self, ctx):
         panel = types.Object()
         state = ctx.panel.state
-        keys = maps(ctx.dataset)
+        keys = state.map_keys or []
         if not keys or not state.map_key:
             panel.md("### No error map yet\nRun **compute_error_map** on an evaluation to map "
                      "samples or objects and find failure clusters.", name="empty")
             panel.btn("compute", label="Compute an error map", variant="contained",
                       on_click=self.on_compute)
             return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+        # inputs at the top level, so their state paths are their names
         panel.enum("map_key", keys, default=state.map_key, label="Map",
                    view=types.DropdownView(), on_change=self.on_map)
         panel.enum("color_by", list(COLOR_BY), default=state.color_by, label="Colour by",
                    view=types.DropdownView(), on_change=self.on_color)
         panel.md(state.caption or "", name="caption")
-        panel.plot("scatter", layout=state.scatter_layout or {}, config={"scrollZoom": True},
+        # composite_view: the App's form otherwise "initializes" a plot's value
+        # whenever its data changes, copying all the panel data (50,000 points)
+        # into the panel state, which every later event then sends back
+        panel.plot("scatter", layout=self._layout(ctx), composite_view=True,
+                   config={"scrollZoom": True, "displaylogo": False},
                    on_selected=self.on_selected, on_click=self.on_point_click)
-        row = panel.h_stack("selection_row", align_y="center")
-        row.btn("clear", label="Clear selection", on_click=self.on_clear)
-        row.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
+        buttons = panel.h_stack("selection_row", align_y="center")
+        buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
+        buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
         panel.md("#### Failure clusters (ranked by errors explained)", name="clusters_title")
         table = types.TableView(on_click_row=self.on_cluster_row)
         for key, label in (("rank", "#"), ("size", "Size"), ("error_rate", "Error rate"),
-                           ("lift", "Lift"), ("top_error", "Main error"), ("description", "What they share")):
+                           ("lift", "Lift"), ("top_error", "Main error"),
+                           ("description", "What they share")):
             table.add_column(key, label=label)
         panel.list("clusters", types.Object(), view=table)
-        panel.md(state.cluster_md or "", name="cluster_md")
+        if state.cluster is not None:
+            panel.md(state.cluster_md or "", name="cluster_md")
+            panel.md(state.cluster_report_md or "", name="cluster_report_md")
+            panel.md(state.cluster_classes_md or "", name="cluster_classes_md")
+            panel.md("#### Confusion within the cluster", name="cluster_confusion_title")
+            panel.plot("cluster_plot", layout=state.cluster_layout or {}, composite_view=True,
+                       config={"displayModeBar": False}, on_click=self.on_cluster_cell)
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     def on_compute(self, ctx):
         ctx.prompt("@error-atlas/error-atlas/compute_error_map", on_success=self.on_load)
 
     def on_map(self, ctx):
-        self._refresh(ctx, ctx.params["value"], ctx.panel.state.color_by or "error")
+        self._refresh(ctx, ctx.params["value"], ctx.panel.state.color_by or "error", new_map=True)
 
     def on_color(self, ctx):
         self._refresh(ctx, ctx.panel.state.map_key, ctx.params["value"])
+
+    # -- selections -----------------------------------------------------------------
 
     def on_selected(self, ctx):
         picked = ctx.params.get("data") or []
         if not picked:
             return  # a plain click with dragmode "select" sends an empty selection
-        arrays, summaries, config = load(ctx.dataset, ctx.panel.state.map_key)
-        order = self._group_indices(ctx, arrays, summaries)
-        idx = np.array([order[p["trace"]][p["idx"]] for p in picked
-                        if p.get("trace") is not None and p["trace"] < len(order)], dtype=np.int64)
-        self._select(ctx, arrays, config, idx)
+        try:
+            trace = np.fromiter(map(itemgetter("trace_idx"), picked), np.int64, len(picked))
+            index = np.fromiter(map(itemgetter("idx"), picked), np.int64, len(picked))
+        except (KeyError, TypeError):
+            return
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        # Drop plotly's selection box: plotly re-applies a selection after every
+        # react the App asks for (dozens per event), each a full WebGL redraw of
+        # every point (~0.2 s at 50k in software WebGL); the selected points are
+        # shown by the "in view" highlight instead.
+        self._select(ctx, m, self._points(ctx, m, trace, index), drop_selection=True)
 
     def on_point_click(self, ctx):
-        trace, i = ctx.params.get("trace"), ctx.params.get("idx")
+        trace, i = ctx.params.get("trace_idx"), ctx.params.get("idx")
         if trace is None or i is None:
             return
-        arrays, summaries, config = load(ctx.dataset, ctx.panel.state.map_key)
-        order = self._group_indices(ctx, arrays, summaries)
-        if trace < len(order):
-            self._select(ctx, arrays, config, np.array([order[trace][i]]))
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        idx = self._points(ctx, m, np.array([trace]), np.array([i]))
+        if len(idx):
+            self._select(ctx, m, idx)
 
     def on_clear(self, ctx):
         ctx.ops.clear_view()
 
-    def on_cluster_row(self, ctx):
-        arrays, summaries, config = load(ctx.dataset, ctx.panel.state.map_key)
-        i = ctx.params.get("row")
-        if i is None or i >= len(summaries):
+    def on_change_view(self, ctx):
+        """A view set elsewhere (e.g. a confusion cell) highlights its points here."""
+        if not ctx.panel.state.map_key or ctx.panel.state.n_groups is None:
             return
-        s = summaries[i]
-        ctx.panel.state.set("cluster", s["id"])
-        ctx.panel.state.set("cluster_md", _cluster_md(s))
-        self._select(ctx, arrays, config, np.flatnonzero(arrays["cluster"] == s["id"]))
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        memo = _memo(ctx.panel_id)
+        with memo["lock"]:  # the App sends each change three times at once
+            key = _view_key(ctx.view)
+            if memo.get("shown") == (m.key, key):
+                return  # a view this panel set (highlighted then) or already shown
+            idx = self._highlight(ctx, m, memo, key)
+            memo["shown"], memo["highlight"] = (m.key, key), idx
+        self._send_highlight(ctx, m, idx)
+
+    # -- clusters ---------------------------------------------------------------------
+
+    def on_cluster_row(self, ctx):
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        i = ctx.params.get("row")
+        if i is None or not 0 <= i < len(m.summaries):
+            return
+        s = m.summaries[i]
+        members = np.flatnonzero(m.arrays["cluster"] == s["id"])
+        ev, iou, conf, source = self._operating_point(ctx, m)
+        a = ev.assess(iou, conf)
+        sub = self._restrict(ctx, m, ev, a, members)
+        rows = cluster_report.class_rows(ev.classes, sub, a)
+        traces, layout = cluster_report.confusion_figure(sub.confusion, ev.classes)
+        ctx.panel.state.set({
+            "cluster": s["id"], "cluster_md": _cluster_md(s, i + 1, m.config.level),
+            "cluster_op": {"iou": iou, "confidence": conf},
+            "cluster_report_md": cluster_report.summary_md(
+                cluster_report.totals(sub), cluster_report.totals(a), iou, conf, source),
+            "cluster_classes_md": _classes_md(rows), "cluster_layout": layout,
+            "cluster_plot": None})  # a copy the App may have put in the state
+        ctx.panel.data.set("cluster_plot", traces)
+        self._select(ctx, m, members)
+
+    def on_cluster_cell(self, ctx):
+        state = ctx.panel.state
+        if state.cluster is None or not state.cluster_op:
+            return
+        m = load(ctx.dataset, state.map_key)
+        ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+        row = cluster_report.cell_index(ctx.params.get("y"), ev.classes, NOT_AN_OBJECT)
+        col = cluster_report.cell_index(ctx.params.get("x"), ev.classes, NOT_DETECTED)
+        if row is None or col is None:
+            return
+        a = ev.assess(state.cluster_op["iou"], state.cluster_op["confidence"])
+        members = np.flatnonzero(m.arrays["cluster"] == state.cluster)
+        sub = self._restrict(ctx, m, ev, a, members)
+        preds, gts = selection.cell_ids(ev, sub, row, col)
+        # as selection.objects_view(..., paired=True): one patch per prediction, or
+        # per object in the Not-detected column; fast for thousands of labels
+        shown = (preds, []) if preds else ([], gts)
+        view = labels_view(ctx.dataset, m.config, m.samples_of(shown[0] + shown[1]), *shown)
+        self._set_view(ctx, m, view, m.index_of(shown[0] + shown[1]))
 
     def on_tag_cluster(self, ctx):
         c = ctx.panel.state.cluster
         if c is None:
             ctx.ops.notify("Choose a failure cluster first", variant="warning")
             return
-        arrays, _, config = load(ctx.dataset, ctx.panel.state.map_key)
-        view = _view_of(ctx.dataset, arrays, config, np.flatnonzero(arrays["cluster"] == c))
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        view = _view_of(ctx.dataset, m, np.flatnonzero(m.arrays["cluster"] == c))
         tag = "%s_cluster_%d" % (ctx.panel.state.map_key, c)
-        if config.level == "samples":
+        if m.config.level == "samples":
             view.tag_samples(tag)
         else:
-            view.tag_labels(tag, label_fields=[config.pred_field, config.gt_field])
+            view.tag_labels(tag, label_fields=[m.config.pred_field, m.config.gt_field])
         ctx.ops.notify("Tagged cluster %d as '%s'" % (c, tag), variant="success")
-
-    def on_change_view(self, ctx):
-        """A view set elsewhere (e.g. a confusion cell) highlights its points here."""
-        if not ctx.panel.state.map_key:
-            return
-        arrays, summaries, config = load(ctx.dataset, ctx.panel.state.map_key)
-        ids = _ids_in_view(ctx.view, config)
-        highlight = np.flatnonzero(np.isin(arrays["ids"], list(ids))) if ids is not None else None
-        group_list = groups(arrays, summaries, ctx.panel.state.color_by or "error",
-                            ctx.panel.state.class_names or [])
-        ctx.panel.state.set("scatter", None)
-        ctx.panel.data.set("scatter", scatter_traces(arrays, group_list, highlight))
 
     # -- helpers ------------------------------------------------------------------
 
-    def _group_indices(self, ctx, arrays, summaries):
-        group_list = groups(arrays, summaries, ctx.panel.state.color_by or "error",
-                            ctx.panel.state.class_names or [])
-        return [idx for _, _, idx in group_list if len(idx)]
+    def _points(self, ctx, m, trace, index):
+        """Point indices of (trace, index) pairs from the plot, the highlight trace included."""
+        _, order, offsets = m.colouring(ctx.panel.state.color_by or "error",
+                                        ctx.panel.state.class_names or [])
+        n = len(offsets) - 1
+        ok = (trace >= 0) & (trace < n) & (index >= 0)
+        ok[ok] &= index[ok] < np.diff(offsets)[trace[ok]]
+        idx = order[offsets[trace[ok]] + index[ok]]
+        lit = index[trace == n]
+        if len(lit):
+            shown = _memo(ctx.panel_id).get("highlight")
+            if shown is None:
+                shown = self._highlight(ctx, m, _memo(ctx.panel_id), _view_key(ctx.view))
+            if shown is not None:
+                idx = np.r_[idx, shown[lit[lit < len(shown)]]]
+        return np.unique(idx)
 
-    def _select(self, ctx, arrays, config, idx):
-        ctx.ops.set_view(_view_of(ctx.dataset, arrays, config, idx))
+    def _select(self, ctx, m, idx, drop_selection=False):
+        self._set_view(ctx, m, _view_of(ctx.dataset, m, idx), idx, drop_selection)
 
-    def _refresh(self, ctx, map_key, color_by):
-        arrays, summaries, config = load(ctx.dataset, map_key)
-        class_names = _class_names(ctx.dataset, config)
-        group_list = groups(arrays, summaries, color_by, class_names)
+    def _set_view(self, ctx, m, view, idx, drop_selection=False):
+        """Sets the App's view and highlights its points at once (one plot update);
+        remembers them, so the view-change events it causes need nothing more."""
+        key = _view_key(view)
+        memo = _memo(ctx.panel_id)
+        with memo["lock"]:
+            memo["own"] = (key, idx)
+            memo["shown"], memo["highlight"] = (m.key, key), idx
+        ctx.ops.set_view(view)
+        self._send_highlight(ctx, m, idx, drop_selection)
+
+    def _send_highlight(self, ctx, m, idx, drop_selection=False):
+        """Patches the "in view" trace alone; the layout's new ``datarevision`` (and
+        ``selectionrevision``) go out with the render, not in the panel state: a
+        state change makes the App save its spaces and reload its page query,
+        which would compete with the grid's own queries for the new view."""
+        n = int(ctx.panel.state.n_groups)
+        ctx.panel.data.set("scatter.%d" % n, m.highlight_trace(idx))
+        memo = _memo(ctx.panel_id)
+        memo["revision"] = _revision(m, ctx.panel.state.color_by, idx)
+        if drop_selection:
+            memo["selection"] = uuid.uuid4().hex[:8]
+
+    def _layout(self, ctx):
+        """The scatter's layout: the state's, with the revisions of the last updates."""
+        layout = dict(ctx.panel.state.scatter_layout or {})
+        memo = _panels.get(ctx.panel_id)
+        if layout and memo and memo.get("revision"):
+            layout.update(datarevision=memo["revision"],
+                          selectionrevision=memo.get("selection", "0"))
+        return layout
+
+    def _highlight(self, ctx, m, memo, key):
+        """Point indices of the App's view (None for the whole dataset)."""
+        own = memo.get("own")
+        if own is not None and own[0] == key:
+            return own[1]
+        ids = _ids_in_view(ctx.view, m.config)
+        return None if ids is None else m.index_of(ids)
+
+    def _operating_point(self, ctx, m):
+        ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+        dataset_id = ctx.dataset._doc.id
+        saved = ExecutionStore.create(evaluation_explorer.STORE, dataset_id).get(str(dataset_id))
+        return (ev, *cluster_report.operating_point(ev, m.config.eval_key, saved))
+
+    def _restrict(self, ctx, m, ev, a, members):
+        """The cluster's share of assessment ``a`` (see :func:`cluster_report.restrict`)."""
+        map_a = None
+        if m.config.level == "objects":  # the map's points were made at the run's operating point
+            _, info = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+            iou = ctx.dataset.get_evaluation_info(m.config.eval_key).config.iou
+            map_a = ev.assess(iou, info.get("confidence"))
+        return cluster_report.restrict(ev, a, m.ids_of(members), map_a)
+
+    def _refresh(self, ctx, map_key, color_by, new_map=False):
+        """Sends the map in one colouring (the only time the scatter is sent)."""
+        m = load(ctx.dataset, map_key)
+        ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+        traces, _, _ = m.colouring(color_by, ev.classes)
+        memo = _memo(ctx.panel_id)
+        with memo["lock"]:
+            key = _view_key(ctx.view)
+            idx = self._highlight(ctx, m, memo, key)
+            memo["shown"], memo["highlight"] = (m.key, key), idx
+            memo["revision"] = _revision(m, color_by, idx)
         rows = [{"rank": r + 1, "size": s["size"], "error_rate": _round(s["error_rate"], 3),
                  "lift": _round(s["lift"], 2), "top_error": _top_error(s),
-                 "description": "; ".join(s["description"])} for r, s in enumerate(summaries)]
-        caption = "%d %s, %d clusters, map of evaluation '%s'." % (
-            len(arrays["xy"]), "images" if config.level == "samples" else "objects",
-            len(summaries), config.eval_key)
-        layout = dict(BASE_LAYOUT, height=480, dragmode="select",
-                      xaxis={"visible": False}, yaxis={"visible": False},
-                      legend={"orientation": "v", "itemclick": "toggle"})
-        ctx.panel.state.set({"scatter": None, "clusters": None})
-        ctx.panel.state.set({"map_key": map_key, "color_by": color_by, "caption": caption,
-                             "scatter_layout": layout, "class_names": class_names,
-                             "cluster": None, "cluster_md": None})
-        ctx.panel.data.set({"scatter": scatter_traces(arrays, group_list), "clusters": rows})
+                 "description": "; ".join(s["description"])} for r, s in enumerate(m.summaries)]
+        caption = ("%d %s, %d clusters, map of evaluation '%s'. Drag to select (box; lasso in "
+                   "the toolbar), click a legend entry to hide or show a group." % (
+                       len(m), "images" if m.config.level == "samples" else "objects",
+                       len(m.summaries), m.config.eval_key))
+        layout = dict(BASE_LAYOUT, height=520, dragmode="select", hovermode="closest",
+                      uirevision=map_key, datarevision=memo["revision"],
+                      selectionrevision=memo.get("selection", "0"),
+                      margin={"t": 30, "r": 10, "b": 10, "l": 10},
+                      xaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
+                      yaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
+                      # under the plot, wrapping: never over the points or the toolbar, never cut
+                      legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.01,
+                              "yanchor": "top", "itemclick": "toggle"})
+        # None: copies of the data the App may have put in the state (merged under it)
+        state = {"scatter": None, "clusters": None, "map_key": map_key,
+                 "map_keys": maps(ctx.dataset), "color_by": color_by, "caption": caption,
+                 "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces)}
+        if new_map:
+            state.update(cluster=None, cluster_md=None, cluster_report_md=None,
+                         cluster_classes_md=None, cluster_op=None, cluster_layout=None,
+                         cluster_plot=None)
+        ctx.panel.state.set(state)
+        ctx.panel.data.set({"scatter": traces + [m.highlight_trace(idx)], "clusters": rows})
 
 
-def _class_names(dataset, config):
-    from ..operators import detection_run
+def _memo(panel_id):
+    with _lock:
+        memo = _panels.get(panel_id)
+        if memo is None:
+            memo = _panels[panel_id] = {"lock": threading.Lock()}
+        _panels.move_to_end(panel_id)
+        while len(_panels) > 32:
+            _panels.popitem(last=False)
+    return memo
 
-    ev = detection_run.load_analysis(dataset, config.eval_key)
-    return ev.classes
+
+def _view_key(view):
+    """A digest of a view's stages (stage ids and generated datasets' names left out)."""
+    stages = [(s["_cls"], [kv for kv in s["kwargs"] if kv[0] != "_state"])
+              for s in view._serialize()]
+    blob = json.dumps([view._root_dataset.name, stages], sort_keys=True, default=str)
+    return hashlib.md5(blob.encode()).hexdigest()
+
+
+def _revision(m, color_by, idx):
+    lit = zlib.crc32(np.asarray([] if idx is None else idx, dtype=np.int64).tobytes())
+    return "%s|%s|%s|%08x" % (m.key[1], m.key[2], color_by, lit)
 
 
 def _percent(value):
@@ -242,28 +506,92 @@ def _top_error(s):
     return max(counts, key=counts.get) if counts else "-"
 
 
-def _cluster_md(s):
+def _cluster_md(s, rank, level):
     counts = ", ".join("%s %d" % (k, v) for k, v in s["error_counts"].items() if v)
     classes = ", ".join("%s %.0f%%" % (c, 100 * share) for c, share in s["classes"])
-    return ("**Cluster %d**: %d points, error rate %s (lift %s), %.0f errors beyond its share."
-            "\n\n%s\n\nClasses: %s. Errors: %s." % (
-                s["id"], s["size"], _percent(s["error_rate"]), _round(s["lift"], 1), s["excess_errors"],
-                "; ".join(s["description"]), classes, counts))
+    excess = round(s["excess_errors"] or 0)
+    return ("#### Cluster %d (failure cluster #%d)\n\n%d %s, error rate %s (lift %s), %d error%s "
+            "beyond its share. %s.\n\nClasses: %s. Errors: %s." % (
+                s["id"], rank, s["size"], "images" if level == "samples" else "objects",
+                _percent(s["error_rate"]), _round(s["lift"], 1), excess, "" if excess == 1 else "s",
+                "; ".join(s["description"]).capitalize() or "Nothing stands out", classes, counts))
 
 
-def _view_of(dataset, arrays, config, idx):
-    ids = arrays["ids"][idx].tolist()
-    if config.level == "samples":
-        return dataset.select(ids)
-    kinds = arrays["kind"][idx]
-    fields = [f for f, k in ((config.pred_field, 0), (config.gt_field, 1)) if (kinds == k).any()]
-    return dataset.select_labels(ids=ids, fields=fields)
+def _classes_md(rows):
+    """The per-class table as markdown (a table view keeps rows of a longer earlier list)."""
+    if not rows:
+        return "No evaluated object of this cluster counts at this operating point."
+    fmt = lambda v: "–" if v is None else "%.2f" % v
+    lines = ["| Class | TP | FP | FN | Precision | Recall | F1 | Precision (all) | Recall (all) "
+             "| F1 (all) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s |" % (
+        r["class"], r["tp"], r["fp"], r["fn"], fmt(r["precision"]), fmt(r["recall"]),
+        fmt(r["f1"]), fmt(r["precision_all"]), fmt(r["recall_all"]), fmt(r["f1_all"]))
+        for r in rows[:MAX_CLASS_ROWS]]
+    more = len(rows) - MAX_CLASS_ROWS
+    tail = "\n\n... and %d more classes with fewer errors." % more if more > 0 else ""
+    return "\n".join(lines) + tail
+
+
+def _view_of(dataset, m, idx):
+    """The samples (samples map) or objects (objects map) of these points: one patch
+    per object when they are all predictions or all ground truth, else their
+    samples with only these labels (FiftyOne patches hold one field)."""
+    ids = m.arrays["ids"][idx]
+    if m.config.level == "samples":
+        return dataset.select(ids.tolist())
+    kinds = m.arrays["kind"][idx]
+    return labels_view(dataset, m.config, m.samples_of(ids), ids[kinds == 0], ids[kinds == 1])
+
+
+def labels_view(dataset, config, samples, pred_ids, gt_ids, patches=True):
+    """The samples holding these labels with only them visible, or (``patches``,
+    labels of one field) one patch per label. ``samples``: the sample id of each
+    label, ``pred_ids`` then ``gt_ids``.
+
+    Built for thousands of labels: FiftyOne's ``select_labels`` tests every
+    label of the view against the whole id list (MongoDB's ``$in`` expression
+    is a linear scan: ~3 s per query for 5,000 ids among 65,000 labels, and the
+    App runs several queries per view). Here each sample finds its own few ids
+    by a binary search over the sorted sample ids (a ``$cond`` tree as deep as
+    log2 of the number of samples), ~30x faster, and the samples are selected
+    by id first (indexed)."""
+    pred_ids, gt_ids = np.asarray(pred_ids, dtype=str), np.asarray(gt_ids, dtype=str)
+    ids = np.r_[pred_ids, gt_ids]
+    if not len(ids):
+        return dataset.limit(0)
+    samples = np.asarray(samples, dtype=str)
+    order = np.lexsort((ids, samples))
+    keys, starts = np.unique(samples[order], return_index=True)
+    leaves = [part.tolist() for part in np.split(ids[order], starts[1:])]
+    fields = [f for f, i in ((config.pred_field, pred_ids), (config.gt_field, gt_ids)) if len(i)]
+    keep = "_error_atlas_keep"
+    view = dataset.select(keys.tolist()).mongo([
+        {"$set": {keep: {"$let": {"vars": {"sid": {"$toString": "$_id"}},
+                                  "in": _search_tree(keys.tolist(), leaves)}}}},
+        {"$set": {f + ".detections": {"$filter": {
+            "input": "$%s.detections" % f,
+            "cond": {"$in": [{"$toString": "$$this._id"}, "$" + keep]}}} for f in fields}},
+        {"$unset": keep}])
+    if patches and len(fields) == 1:
+        return view.to_patches(fields[0])
+    return view
+
+
+def _search_tree(keys, leaves):
+    """A MongoDB expression giving ``leaves[i]`` for ``$$sid == keys[i]`` (sorted keys);
+    leaves are arrays of ids (strings never starting with ``$``, so no ``$literal``)."""
+    if len(keys) == 1:
+        return leaves[0]
+    mid = len(keys) // 2
+    return {"$cond": [{"$lt": ["$$sid", keys[mid]]}, _search_tree(keys[:mid], leaves[:mid]),
+                      _search_tree(keys[mid:], leaves[mid:])]}
 
 
 def _ids_in_view(view, config):
     """Sample ids (samples maps) or label ids (object maps) visible in ``view``, or None
     when the view is the whole dataset (nothing to highlight)."""
-    if not getattr(view, "_stages", None):
+    if not getattr(view, "_stages", None) and not view._is_generated:  # patches have no stages
         return None
     if config.level == "samples":
         field = "sample_id" if view._is_patches else "id"
@@ -271,6 +599,8 @@ def _ids_in_view(view, config):
     ids = set()
     for f in (config.pred_field, config.gt_field):
         if view.has_field(f):
-            path = f + ".id" if view._is_patches else f + ".detections.id"
-            ids.update(v for v in view.values(path, unwind=True) if v)
+            one = isinstance(view.get_field(f), fof.EmbeddedDocumentField) and \
+                view.get_field(f).document_type is fol.Detection
+            ids.update(v for v in view.values(f + (".id" if one else ".detections.id"),
+                                              unwind=True) if v)
     return ids

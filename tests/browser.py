@@ -62,11 +62,12 @@ while True:
             sys.exit("the App server did not start")
         time.sleep(0.2)
 samples = fo.Panel(type="Samples", pinned=True)
-explorer = fo.Panel(type=panel)
+panels = [fo.Panel(type=p) for p in panel.split(",")]  # one space per panel, left to right
+sizes = [0.4, 0.6] if len(panels) == 1 else [0.28] + [0.72 / len(panels)] * len(panels)
 spaces = fo.Space(
-    children=[fo.Space(children=[samples], active_child=samples.component_id),
-              fo.Space(children=[explorer], active_child=explorer.component_id)],
-    orientation="horizontal", sizes=[0.4, 0.6])
+    children=[fo.Space(children=[samples], active_child=samples.component_id)]
+    + [fo.Space(children=[p], active_child=p.component_id) for p in panels],
+    orientation="horizontal", sizes=sizes)
 session = fo.launch_app(dataset, spaces=spaces, port=port, address="127.0.0.1", remote=True)
 print("READY", flush=True)
 session.wait(-1)
@@ -115,10 +116,12 @@ def write_images(dataset, directory, seed=0):
 
 
 class App:
-    """The App serving ``dataset_name`` on a free port, the panel open next to the grid."""
+    """The App serving ``dataset_name`` on a free port, the panel open next to the grid
+    (``panel``: a panel name, or a list of names opened side by side)."""
 
     def __init__(self, dataset_name, log_path, panel=PANEL):
-        self.dataset_name, self.panel = dataset_name, panel
+        self.dataset_name = dataset_name
+        self.panel = panel if isinstance(panel, str) else ",".join(panel)
         self.log_path = pathlib.Path(log_path)
         self.port = free_port()
         self.proc = None
@@ -283,9 +286,9 @@ def grid_count(page):
     return (int(m.group(1).replace(",", "")), m.group(2)) if m else None
 
 
-def choose(page, label, option):
-    """Picks ``option`` in the panel dropdown shown under ``label``."""
-    field = page.locator(PANEL_SEL + " div").filter(
+def choose(page, label, option, sel=PANEL_SEL):
+    """Picks ``option`` in the dropdown shown under ``label`` in the panel ``sel``."""
+    field = page.locator(sel + " div").filter(
         has=page.get_by_text(label, exact=True)).filter(has=page.locator('[role="combobox"]')).last
     field.locator('[role="combobox"]').click()
     page.locator('[role="listbox"] [role="option"]').filter(
@@ -313,3 +316,84 @@ def screenshot(page, name):
     path = SCREENSHOTS / ("%s.png" % name)
     page.screenshot(path=str(path))
     return path
+
+
+# -- the vector explorer's WebGL scatter --------------------------------------------------
+
+VECTOR_SEL = '[data-cy="panel-content-vector_explorer"]'
+
+# The panel's scatter: its plot with WebGL traces (drawn on a canvas, so read from plotly).
+_FIND_SCATTER = """
+(sel) => {
+  const panel = document.querySelector(sel);
+  if (!panel) return null;
+  return [...panel.querySelectorAll('.js-plotly-plot')].find(
+      g => g._fullData && g._fullData.some(t => t.type === 'scattergl')) || null;
+}
+"""
+
+
+def scatter_traces(page, sel=VECTOR_SEL):
+    """What the scatter draws, per trace: name, marker colour and number of points
+    (``gd._fullData``, after plotly decoded the data), or None before it exists."""
+    return page.evaluate("""(sel) => {
+      const gd = (%s)(sel);
+      return gd ? gd._fullData.map(t => ({name: t.name, color: t.marker ? t.marker.color : null,
+                                          n: t._length, visible: t.visible})) : null;
+    }""" % _FIND_SCATTER, sel)
+
+
+def scatter_area(page, sel=VECTOR_SEL):
+    """Page rectangle ``[left, top, width, height]`` of the scatter's plot area,
+    scrolled into view."""
+    return page.evaluate("""(sel) => {
+      const gd = (%s)(sel);
+      gd.scrollIntoView({block: 'center'});
+      const r = gd.getBoundingClientRect(), s = gd._fullLayout._size;
+      return [r.left + s.l, r.top + s.t, s.w, s.h];
+    }""" % _FIND_SCATTER, sel)
+
+
+def box_select(page, fx0, fy0, fx1, fy1, sel=VECTOR_SEL, area=None):
+    """Drags a selection box between two points given as fractions of the plot area."""
+    x, y, w, h = area or scatter_area(page, sel)
+    page.mouse.move(x + fx0 * w, y + fy0 * h)
+    page.mouse.down()
+    page.mouse.move(x + fx1 * w, y + fy1 * h, steps=10)
+    page.mouse.up()
+
+
+def panel_heatmap(page, sel=VECTOR_SEL):
+    """The first heatmap of panel ``sel``: ``{x, y, z}``, or None."""
+    return page.evaluate("""(sel) => {
+      const panel = document.querySelector(sel);
+      const gd = panel && [...panel.querySelectorAll('.js-plotly-plot')].find(
+          g => g.data && g.data.length && g.data[0].type === 'heatmap');
+      return gd ? {x: gd.data[0].x, y: gd.data[0].y, z: gd.data[0].z} : null;
+    }""", sel)
+
+
+def click_heatmap_cell(page, col, row, sel=VECTOR_SEL):
+    """Clicks cell (col, row) of the first heatmap of panel ``sel``."""
+    x, y = page.evaluate("""([sel, i, j]) => {
+      const panel = document.querySelector(sel);
+      const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
+          g => g.data && g.data.length && g.data[0].type === 'heatmap');
+      gd.scrollIntoView({block: 'center'});
+      const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      return [r.left + xa._offset + xa.l2p(i), r.top + ya._offset + ya.l2p(j)];
+    }""", [sel, col, row])
+    page.mouse.move(x, y)
+    page.wait_for_timeout(150)  # plotly picks the hovered cell on mousemove
+    page.mouse.click(x, y)
+
+
+def scatter_point(page, trace, index, sel=VECTOR_SEL):
+    """Page position of point ``index`` of scatter trace ``trace`` (plot scrolled into view)."""
+    return page.evaluate("""([sel, t, i]) => {
+      const gd = (%s)(sel);
+      gd.scrollIntoView({block: 'center'});
+      const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      const tr = gd._fullData[t];
+      return [r.left + xa._offset + xa.d2p(tr.x[i]), r.top + ya._offset + ya.d2p(tr.y[i])];
+    }""" % _FIND_SCATTER, [sel, trace, index])

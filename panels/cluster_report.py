@@ -1,0 +1,132 @@
+"""What one failure cluster does to the numbers: per-class metrics and its confusion sub-matrix.
+
+Pure functions over the engine (no App, no database). A cluster is a subset of
+the evaluated predictions and objects (:meth:`Evaluation.members`); counted at
+an operating point with :meth:`Assessment.restrict`, each prediction keeps its
+type and confusion cell, so the cluster's numbers are exactly its share of the
+whole set's, and clicking a cell of its sub-matrix shows exactly what it counts.
+"""
+
+import numpy as np
+
+from ..plugin.errors import CORRECT
+from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED, _revised, _title
+
+DEFAULT_IOU = 0.5
+
+
+def operating_point(ev, eval_key, saved=None):
+    """``(iou, confidence, source)`` to count a cluster at.
+
+    ``saved``: the evaluation explorer's stored choices (its execution store
+    entry for the dataset); used when they are for the same run. Otherwise IoU
+    0.5 and the maximum-F1 confidence. ``source`` says which, for the caption.
+    """
+    iou, conf, source = DEFAULT_IOU, None, "optimal confidence at IoU 0.50"
+    if saved and saved.get("eval_key") == eval_key:
+        try:
+            iou = float(saved.get("iou") or DEFAULT_IOU)
+            ev.threshold_index(iou)
+            conf = saved.get("confidence")
+            source = "the evaluation explorer's operating point"
+        except (TypeError, ValueError):
+            iou, conf = DEFAULT_IOU, None
+    if conf is None:
+        best = ev.sweeps(iou)[0].optimal()
+        conf = best["confidence"] if best else None
+    return iou, (None if conf is None else float(conf)), source
+
+
+def restrict(ev, assessment, ids, map_assessment=None):
+    """The assessment counted over the predictions and objects named by ``ids``
+    (sample ids for a samples map, label ids for an objects map).
+
+    An objects map has no point for an object that was detected when the map
+    was made (its prediction stands for it); ``map_assessment`` (the map's
+    operating point) puts such objects with the prediction that detected them,
+    so that at any operating point the clusters partition every object."""
+    pred_in, gt_in = ev.members(ids)
+    if map_assessment is not None:
+        hit = pred_in & (map_assessment.pred_error == CORRECT)
+        gt_in = gt_in.copy()
+        gt_in[map_assessment.pred_target[hit]] = True
+    return assessment.restrict(pred_in, gt_in)
+
+
+def prf(tp, fp, fn):
+    """Precision, recall, F1 (arrays; NaN where undefined)."""
+    tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(tp + fp > 0, tp / (tp + fp), np.nan)
+        r = np.where(tp + fn > 0, tp / (tp + fn), np.nan)
+        f1 = np.where(p + r > 0, 2 * p * r / (p + r), np.where(np.isnan(p + r), np.nan, 0.0))
+    return p, r, f1
+
+
+def totals(assessment):
+    """Overall tp, fp, fn, precision, recall, F1 of an assessment (JSON-ready)."""
+    c = assessment.class_counts()
+    tp, fp, fn = int(c["tp"].sum()), int(c["fp"].sum()), int(c["fn"].sum())
+    p, r, f1 = (_num(v) for v in prf(tp, fp, fn))
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": f1}
+
+
+def class_rows(classes, sub, whole):
+    """Per class present in the cluster (tp + fp + fn > 0), its counts and
+    precision / recall / F1, next to the whole set's; most errors first."""
+    c, w = sub.class_counts(), whole.class_counts()
+    p, r, f1 = prf(c["tp"], c["fp"], c["fn"])
+    wp, wr, wf1 = prf(w["tp"], w["fp"], w["fn"])
+    errors = c["fp"] + c["fn"]
+    present = np.flatnonzero(c["tp"] + errors > 0)
+    order = present[np.lexsort((present, -errors[present]))]
+    return [{"class": classes[k], "tp": int(c["tp"][k]), "fp": int(c["fp"][k]),
+             "fn": int(c["fn"][k]), "precision": _num(p[k]), "recall": _num(r[k]),
+             "f1": _num(f1[k]), "precision_all": _num(wp[k]), "recall_all": _num(wr[k]),
+             "f1_all": _num(wf1[k])} for k in order]
+
+
+def confusion_figure(confusion, classes):
+    """Heatmap of the rows and columns of ``confusion`` that are non-zero:
+    ground-truth classes + Not an object down, predicted classes + Not detected
+    across (as in the evaluation explorer). Returns ``(traces, layout)``."""
+    K = len(classes)
+    confusion = np.asarray(confusion)
+    rows = np.flatnonzero(confusion.sum(axis=1) > 0)
+    cols = np.flatnonzero(confusion.sum(axis=0) > 0)
+    y = [classes[i] if i < K else NOT_AN_OBJECT for i in rows]
+    x = [classes[j] if j < K else NOT_DETECTED for j in cols]
+    trace = {"type": "heatmap", "z": confusion[np.ix_(rows, cols)].tolist(), "x": x, "y": y,
+             "colorscale": "Viridis", "texttemplate": "%{z}", "zmin": 0, "showscale": False,
+             "hovertemplate": "truth %{y}<br>predicted %{x}<br>%{z}<extra></extra>"}
+    longest = max((len(s) for s in x + y), default=4)
+    layout = dict(BASE_LAYOUT, showlegend=False, height=max(220, 34 * len(y) + 120),
+                  margin={"t": 70, "r": 10, "b": 10, "l": min(40 + 8 * longest, 220)},
+                  xaxis={"title": _title("predicted"), "type": "category", "side": "top"},
+                  yaxis={"title": _title("ground truth"), "type": "category",
+                         "autorange": "reversed"})
+    return [trace], _revised(layout, [trace])
+
+
+def cell_index(name, classes, special):
+    """Row / column index of a heatmap label: a class, or K for ``special``."""
+    if name == special:
+        return len(classes)
+    return classes.index(name) if name in classes else None
+
+
+def summary_md(cluster_totals, whole_totals, iou, confidence, source):
+    """Two lines: the cluster's numbers against the whole set's, and where they come from."""
+    fmt = lambda v: "–" if v is None else "%.2f" % v
+    c, w = cluster_totals, whole_totals
+    return ("At confidence **%s**, IoU **%.2f** (%s): precision **%s** (whole set %s), "
+            "recall **%s** (%s), F1 **%s** (%s); %d TP, %d FP, %d FN in the cluster.\n\n"
+            "Click a cell of the matrix to see exactly its objects."
+            % (fmt(confidence), iou, source, fmt(c["precision"]), fmt(w["precision"]),
+               fmt(c["recall"]), fmt(w["recall"]), fmt(c["f1"]), fmt(w["f1"]),
+               c["tp"], c["fp"], c["fn"]))
+
+
+def _num(v):
+    v = float(v)
+    return None if np.isnan(v) else round(v, 3)
