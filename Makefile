@@ -1,9 +1,9 @@
-# make setup | make demo [ARGS=--no-app] | make test | make bench
+# make setup | make demo [ARGS=--no-app] | make test | make bench | make bench-map | make bench-planted
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test bench bench-map bench-planted
 
 setup: $(STAMP)
 
@@ -19,3 +19,9 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/bench_detection.py $(ARGS)
+
+bench-map: setup
+	$(PY) benchmarks/bench_error_map.py $(ARGS)
+
+bench-planted: setup
+	$(PY) benchmarks/bench_planted_failure.py $(ARGS)
