@@ -169,6 +169,9 @@ class EvaluationExplorer(foo.Panel):
             return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
         # Inputs live at the top level so their state paths are their names.
+        # Plots are composite views: the App otherwise copies their data into the
+        # panel state when it changes, and every state change makes it save its
+        # spaces and reload its page query.
         panel.enum("eval_key", runs, default=state.eval_key, label="Evaluation",
                    view=types.DropdownView(), on_change=self.on_choose_run)
         panel.enum("iou", IOU_CHOICES, default=state.iou, label="IoU threshold",
@@ -190,7 +193,8 @@ class EvaluationExplorer(foo.Panel):
         row.btn("back_to_optimal", label="Back to optimal", on_click=self.on_back_to_optimal)
         row.btn("rerun", label="Re-evaluate (the App's view, if any)", on_click=self.on_evaluate)
         row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
-        panel.plot("threshold_plot", layout=state.threshold_layout or {}, config={"displayModeBar": False},
+        panel.plot("threshold_plot", composite_view=True,
+                   layout=state.threshold_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_threshold_click)
 
         panel.md("#### Recommendations", name="recs_title")
@@ -206,7 +210,8 @@ class EvaluationExplorer(foo.Panel):
                      name="recs_more")
 
         panel.md("#### Error types", name="errors_title")
-        panel.plot("error_plot", layout=state.error_layout or {}, config={"displayModeBar": False},
+        panel.plot("error_plot", composite_view=True,
+                   layout=state.error_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_error_click)
 
         panel.md("#### Performance by class", name="classes_title")
@@ -224,7 +229,8 @@ class EvaluationExplorer(foo.Panel):
         panel.str("class_filter", default=state.class_filter, label="Only classes containing "
                   "(comma-separated, e.g. 'car, truck'; bars, table, matrix and curves)",
                   on_change=self.on_class_filter)
-        panel.plot("class_plot", layout=state.class_layout or {}, config={"displayModeBar": False},
+        panel.plot("class_plot", composite_view=True,
+                   layout=state.class_layout or {}, config={"displayModeBar": False},
                    on_click=self.on_class_click)
         table = types.TableView(on_click_row=self.on_class_row)
         for key, label in (("class", "Class"), ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"),
@@ -234,11 +240,12 @@ class EvaluationExplorer(foo.Panel):
         panel.list(state.table_name or "class_table", types.Object(), view=table)
 
         panel.md("#### Confusion matrix", name="confusion_title")
-        panel.plot("confusion_plot", layout=state.confusion_layout or {},
+        panel.plot("confusion_plot", composite_view=True, layout=state.confusion_layout or {},
                    config={"displayModeBar": False}, on_click=self.on_cell_click)
 
         panel.md("#### Precision-recall curves", name="pr_title")
-        panel.plot("pr_plot", layout=state.pr_layout or {}, config={"displayModeBar": False})
+        panel.plot("pr_plot", composite_view=True,
+                   layout=state.pr_layout or {}, config={"displayModeBar": False})
 
         panel.md("#### Error examples", name="examples_title")
         panel.enum("example_class", state.class_names or [], default=state.example_class,
