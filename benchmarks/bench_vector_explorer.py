@@ -290,15 +290,23 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
         browser.screenshot(page, "bench_vector_explorer_open")
         for k in range(runs):
             box = regions[k % len(regions)]
-            bodies.clear()
-            n_ups = len(page.evaluate("window.__vx.ups"))
-            area = browser.scatter_area(page)  # clearing the view may have moved it
-            browser.box_select(page, *box, area=area)
-            # page.wait_for_timeout lets Playwright deliver the request events meanwhile
-            picked = browser.poll(lambda: page.wait_for_timeout(50) or next(
-                (json.loads(b)["params"]["data"] for b in bodies
-                 if json.loads(b)["params"].get("data")), None),
-                timeout=30, message="the selection event")
+            for attempt in range(3):  # a drag made while the page is busy can be lost
+                bodies.clear()
+                n_ups = len(page.evaluate("window.__vx.ups"))
+                area = browser.scatter_area(page)  # clearing the view may have moved it
+                browser.box_select(page, *box, area=area)
+                try:
+                    # page.wait_for_timeout lets Playwright deliver the request events
+                    picked = browser.poll(lambda: page.wait_for_timeout(50) or next(
+                        (json.loads(b)["params"]["data"] for b in bodies
+                         if json.loads(b)["params"].get("data")), None),
+                        timeout=15, message="the selection event")
+                    break
+                except AssertionError:
+                    browser.screenshot(page, "bench_vector_explorer_lost_drag")
+                    print("  box %d: no selection event, dragging again" % k)
+            else:
+                raise RuntimeError("three drags gave no selection (see the screenshot)")
             picks.append(picked)
             want, n_points = expected_count(dataset, picked)
             browser.poll(lambda: browser.grid_count(page) and browser.grid_count(page)[0] == want,
