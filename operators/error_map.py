@@ -223,8 +223,10 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
     sizes = np.array([[a or 1, b or 1] for a, b in zip(w, h)], dtype=np.float64)
     if not dataset.has_field(field):
         dataset.add_sample_field(field, fof.VectorField)
-    done = eval_view.values(field)
-    image_X = np.zeros((len(sample_ids), len(descriptors.IMAGE_FEATURES)), np.float32)
+    F = len(descriptors.IMAGE_FEATURES)
+    done = [v if v is not None and len(v) == F else None  # other lengths: an older descriptor
+            for v in eval_view.values(field)]
+    image_X = np.zeros((len(sample_ids), F), np.float32)
     todo = [i for i, v in enumerate(done) if v is None]
     for i, v in enumerate(done):
         if v is not None:

@@ -119,6 +119,27 @@ def test_a_stopped_run_resumes_where_it_stopped(tmp_path, monkeypatch):
     assert ds.count("r_cluster") == 40
 
 
+def test_embeddings_of_another_length_are_computed_again(tmp_path, monkeypatch):
+    """A run stopped under an older descriptor (other length) resumes without them."""
+    ds, _ = planted_dataset(tmp_path, n=20)
+    module = error_map_module()
+    monkeypatch.setattr(module, "BATCH", 10)
+
+    def stop(fraction, label):
+        if label.startswith("Embedded 10"):
+            raise Stop()
+
+    with pytest.raises(Stop):
+        module.compute_error_map(ds, "eval", map_key="r", progress=stop)
+    stored = [v for v in ds.values("r_embedding") if v is not None]
+    assert len(stored) == 10
+    ds.set_values("r_embedding", [None if v is None else v[:-2] for v in ds.values("r_embedding")])
+    labels = []
+    module.compute_error_map(ds, "eval", map_key="r", progress=lambda f, l: labels.append(l))
+    assert [l for l in labels if l.startswith("Embedded")][-1] == "Embedded 20 / 20 images"
+    assert {len(v) for v in ds.values("r_embedding")} == {len(stored[0])}
+
+
 def test_bad_inputs_change_nothing(tmp_path):
     ds, _ = planted_dataset(tmp_path, n=12)
     ds.set_values("vec", [np.ones(4)] * 6 + [np.ones(5)] * 6)
