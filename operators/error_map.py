@@ -15,6 +15,7 @@ import base64
 import io
 import itertools
 from concurrent.futures import ProcessPoolExecutor
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -323,6 +324,8 @@ def _finish_run(dataset, map_key, points, xy, labels, summaries):
     key = map_run_key(map_key)
     config = dataset.get_run_info(key).config
     config.complete = True
+    # its field writes are done: the evaluation explorer's stale check starts here
+    config.written_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
     dataset.update_run_config(key, config)
     buf = io.BytesIO()
     np.savez_compressed(buf, xy=xy.astype(np.float32), cluster=labels.astype(np.int32),

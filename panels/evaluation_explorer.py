@@ -14,6 +14,7 @@ the state with the operating point last drawn and redraws when they differ.
 
 import json
 from collections import OrderedDict
+from datetime import datetime
 
 import numpy as np
 
@@ -430,7 +431,8 @@ class EvaluationExplorer(foo.Panel):
         if check_stale:
             dataset = ctx.dataset
             eval_view = dataset.load_evaluation_view(choices["eval_key"])
-            stale = selection.stale_samples(dataset, eval_view, info["written_at"])
+            stale = selection.stale_samples(dataset, eval_view,
+                                            _last_write(dataset, choices["eval_key"], info["written_at"]))
             extra["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
                               "refresh" % stale if stale else None)
             extra["runs"] = explorer_runs(dataset)
@@ -467,6 +469,19 @@ class EvaluationExplorer(foo.Panel):
         # ctx.store() would load the dataset; the run's cached dataset id is enough
         ExecutionStore.create(STORE, info["dataset_id"]).set(
             str(info["dataset_id"]), {k: state.get(k) for k in CHOICE_KEYS})
+
+
+def _last_write(dataset, eval_key, written_at):
+    """When Error Atlas last wrote to the run's samples: the run itself, or an
+    error map of it (cluster ids). Edits after that make the run stale; edits
+    made before an error map was computed are not told apart from its writes."""
+    times = [written_at] if written_at else []
+    for run in dataset.list_runs():
+        config = dataset.get_run_info(run).config if run.startswith("error_map_") else None
+        if config is not None and getattr(config, "eval_key", None) == eval_key \
+                and getattr(config, "written_at", None):
+            times.append(datetime.fromisoformat(config.written_at))
+    return max(times) if times else None
 
 
 def _view_members(ctx, ev, eval_key, info):

@@ -89,6 +89,14 @@ def test_rerun_replaces_and_delete_removes_everything(tmp_path):
     compute_error_map(ds, eval_key="eval", map_key="m", num_clusters=3)
     assert ds.list_brain_runs() == ["m"]
     assert max(ds.values("m_cluster")) == 2
+    # the map's own writes do not make the evaluation look stale; a later edit does
+    from tests.test_panel_callbacks import PanelClient
+
+    assert PanelClient(ds, "s1").call("on_load").state["stale"] is None
+    sample = ds.first()
+    sample.tags.append("edited")
+    sample.save()
+    assert "1 evaluated samples changed" in PanelClient(ds, "s2").call("on_load").state["stale"]
     error_map_module().delete_error_map(ds, "m")
     assert sorted(ds.get_field_schema(flat=True)) == before
     assert ds.list_brain_runs() == [] and ds.list_runs() == ["error_atlas_eval"]
