@@ -2,8 +2,12 @@
 
 Thin by design: numbers come from the stored engine analysis (no database scan),
 figures from :mod:`.figures`, the objects behind a number from :mod:`.selection`.
-Panel state holds only the user's choices; it is also saved in the execution
-store per dataset, so it survives closing the panel and reloading the page.
+Panel state holds only the user's choices (also saved in the execution store
+per dataset, so they survive closing the panel and reloading the page); what
+is computed from them (texts, layouts, recommendations) lives in
+:data:`_outputs` in this process, keyed by panel. Every change of a panel's
+state makes the App save its spaces and reload its page query (0.2-1.6 s
+here), so an update that patches only plot data and the render avoids that.
 
 The confidence slider and the IoU selector have no callbacks of their own: the
 App sends an input's callback 250 ms after the last change (a debounce), but
@@ -39,6 +43,8 @@ CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "class_filte
 _cache = OrderedDict()
 _latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
 _views = OrderedDict()  # (dataset, run, App view) -> the run's objects in that view
+_outputs = OrderedDict()  # panel id -> what the panel shows for its current choices
+OUTPUT_PANELS = 32
 
 
 def load(dataset, eval_key):
@@ -169,6 +175,7 @@ class EvaluationExplorer(foo.Panel):
                       on_click=self.on_evaluate)
             return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
+        out = self._shown(ctx)
         # Inputs live at the top level so their state paths are their names.
         # Plots are composite views: the App otherwise copies their data into the
         # panel state when it changes, and every state change makes it save its
@@ -177,9 +184,9 @@ class EvaluationExplorer(foo.Panel):
                    view=types.DropdownView(), on_change=self.on_choose_run)
         panel.enum("iou", IOU_CHOICES, default=state.iou, label="IoU threshold",
                    view=types.DropdownView())  # see on_change
-        panel.md(state.summary_md or "", name="summary")
-        if state.view_md:
-            panel.md(state.view_md, name="view_summary")
+        panel.md(out.get("summary_md") or "", name="summary")
+        if out.get("view_md"):
+            panel.md(out.get("view_md"), name="view_summary")
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
 
@@ -195,24 +202,24 @@ class EvaluationExplorer(foo.Panel):
         row.btn("rerun", label="Re-evaluate (the App's view, if any)", on_click=self.on_evaluate)
         row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
         panel.plot("threshold_plot", composite_view=True,
-                   layout=state.threshold_layout or {}, config={"displayModeBar": False},
+                   layout=out.get("threshold_layout") or {}, config={"displayModeBar": False},
                    on_click=self.on_threshold_click)
 
         panel.md("#### Recommendations", name="recs_title")
-        for i, rec in enumerate(state.recommendations or []):
+        for i, rec in enumerate(out.get("recommendations") or []):
             rec_row = panel.h_stack("rec_%d" % i, align_y="center")
             rec_row.md("**%s.** %s %s" % (rec["title"], rec["evidence"], rec["action"]), name="text")
             if rec["show"]:
                 rec_row.btn("show", label="Show", on_click=self.on_recommendation, params={"index": i})
-        if not state.recommendations:
+        if not out.get("recommendations"):
             panel.md("Nothing stands out at this operating point.", name="recs_none")
-        elif state.more_recommendations:
-            panel.md("... and %d less severe findings." % state.more_recommendations,
+        elif out.get("more_recommendations"):
+            panel.md("... and %d less severe findings." % out.get("more_recommendations"),
                      name="recs_more")
 
         panel.md("#### Error types", name="errors_title")
         panel.plot("error_plot", composite_view=True,
-                   layout=state.error_layout or {}, config={"displayModeBar": False},
+                   layout=out.get("error_layout") or {}, config={"displayModeBar": False},
                    on_click=self.on_error_click)
 
         panel.md("#### Performance by class", name="classes_title")
@@ -231,25 +238,25 @@ class EvaluationExplorer(foo.Panel):
                   "(comma-separated, e.g. 'car, truck'; bars, table, matrix and curves)",
                   on_change=self.on_class_filter)
         panel.plot("class_plot", composite_view=True,
-                   layout=state.class_layout or {}, config={"displayModeBar": False},
+                   layout=out.get("class_layout") or {}, config={"displayModeBar": False},
                    on_click=self.on_class_click)
         table = types.TableView(on_click_row=self.on_class_row)
         for key, label in (("class", "Class"), ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"),
                            ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
                            ("support", "Support"), ("optimal_threshold", "Optimal conf.")):
             table.add_column(key, label=label)
-        panel.list(state.table_name or "class_table", types.Object(), view=table)
+        panel.list(out.get("table_name") or "class_table", types.Object(), view=table)
 
         panel.md("#### Confusion matrix", name="confusion_title")
-        panel.plot("confusion_plot", composite_view=True, layout=state.confusion_layout or {},
+        panel.plot("confusion_plot", composite_view=True, layout=out.get("confusion_layout") or {},
                    config={"displayModeBar": False}, on_click=self.on_cell_click)
 
         panel.md("#### Precision-recall curves", name="pr_title")
         panel.plot("pr_plot", composite_view=True,
-                   layout=state.pr_layout or {}, config={"displayModeBar": False})
+                   layout=out.get("pr_layout") or {}, config={"displayModeBar": False})
 
         panel.md("#### Error examples", name="examples_title")
-        panel.enum("example_class", state.class_names or [], default=state.example_class,
+        panel.enum("example_class", out.get("class_names") or [], default=state.example_class,
                    label="Class", view=types.DropdownView(), on_change=self.on_example_choice)
         panel.enum("example_kind", ["both", "fp", "fn"], default=state.example_kind,
                    label="Errors (fp: false detections, fn: missed)", view=types.DropdownView(),
@@ -316,7 +323,7 @@ class EvaluationExplorer(foo.Panel):
         self._show_class(ctx, ctx.params.get("x"), "both")
 
     def on_class_row(self, ctx):
-        order = ctx.panel.state.class_order or []
+        order = self._shown(ctx).get("class_order") or []
         i = ctx.params.get("row")
         if i is not None and 0 <= i < len(order):
             self._show_class(ctx, order[i], "both")
@@ -342,7 +349,7 @@ class EvaluationExplorer(foo.Panel):
         ctx.ops.notify("Tagged %d labels as needs_review" % n, variant="success")
 
     def on_recommendation(self, ctx):
-        recs = ctx.panel.state.recommendations or []
+        recs = self._shown(ctx).get("recommendations") or []
         i = ctx.params.get("index")
         if i is None or i >= len(recs):
             return
@@ -387,11 +394,51 @@ class EvaluationExplorer(foo.Panel):
                                                 paired=paired))
 
     def _refresh(self, ctx, choices, check_stale=False):
-        """Recomputes every section for the user's choices and stores them.
+        """Recomputes every section for the user's choices and sends them.
 
         Staleness, the list of runs and the run's freshness need the database,
         so they are checked only when a run is (re)loaded; other changes (slider,
         IoU, sorting...) use the cached run and never touch ``ctx.dataset``."""
+        choices, out, data = self._compute(ctx, choices, check_stale=check_stale)
+        sent = (_outputs.get(ctx.panel.id) or {}).get("data")
+        out["data"] = data
+        _remember(ctx.panel.id, out)
+        extra = {k: out[k] for k in ("stale", "runs") if k in out}
+        # The App merges new lists into its copies slot by slot: clear first what could
+        # leave stale items behind (unknown in a new process: clear all). A slider
+        # move (same lengths) sends no clearing patch.
+        old = ctx.panel.state
+        to_clear = [k for k in extra if not _covers(extra[k], old.get(k))]
+        to_clear += [k for k in data if sent is None or (
+            k in sent and not _covers(data[k], sent[k]))]
+        # Choices the App sent unchanged are not sent back: the user may have moved
+        # the slider again while this update was on its way, and a patch would
+        # overwrite that newer value in the App's state. A slider move patches
+        # no state at all.
+        patch = {k: v for k, v in choices.items() if old.get(k) != v}
+        patch.update(extra)
+        if to_clear:
+            ctx.panel.state.set({k: None for k in to_clear})
+        if patch:
+            ctx.panel.state.set(patch)
+        ctx.panel.data.set(data)
+        # ctx.store() would load the dataset; the run's cached dataset id is enough
+        dataset_id = out["dataset_id"]
+        ExecutionStore.create(STORE, dataset_id).set(str(dataset_id), choices)
+
+    def _shown(self, ctx):
+        """What the panel shows for the choices in its state: remembered from the
+        last update, or computed again (another server process, another tab)."""
+        out = _outputs.get(ctx.panel.id)
+        choices = self._choices(ctx)
+        if out is None or _choice_key(out["choices"]) != _choice_key(choices):
+            choices, out, _ = self._compute(ctx, choices)
+            _remember(ctx.panel.id, out)
+        return out
+
+    def _compute(self, ctx, choices, check_stale=False):
+        """``(choices, outputs, plot data)`` for the user's choices; ``choices``
+        come back complete (IoU as text, the optimal confidence filled in)."""
         if check_stale:
             ev, info = load(ctx.dataset, choices["eval_key"])
         else:
@@ -401,6 +448,8 @@ class EvaluationExplorer(foo.Panel):
         optimal = overall.optimal()
         conf = choices.get("confidence")
         conf_value = float(conf) if conf is not None else (optimal["confidence"] if optimal else 0.0)
+        choices = {**{k: choices.get(k) for k in CHOICE_KEYS}, "iou": "%.2f" % iou,
+                   "confidence": conf_value}
         summary = ev.summary(iou, conf_value)
         rows = figures.class_metrics(ev, iou, conf_value)
         keep = figures.match_classes(ev.classes, choices.get("class_filter"))
@@ -427,19 +476,10 @@ class EvaluationExplorer(foo.Panel):
             ev, iou, classes=None if keep is None else [ev.classes[k] for k in keep[:8]])
         err_traces, err_layout = figures.error_types_figure(summary["error_counts"])
 
-        extra = {}
-        if check_stale:
-            dataset = ctx.dataset
-            eval_view = dataset.load_evaluation_view(choices["eval_key"])
-            stale = selection.stale_samples(dataset, eval_view,
-                                            _last_write(dataset, choices["eval_key"], info["written_at"]))
-            extra["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
-                              "refresh" % stale if stale else None)
-            extra["runs"] = explorer_runs(dataset)
-        state = {
-            **choices, "iou": "%.2f" % iou, "confidence": conf_value, **extra,
+        out = {
+            "choices": choices, "dataset_id": info["dataset_id"],
             "summary_md": texts.summary_md(summary, rows, n_images, conf_value, optimal,
-                                      info["covers"], iou),
+                                           info["covers"], iou),
             "view_md": view_md,
             "recommendations": recs, "more_recommendations": more_recs,
             "class_order": [r["class"] for r in sorted_rows],
@@ -448,27 +488,30 @@ class EvaluationExplorer(foo.Panel):
             "threshold_layout": threshold_layout, "class_layout": class_layout,
             "confusion_layout": cm_layout, "pr_layout": pr_layout, "error_layout": err_layout,
         }
+        if check_stale:
+            dataset = ctx.dataset
+            eval_view = dataset.load_evaluation_view(choices["eval_key"])
+            stale = selection.stale_samples(dataset, eval_view,
+                                            _last_write(dataset, choices["eval_key"], info["written_at"]))
+            out["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
+                            "refresh" % stale if stale else None)
+            out["runs"] = explorer_runs(dataset)
         data = {"threshold_plot": threshold_traces, "class_plot": class_traces,
                 "confusion_plot": cm_traces, "pr_plot": pr_traces, "error_plot": err_traces,
                 table_name: [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
-        # The App merges new lists into its copies slot by slot: clear first what could
-        # leave stale items behind. Every patch re-renders the whole panel in the App,
-        # so a slider move (same lengths) sends no clearing patch.
-        old = ctx.panel.state
-        to_clear = [k for k in ("class_order", "recommendations", "class_names", *extra)
-                    if not _covers(state[k], old.get(k))]
-        to_clear += [k for k in data if not _covers(data[k], old.get(k))]
-        # Choices the App sent unchanged are not sent back: the user may have moved
-        # the slider again while this update was on its way, and a patch would
-        # overwrite that newer value in the App's state
-        patch = {k: v for k, v in state.items() if k not in CHOICE_KEYS or old.get(k) != v}
-        if to_clear:
-            ctx.panel.state.set({k: None for k in to_clear})
-        ctx.panel.state.set(patch)
-        ctx.panel.data.set(data)
-        # ctx.store() would load the dataset; the run's cached dataset id is enough
-        ExecutionStore.create(STORE, info["dataset_id"]).set(
-            str(info["dataset_id"]), {k: state.get(k) for k in CHOICE_KEYS})
+        return choices, out, data
+
+
+def _remember(panel_id, out):
+    _outputs[panel_id] = out
+    _outputs.move_to_end(panel_id)
+    while len(_outputs) > OUTPUT_PANELS:
+        _outputs.popitem(last=False)
+
+
+def _choice_key(choices):
+    return json.dumps({k: round(v, 9) if isinstance(v, float) else v
+                       for k, v in choices.items() if k in CHOICE_KEYS}, sort_keys=True, default=str)
 
 
 def _last_write(dataset, eval_key, written_at):
@@ -517,9 +560,12 @@ def _moved(ctx):
     """True when the (IoU, confidence) in the state or the App's view differ from
     those last drawn."""
     state = ctx.panel.state
-    drawn = state.drawn
-    if not state.eval_key or not drawn or state.confidence is None:
+    if not state.eval_key or state.confidence is None:
         return False
+    out = _outputs.get(ctx.panel.id)
+    if out is None or out["choices"]["eval_key"] != state.eval_key:
+        return True  # nothing drawn in this process yet
+    drawn = out["drawn"]
     return (state.iou != drawn["iou"] or abs(float(state.confidence) - drawn["confidence"]) > 1e-9
             or drawn.get("view") != _view_key(ctx))
 

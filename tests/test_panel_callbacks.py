@@ -1,6 +1,8 @@
 """The evaluation explorer's callbacks, run through FiftyOne's operator machinery
 (what the App calls), checked against the engine. Browser tests are separate."""
 
+import sys
+
 import fiftyone.operators as foo
 import numpy as np
 import pytest
@@ -33,6 +35,14 @@ class PanelClient:
             elif name == "patch_panel_data":
                 self.data.update(req["params"]["data"])
         return self
+
+    @property
+    def shown(self):
+        """What the panel shows (texts, layouts...): kept in the plugin's process,
+        outside the panel state."""
+        panel = next(m for n, m in sys.modules.items()
+                     if n.startswith("fiftyone.plugins.") and n.endswith("panels.evaluation_explorer"))
+        return panel._outputs[self.panel_id]
 
     def change(self, **choices):
         """The user changes inputs in the App: local state first, then ``on_change``."""
@@ -82,7 +92,7 @@ def test_load_shows_the_last_run_at_its_optimal_threshold():
     assert client.state["eval_key"] == "eval"
     assert client.state["confidence"] == pytest.approx(best["confidence"])
     s = ev.summary(0.5, best["confidence"])
-    assert ("| %.3f | %.3f | %.3f |" % (s["mAP"], s["AP50"], s["AP75"])) in client.state["summary_md"]
+    assert ("| %.3f | %.3f | %.3f |" % (s["mAP"], s["AP50"], s["AP75"])) in client.shown["summary_md"]
     z = np.array(client.data["confusion_plot"][0]["z"])
     assert z.sum() == ev.assess(0.5, best["confidence"]).confusion.sum()
 
@@ -91,13 +101,17 @@ def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load")
     client.change(confidence=0.62)
+    # a slider move patches plot data only: a state patch would make the App save
+    # its spaces and reload its page query
+    assert [r["operator_uri"].split("/")[-1] for r in client.requests] == [
+        "patch_panel_data", "show_panel_output"]
     cm = ev.assess(0.5, 0.62).confusion
     assert np.array(client.data["confusion_plot"][0]["z"]).sum() == cm.sum()
     bars = {t["name"]: t["y"] for t in client.data["class_plot"]}
     assert sum(bars["correct"]) == np.trace(cm[:-1, :-1])
-    drawn = dict(client.state["drawn"])
+    drawn = dict(client.shown["drawn"])
     client.call("on_change")  # the App calls again after the panel's own update: nothing to do
-    assert client.requests == [] and client.state["drawn"] == drawn
+    assert client.requests == [] and client.shown["drawn"] == drawn
     client.change(iou="0.75")
     assert client.state["iou"] == "0.75" and client.state["confidence"] == 0.62
     assert np.array(client.data["confusion_plot"][0]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
@@ -178,7 +192,7 @@ def test_state_survives_a_new_panel_and_stale_results_are_flagged():
 def test_recommendation_show_button(evaluated):
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load")
-    recs = client.state["recommendations"]
+    recs = client.shown["recommendations"]
     assert recs, "random data has plenty of errors"
     i = next(i for i, r in enumerate(recs) if r["show"].get("error"))
     client.call("on_recommendation", index=i)
@@ -193,7 +207,7 @@ def test_numbers_follow_the_apps_view(evaluated):
     """A selection made elsewhere (e.g. the vector explorer) restricts the view section."""
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load")
-    assert client.state["view_md"] is None  # the whole dataset: no view section
+    assert client.shown["view_md"] is None  # the whole dataset: no view section
     ids = ds.values("id")[:20]
     client.call("on_change_view", view=ds.select(ids))
     iou, conf = float(client.state["iou"]), client.state["confidence"]
@@ -201,7 +215,7 @@ def test_numbers_follow_the_apps_view(evaluated):
     K = ev.num_classes
     tp = int(np.trace(sub.confusion[:K, :K]))
     fp = int(sub.confusion[:, :K].sum()) - tp
-    md = client.state["view_md"]
+    md = client.shown["view_md"]
     pred_in, gt_in = ev.members(ids)
     images = np.unique(np.r_[ev.pred_image[pred_in], ev.gt_image[gt_in]]).size
     assert 0 < images <= 20 and "in %d images" % images in md
@@ -217,14 +231,14 @@ def test_numbers_follow_the_apps_view(evaluated):
     client.call("on_change", view=ds.select(ids))
     sub = ev.assess(iou, 0.7).restrict(*ev.members(ids))
     tp = int(np.trace(sub.confusion[:K, :K]))
-    assert "| TP | %d |" % tp in client.state["view_md"]
+    assert "| TP | %d |" % tp in client.shown["view_md"]
 
     # objects: the patches of one confusion cell
     client.call("on_change_view", view=ds.select_labels(ids=ev.pred_ids[:5].tolist(),
                                                          fields="predictions").to_patches("predictions"))
-    assert "shows 5 predictions and 0 ground-truth objects" in client.state["view_md"]
+    assert "shows 5 predictions and 0 ground-truth objects" in client.shown["view_md"]
     client.call("on_change_view", view=ds.view())
-    assert client.state["view_md"] is None
+    assert client.shown["view_md"] is None
 
 
 def test_fiftyone_runs_are_listed_and_analysed_without_touching_them():
@@ -234,7 +248,7 @@ def test_fiftyone_runs_are_listed_and_analysed_without_touching_them():
     before = ds.values("predictions.detections.fo"), ds.values("ground_truth.detections.fo_iou")
     client = PanelClient(ds).call("on_load")
     assert client.state["eval_key"] == "fo" and client.state["iou"] == "0.50"
-    assert "FiftyOne `coco` run" in client.state["summary_md"]
+    assert "FiftyOne `coco` run" in client.shown["summary_md"]
     assert (ds.values("predictions.detections.fo"), ds.values("ground_truth.detections.fo_iou")) == before
     assert ds.get_evaluation_info("fo").config.custom_metrics is None  # the user's run, as it was
 
@@ -272,15 +286,15 @@ def test_reevaluate_prefills_the_apps_view(evaluated):
 def test_class_filter_limits_bars_table_matrix_and_curves(evaluated):
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load")
-    summary = client.state["summary_md"]
+    summary = client.shown["summary_md"]
     keep = ev.classes[:2]
     client.call("on_class_filter", value=" %s , %s" % (keep[0].upper(), keep[1]), path="class_filter")
-    table = client.data[client.state["table_name"]]
+    table = client.data[client.shown["table_name"]]
     assert sorted(r["class"] for r in table) == sorted(keep)
     assert sorted(client.data["class_plot"][0]["x"]) == sorted(keep)
     assert client.data["confusion_plot"][0]["x"][:-1] == keep  # class order, then Not detected
     assert {t["name"] for t in client.data["pr_plot"]} <= {"all classes", *keep}
     # the summary still speaks of the whole run
-    assert client.state["summary_md"] == summary
+    assert client.shown["summary_md"] == summary
     client.call("on_class_filter", value="", path="class_filter")
-    assert len(client.data[client.state["table_name"]]) == min(len(ev.classes), 20)
+    assert len(client.data[client.shown["table_name"]]) == min(len(ev.classes), 20)
