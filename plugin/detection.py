@@ -184,6 +184,17 @@ class Evaluation:
             self.thresholds[t], self.num_classes, confidence,
         )
 
+    def confusions(self, iou, thresholds):
+        """(T, K+1, K+1) confusion matrices at ascending confidence ``thresholds``,
+        each equal to ``assess(iou, threshold).confusion``, in one vectorized pass."""
+        t = self.threshold_index(iou)
+        return errors.confusion_sweep(
+            self.pred_score, self.pred_label, self.gt_label, self.gt_crowd,
+            self.pred_gt[t], self.gt_pred[t],
+            (self.pair_pred, self.pair_gt, self.pair_iou),
+            self.thresholds[t], self.num_classes, thresholds,
+        )
+
     def optimal_thresholds(self, iou=0.5):
         """Maximum-F1 confidence overall and per class (None where undefined)."""
         overall, per_class = self.sweeps(iou)

@@ -227,3 +227,71 @@ def _best_pair(p, g, v):
         return p, g
     last = np.r_[p[1:] != p[:-1], True]
     return p[last], g[last]
+
+
+def confusion_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_classes,
+                    thresholds):
+    """The confusion matrix of :func:`assess` at many confidence thresholds at once.
+
+    Same arguments as :func:`assess`, with ``thresholds`` (T,) ascending instead
+    of one confidence. Returns (T, K+1, K+1) counts, equal to
+    ``assess(..., confidence=thresholds[j]).confusion`` for every ``j``.
+
+    Only classification errors depend on the threshold in a non-monotone way:
+    a false positive ``p`` can claim an undetected object ``g`` of another
+    class for the thresholds at which ``p`` is kept and ``g``'s detection is
+    not. Everything else is a prefix (kept predictions) or a suffix (missed
+    objects) over the sorted thresholds, so counts are cumulative sums.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    label = np.asarray(label, dtype=np.int64)
+    gt_label = np.asarray(gt_label, dtype=np.int64)
+    gt_crowd = np.asarray(gt_crowd, dtype=bool)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    if np.any(np.diff(thresholds) < 0):
+        raise ValueError("thresholds must be ascending")
+    T, K1 = thresholds.size, num_classes + 1
+    # a prediction is kept for thresholds j < kept_until; an object is detected for j < detected_until
+    kept_until = np.searchsorted(thresholds, score, side="right")
+    has_match = gt_pred >= 0
+    detect_score = np.where(has_match, score[np.where(has_match, gt_pred, 0)] if score.size else 0, -np.inf)
+    detected_until = np.searchsorted(thresholds, detect_score, side="right")
+    to_crowd = (pred_gt >= 0) & (gt_crowd[np.where(pred_gt >= 0, pred_gt, 0)] if gt_crowd.size else False)
+    counted = ~to_crowd
+
+    # predictions: matched ones on the diagonal, the others in "Not an object" (prefixes)
+    rows = np.where(pred_gt >= 0, label, K1 - 1)
+    last = np.zeros((T + 1) * K1 * K1, dtype=np.int64)
+    np.add.at(last, (kept_until[counted] * K1 + rows[counted]) * K1 + label[counted], 1)
+    # objects never detected nor claimed: "Not detected" from their first undetected threshold (suffixes)
+    real = ~gt_crowd
+    first = np.zeros((T + 1) * K1 * K1, dtype=np.int64)
+    np.add.at(first, (detected_until[real] * K1 + gt_label[real]) * K1 + K1 - 1, 1)
+    conf = (np.cumsum(last.reshape(T + 1, K1, K1)[::-1], axis=0)[::-1][1:]
+            + np.cumsum(first.reshape(T + 1, K1, K1), axis=0)[:T])
+
+    # classification: a candidate pair (p, g) holds for thresholds [detected_until[g], kept_until[p])
+    pp, pg, pv = (np.asarray(a) for a in pairs)
+    cand = ((pred_gt[pp] < 0) & (label[pp] != gt_label[pg]) & ~gt_crowd[pg] & (pv >= iou))
+    pp, pg = pp[cand], pg[cand]
+    lo, hi = detected_until[pg], kept_until[pp]
+    n = np.maximum(hi - lo, 0)
+    if n.sum():
+        pair = np.repeat(np.arange(pp.size), n)
+        j = lo[pair] + np.arange(pair.size) - np.repeat(np.cumsum(n) - n, n)
+        by_j = np.argsort(j, kind="stable")  # pairs stay in (prediction, IoU) order within a threshold
+        pair, j = pair[by_j], j[by_j]
+        p = pp[pair]
+        best = np.r_[(p[1:] != p[:-1]) | (j[1:] != j[:-1]), True]  # highest IoU per (threshold, prediction)
+        p, g, j = p[best], pg[pair[best]], j[best]
+        # one winner per (threshold, object): the most confident, then the lowest index
+        order = np.lexsort((p, -score[p], g, j))
+        p, g, j = p[order], g[order], j[order]
+        win = np.r_[True, (g[1:] != g[:-1]) | (j[1:] != j[:-1])]
+        p, g, j = p[win], g[win], j[win]
+        moves = np.zeros(T * K1 * K1, dtype=np.int64)
+        np.add.at(moves, (j * K1 + gt_label[g]) * K1 + label[p], 1)       # into the object's row
+        np.add.at(moves, (j * K1 + K1 - 1) * K1 + label[p], -1)          # out of "Not an object"
+        np.add.at(moves, (j * K1 + gt_label[g]) * K1 + K1 - 1, -1)       # the object is not missed
+        conf += moves.reshape(T, K1, K1)
+    return conf

@@ -163,3 +163,28 @@ def test_restricted_counts_partition_the_whole(seed):
     assert one.confusion.sum() == 1 and one.confusion[tuple(a.pred_cell[p])] == 1
     empty = a.restrict(*ev.members([]))
     assert empty.confusion.sum() == 0 and sum(empty.error_counts().values()) == 0
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_confusion_sweep_equals_assess_at_every_threshold(seed):
+    """The vectorized sweep the confidence slider draws from is assess, threshold by threshold."""
+    gt, dets = random_case(seed, max_images=15, max_classes=4)
+    ev = engine_evaluate(gt, dets)
+    grid = np.round(np.linspace(0, 1, 101), 2)
+    # ties: some thresholds equal to scores, and crowd regions, are in the random cases
+    grid = np.unique(np.r_[grid, ev.pred_score[:5]])
+    for iou in (0.5, 0.75):
+        sweep = ev.confusions(iou, grid)
+        for j in range(grid.size):
+            expected = ev.assess(iou, grid[j]).confusion
+            assert np.array_equal(sweep[j], expected), (iou, j, grid[j])
+
+
+def test_confusion_sweep_on_the_constructed_scene():
+    ev = tiny_scene()
+    sweep = ev.confusions(0.5, [0.0, 0.65, 0.75, 0.95])
+    # at 0.75 the classification error (0.7) is gone: the B object is missed
+    assert sweep[2].tolist() == [[1, 0, 2], [0, 0, 2], [1, 0, 0]]
+    assert sweep[3].tolist() == [[0, 0, 3], [0, 0, 2], [0, 0, 0]]
+    for j, c in enumerate([0.0, 0.65, 0.75, 0.95]):
+        assert np.array_equal(sweep[j], ev.assess(0.5, c).confusion)
