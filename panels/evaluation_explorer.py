@@ -17,6 +17,7 @@ the state with the operating point last drawn and redraws when they differ.
 """
 
 import json
+import zlib
 from collections import OrderedDict
 from datetime import datetime
 
@@ -191,19 +192,39 @@ class EvaluationExplorer(foo.Panel):
             panel.view("stale", types.Warning(label=state.stale))
 
         panel.md("#### Precision, recall and F1 against confidence", name="threshold_title")
-        panel.float("confidence", default=state.confidence, min=0.0, max=1.0,
-                    label="Confidence threshold",  # see on_change
-                    # a left label is cut at 100 px ("Confidenc..."); the value label
-                    # shows two decimals like the summary, not six
-                    view=types.SliderView(label_position="top", value_precision=2,
-                                          componentsProps={"slider": {"step": 0.01}}))
         row = panel.h_stack("threshold_row", align_y="center")
         row.btn("back_to_optimal", label="Back to optimal", on_click=self.on_back_to_optimal)
         row.btn("rerun", label="Re-evaluate (the App's view, if any)", on_click=self.on_evaluate)
         row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
-        panel.plot("threshold_plot", composite_view=True,
-                   layout=out.get("threshold_layout") or {}, config={"displayModeBar": False},
-                   on_click=self.on_threshold_click)
+        # the slider, the curves, the class bars and the confusion matrix move
+        # together in the browser (panels/operating_point.js); releasing the
+        # slider sets state.confidence, and on_change updates the rest
+        panel.obj("operating_point", view=types.View(
+            component="OperatingPoint", composite_view=True,
+            on_threshold_click=self.on_threshold_click, on_class_click=self.on_class_click,
+            on_cell_click=self.on_cell_click))
+
+        panel.md("#### Classes shown", name="table_title")
+        panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
+                   default=state.sort, label="Sort classes by", view=types.DropdownView(),
+                   on_change=self.on_sort)
+        panel.enum("mode", [selection.OBJECTS, selection.SAMPLES], default=state.mode,
+                   label="Clicks show", view=types.DropdownView(), on_change=self.on_mode)
+        # one toggle for the bars, the table and the matrix: dozens of classes
+        # there are unreadable and make every App update slower
+        panel.bool("show_all", default=bool(state.show_all),
+                   label="All classes in the bars, the table and the confusion matrix (default: "
+                   "the first %d in this order, the %d most confused)" % (TOP_CLASSES, TOP_CLASSES),
+                   on_change=self.on_show_all)
+        panel.str("class_filter", default=state.class_filter, label="Only classes containing "
+                  "(comma-separated, e.g. 'car, truck'; bars, table, matrix and curves)",
+                  on_change=self.on_class_filter)
+        table = types.TableView(on_click_row=self.on_class_row)
+        for key, label in (("class", "Class"), ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"),
+                           ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
+                           ("support", "Support"), ("optimal_threshold", "Optimal conf.")):
+            table.add_column(key, label=label)
+        panel.list(out.get("table_name") or "class_table", types.Object(), view=table)
 
         panel.md("#### Recommendations", name="recs_title")
         for i, rec in enumerate(out.get("recommendations") or []):
@@ -221,35 +242,6 @@ class EvaluationExplorer(foo.Panel):
         panel.plot("error_plot", composite_view=True,
                    layout=out.get("error_layout") or {}, config={"displayModeBar": False},
                    on_click=self.on_error_click)
-
-        panel.md("#### Performance by class", name="classes_title")
-        panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
-                   default=state.sort, label="Sort classes by", view=types.DropdownView(),
-                   on_change=self.on_sort)
-        panel.enum("mode", [selection.OBJECTS, selection.SAMPLES], default=state.mode,
-                   label="Clicks show", view=types.DropdownView(), on_change=self.on_mode)
-        # one toggle for the bars, the table and the matrix: dozens of classes
-        # there are unreadable and make every App update slower
-        panel.bool("show_all", default=bool(state.show_all),
-                   label="All classes in the bars, the table and the confusion matrix (default: "
-                   "the first %d in this order, the %d most confused)" % (TOP_CLASSES, TOP_CLASSES),
-                   on_change=self.on_show_all)
-        panel.str("class_filter", default=state.class_filter, label="Only classes containing "
-                  "(comma-separated, e.g. 'car, truck'; bars, table, matrix and curves)",
-                  on_change=self.on_class_filter)
-        panel.plot("class_plot", composite_view=True,
-                   layout=out.get("class_layout") or {}, config={"displayModeBar": False},
-                   on_click=self.on_class_click)
-        table = types.TableView(on_click_row=self.on_class_row)
-        for key, label in (("class", "Class"), ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"),
-                           ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
-                           ("support", "Support"), ("optimal_threshold", "Optimal conf.")):
-            table.add_column(key, label=label)
-        panel.list(out.get("table_name") or "class_table", types.Object(), view=table)
-
-        panel.md("#### Confusion matrix", name="confusion_title")
-        panel.plot("confusion_plot", composite_view=True, layout=out.get("confusion_layout") or {},
-                   config={"displayModeBar": False}, on_click=self.on_cell_click)
 
         panel.md("#### Precision-recall curves", name="pr_title")
         panel.plot("pr_plot", composite_view=True,
@@ -401,7 +393,9 @@ class EvaluationExplorer(foo.Panel):
         IoU, sorting...) use the cached run and never touch ``ctx.dataset``."""
         choices, out, data = self._compute(ctx, choices, check_stale=check_stale)
         sent = (_outputs.get(ctx.panel.id) or {}).get("data")
-        out["data"] = data
+        partial = "revision" not in data["operating_point"]  # only the current point changed
+        out["data"] = dict(data, operating_point={**sent["operating_point"], **data["operating_point"]}) \
+            if partial else data
         _remember(ctx.panel.id, out)
         extra = {k: out[k] for k in ("stale", "runs") if k in out}
         # The App merges new lists into its copies slot by slot: clear first what could
@@ -410,7 +404,7 @@ class EvaluationExplorer(foo.Panel):
         old = ctx.panel.state
         to_clear = [k for k in extra if not _covers(extra[k], old.get(k))]
         to_clear += [k for k in data if sent is None or (
-            k in sent and not _covers(data[k], sent[k]))]
+            k in sent and not _covers(out["data"][k], sent[k]))]
         # Choices the App sent unchanged are not sent back: the user may have moved
         # the slider again while this update was on its way, and a patch would
         # overwrite that newer value in the App's state. A slider move patches
@@ -464,14 +458,31 @@ class EvaluationExplorer(foo.Panel):
         more_recs = max(0, len(recs) - MAX_RECOMMENDATIONS)
         recs = recs[:MAX_RECOMMENDATIONS]
 
-        shown_rows = sorted_rows if choices.get("show_all") else sorted_rows[:TOP_CLASSES]
+        # The classes shown and their order are kept while only the confidence
+        # moves, so the bars do not jump under the slider and the browser keeps
+        # every step's numbers (sent once per order)
+        order_key = json.dumps([choices["eval_key"], str(info.get("written_at")), "%.2f" % iou,
+                                choices.get("sort"), bool(choices.get("show_all")),
+                                choices.get("class_filter")])
+        prev = _outputs.get(ctx.panel.id)
+        # a (re)loaded page has no data yet: everything goes out again
+        if not check_stale and prev is not None and prev.get("order_key") == order_key \
+                and prev.get("data"):
+            bar_classes, matrix_classes = prev["bar_classes"], prev["matrix_classes"]
+            op = {"current": figures.operating_point_at(ev, iou, conf_value, bar_classes,
+                                                        matrix_classes)}
+        else:
+            shown = sorted_rows if choices.get("show_all") else sorted_rows[:TOP_CLASSES]
+            index = {name: k for k, name in enumerate(ev.classes)}
+            bar_classes = [index[r["class"]] for r in shown]
+            _, _, matrix_classes = figures.confusion_figure(
+                a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES, keep=keep)
+            op = figures.operating_point(ev, iou, conf_value, optimal, bar_classes, matrix_classes,
+                                         revision="%08x" % zlib.crc32(order_key.encode()))
+        shown_rows = [rows[k] for k in bar_classes]
         # The App's table keeps the rows of a longer earlier list even when it is
         # cleared first (FiftyOne 1.22.1): a table of another length is a new one
         table_name = "class_table_%d" % len(shown_rows)
-        threshold_traces, threshold_layout = figures.threshold_figure(overall, conf_value, optimal)
-        class_traces, class_layout = figures.class_bars_figure(shown_rows)
-        cm_traces, cm_layout, _ = figures.confusion_figure(
-            a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES, keep=keep)
         pr_traces, pr_layout = figures.pr_curves_figure(
             ev, iou, classes=None if keep is None else [ev.classes[k] for k in keep[:8]])
         err_traces, err_layout = figures.error_types_figure(summary["error_counts"])
@@ -482,11 +493,11 @@ class EvaluationExplorer(foo.Panel):
                                            info["covers"], iou),
             "view_md": view_md,
             "recommendations": recs, "more_recommendations": more_recs,
-            "class_order": [r["class"] for r in sorted_rows],
+            "class_order": [r["class"] for r in shown_rows],
             "class_names": ev.classes, "table_name": table_name,
             "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": _view_key(ctx)},
-            "threshold_layout": threshold_layout, "class_layout": class_layout,
-            "confusion_layout": cm_layout, "pr_layout": pr_layout, "error_layout": err_layout,
+            "pr_layout": pr_layout, "error_layout": err_layout,
+            "order_key": order_key, "bar_classes": bar_classes, "matrix_classes": matrix_classes,
         }
         if check_stale:
             dataset = ctx.dataset
@@ -496,8 +507,7 @@ class EvaluationExplorer(foo.Panel):
             out["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
                             "refresh" % stale if stale else None)
             out["runs"] = explorer_runs(dataset)
-        data = {"threshold_plot": threshold_traces, "class_plot": class_traces,
-                "confusion_plot": cm_traces, "pr_plot": pr_traces, "error_plot": err_traces,
+        data = {"operating_point": op, "pr_plot": pr_traces, "error_plot": err_traces,
                 table_name: [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
         return choices, out, data
 

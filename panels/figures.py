@@ -93,6 +93,77 @@ def class_bars_figure(rows):
     return traces, _revised(layout, traces)
 
 
+CONFIDENCE_GRID = np.round(np.linspace(0, 1, 101), 2)  # the slider's steps
+LIVE_CONFUSION_MAX = 40  # larger matrices follow the slider when it is released
+
+
+def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_classes, revision):
+    """What the ``OperatingPoint`` browser component draws, at every slider step.
+
+    The component moves the confidence threshold in the browser, without a round
+    trip to Python: it needs the threshold curves, and the class bars, the
+    confusion matrix and the headline counts at each step of
+    :data:`CONFIDENCE_GRID` (``grid``) and at the current, possibly off-grid,
+    ``confidence`` (``current``). ``bar_classes`` / ``matrix_classes`` are the
+    class indices shown, in order; the matrix gets its grid only up to
+    :data:`LIVE_CONFUSION_MAX` classes (its size grows with their square).
+    """
+    K = evaluation.num_classes
+    overall, _ = evaluation.sweeps(iou)
+    grid = evaluation.confusions(iou, CONFIDENCE_GRID)
+    now = evaluation.assess(iou, confidence).confusion
+    bars_idx = np.asarray(bar_classes, dtype=np.int64)
+    rows = np.r_[np.asarray(matrix_classes, dtype=np.int64), K]
+    live = len(matrix_classes) <= LIVE_CONFUSION_MAX
+
+    def bars(c):  # (..., K+1, K+1) -> (..., 4, n): correct, misclassified, missed, false positives
+        tp = np.diagonal(c[..., :K, :K], axis1=-2, axis2=-1)
+        counts = (tp, c[..., :K, :K].sum(axis=-1) - tp, c[..., :K, K], c[..., :, :K].sum(axis=-2) - tp)
+        return np.stack([x[..., bars_idx] for x in counts], axis=-2)
+
+    def point(c):
+        at = overall.at(c)
+        return [at["tp"], at["fp"], overall.num_gt - at["tp"], _r6(at["precision"]),
+                _r6(at["recall"]), _r6(at["f1"])]
+
+    threshold_traces, threshold_layout = threshold_figure(overall, None, optimal)
+    class_traces, class_layout = class_bars_figure([{"class": evaluation.classes[k], "tp": 0,
+                                                     "misclassified": 0, "missed": 0, "fp": 0}
+                                                    for k in bars_idx])
+    cm_traces, cm_layout, _ = confusion_figure(now, evaluation.classes, keep=matrix_classes)
+    heatmap = {k: v for k, v in cm_traces[0].items() if k != "z"}
+    return {
+        "revision": revision,
+        "thresholds": CONFIDENCE_GRID.tolist(),
+        "value": confidence,
+        "threshold": {"traces": threshold_traces, "layout": threshold_layout},
+        "classes": {"x": class_traces[0]["x"],
+                    "series": [[t["name"], t["marker"]["color"]] for t in class_traces],
+                    "layout": class_layout, "grid": bars(grid).tolist()},
+        "confusion": {"trace": heatmap, "layout": cm_layout,
+                      "grid": grid[:, rows[:, None], rows].tolist() if live else None},
+        "points": {"grid": [point(c) for c in CONFIDENCE_GRID]},
+        "current": operating_point_at(evaluation, iou, confidence, bar_classes, matrix_classes),
+    }
+
+
+def operating_point_at(evaluation, iou, confidence, bar_classes, matrix_classes):
+    """The ``current`` part of :func:`operating_point`: bars, matrix and counts at ``confidence``."""
+    K = evaluation.num_classes
+    c = evaluation.assess(iou, confidence).confusion
+    bars_idx = np.asarray(bar_classes, dtype=np.int64)
+    rows = np.r_[np.asarray(matrix_classes, dtype=np.int64), K]
+    tp = np.diag(c)[:K]
+    counts = (tp, c[:K, :K].sum(axis=1) - tp, c[:K, K], c[:, :K].sum(axis=0) - tp)
+    overall, _ = evaluation.sweeps(iou)
+    at = overall.at(confidence)
+    return {"value": confidence,
+            "bars": [x[bars_idx].tolist() for x in counts],
+            "z": c[np.ix_(rows, rows)].tolist(),
+            "point": [at["tp"], at["fp"], overall.num_gt - at["tp"], _r6(at["precision"]),
+                      _r6(at["recall"]), _r6(at["f1"])]}
+
+
 def match_classes(classes, text):
     """Indices of the classes whose names contain any of the comma-separated
     terms of ``text`` (case-insensitive); None when ``text`` is empty."""
@@ -205,6 +276,10 @@ def _vline(x, color, dash):
 
 def _r(v):
     return None if v is None else round(float(v), 4)
+
+
+def _r6(v):  # the browser prints 3 decimals like the summary: round them from the full value
+    return None if v is None else round(float(v), 6)
 
 
 def _ap(v):

@@ -1,6 +1,7 @@
 """The evaluation explorer's callbacks, run through FiftyOne's operator machinery
 (what the App calls), checked against the engine. Browser tests are separate."""
 
+import copy
 import sys
 
 import fiftyone.operators as foo
@@ -33,7 +34,7 @@ class PanelClient:
             if name == "patch_panel_state":
                 self.state.update(req["params"]["state"])
             elif name == "patch_panel_data":
-                self.data.update(req["params"]["data"])
+                _merge(self.data, req["params"]["data"])
         return self
 
     @property
@@ -56,6 +57,20 @@ class PanelClient:
                 import fiftyone.core.view as fov
                 return fov.DatasetView._build(self.dataset, req["params"]["view"])
         return None
+
+
+def _merge(old, new):
+    """Panel data patches merge into what the App holds, dicts key by key."""
+    for k, v in new.items():
+        if isinstance(v, dict) and isinstance(old.get(k), dict):
+            _merge(old[k], v)
+        else:
+            old[k] = v
+
+
+def op(client):
+    """The operating-point component's data: ``current`` and every slider step."""
+    return client.data["operating_point"]
 
 
 @pytest.fixture
@@ -93,7 +108,7 @@ def test_load_shows_the_last_run_at_its_optimal_threshold():
     assert client.state["confidence"] == pytest.approx(best["confidence"])
     s = ev.summary(0.5, best["confidence"])
     assert ("| %.3f | %.3f | %.3f |" % (s["mAP"], s["AP50"], s["AP75"])) in client.shown["summary_md"]
-    z = np.array(client.data["confusion_plot"][0]["z"])
+    z = np.array(op(client)["current"]["z"])
     assert z.sum() == ev.assess(0.5, best["confidence"]).confusion.sum()
 
 
@@ -106,17 +121,51 @@ def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
     assert [r["operator_uri"].split("/")[-1] for r in client.requests] == [
         "patch_panel_data", "show_panel_output"]
     cm = ev.assess(0.5, 0.62).confusion
-    assert np.array(client.data["confusion_plot"][0]["z"]).sum() == cm.sum()
-    bars = {t["name"]: t["y"] for t in client.data["class_plot"]}
-    assert sum(bars["correct"]) == np.trace(cm[:-1, :-1])
+    assert np.array(op(client)["current"]["z"]).sum() == cm.sum()
+    correct = op(client)["current"]["bars"][0]
+    assert sum(correct) == np.trace(cm[:-1, :-1])
     drawn = dict(client.shown["drawn"])
     client.call("on_change")  # the App calls again after the panel's own update: nothing to do
     assert client.requests == [] and client.shown["drawn"] == drawn
     client.change(iou="0.75")
     assert client.state["iou"] == "0.75" and client.state["confidence"] == 0.62
-    assert np.array(client.data["confusion_plot"][0]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
+    assert np.array(op(client)["current"]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
     client.call("on_back_to_optimal")
     assert client.state["confidence"] == pytest.approx(ev.sweeps(0.75)[0].optimal()["confidence"])
+
+
+def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
+    """The browser moves the slider without Python: its numbers for each step
+    (class bars, confusion matrix, counts) must be the engine's at that step."""
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    data = copy.deepcopy(op(client))
+    classes = ev.classes
+    bar_k = [classes.index(c) for c in data["classes"]["x"]]
+    cm_k = [classes.index(c) for c in data["confusion"]["trace"]["x"][:-1]] + [ev.num_classes]
+    overall, _ = ev.sweeps(0.5)
+    for j in (0, 17, 35, 50, 64, 81, 100):
+        c = data["thresholds"][j]
+        cm = ev.assess(0.5, c).confusion
+        k = ev.num_classes
+        tp = np.diag(cm)[:k]
+        expected = [tp, cm[:k, :k].sum(1) - tp, cm[:k, k], cm[:, :k].sum(0) - tp]
+        assert data["classes"]["grid"][j] == [list(map(int, x[bar_k])) for x in expected], c
+        assert np.array_equal(np.array(data["confusion"]["grid"][j]), cm[np.ix_(cm_k, cm_k)]), c
+        s = ev.summary(0.5, c)
+        assert data["points"]["grid"][j][:3] == [s["tp"], s["fp"], s["fn"]]
+        assert data["points"]["grid"][j][3] == pytest.approx(s["precision"], abs=1e-4)
+    # releasing the slider: Python redraws the other sections and sends the new
+    # current point only; the class order (and the browser's steps) stay
+    client.change(confidence=0.35)
+    patch = [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")][0]
+    assert set(patch["params"]["data"]["operating_point"]) == {"current"}
+    assert op(client)["classes"]["x"] == data["classes"]["x"]
+    assert op(client)["current"]["z"] == data["confusion"]["grid"][35]
+    # a new IoU sends every step again
+    client.change(iou="0.75")
+    assert "grid" in [r for r in client.requests if r["operator_uri"].endswith(
+        "patch_panel_data")][0]["params"]["data"]["operating_point"]["classes"]
 
 
 def test_confusion_cell_shows_exactly_its_objects(evaluated):
@@ -291,8 +340,8 @@ def test_class_filter_limits_bars_table_matrix_and_curves(evaluated):
     client.call("on_class_filter", value=" %s , %s" % (keep[0].upper(), keep[1]), path="class_filter")
     table = client.data[client.shown["table_name"]]
     assert sorted(r["class"] for r in table) == sorted(keep)
-    assert sorted(client.data["class_plot"][0]["x"]) == sorted(keep)
-    assert client.data["confusion_plot"][0]["x"][:-1] == keep  # class order, then Not detected
+    assert sorted(op(client)["classes"]["x"]) == sorted(keep)
+    assert op(client)["confusion"]["trace"]["x"][:-1] == keep  # class order, then Not detected
     assert {t["name"] for t in client.data["pr_plot"]} <= {"all classes", *keep}
     # the summary still speaks of the whole run
     assert client.shown["summary_md"] == summary
