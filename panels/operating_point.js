@@ -23,7 +23,7 @@
   const mui = window.__mui__;
   const fop = window.__fop__;
 
-  const COMMIT_DELAY_MS = 300;
+  const COMMIT_DELAY_MS = 150;
 
   function nearest(thresholds, value) {
     const j = Math.round(value * (thresholds.length - 1));
@@ -35,7 +35,9 @@
   }
 
   // One plot through the App's own PlotlyView (clicks go to the panel's methods).
-  function Plot(props) {
+  // Redrawn only when its revision changes: the App re-renders the whole panel
+  // on every event, and a plot rebuilt each time costs a plotly update.
+  const Plot = React.memo(function Plot(props) {
     const schema = React.useMemo(() => foo.types.Property.fromJSON({
       type: { name: "Object", properties: {
         plot: { type: { name: "Object", properties: {} },
@@ -46,7 +48,7 @@
     }), [props.traces, props.layout, props.onClick]);
     return h("div", { "data-ea-plot": props.name },
              h(foo.OperatorIO, { schema: schema, data: {}, type: "output", id: props.name }));
-  }
+  }, (a, b) => a.rev === b.rev && a.name === b.name && a.onClick === b.onClick);
 
   function OperatingPoint(props) {
     const data = props.data || {};
@@ -102,15 +104,16 @@
       h("div", { "data-ea": "operating-point-text", style: { margin: "4px 0 8px" } },
         "At confidence " + fmt(value, 2) + ": precision " + fmt(p[3], 3) + ", recall " +
         fmt(p[4], 3) + ", F1 " + fmt(p[5], 3) + " (TP " + p[0] + ", FP " + p[1] + ", FN " + p[2] + ")"),
-      h(Plot, { name: "threshold_plot", traces: data.threshold.traces, layout: thresholdLayout,
+      h(Plot, { name: "threshold_plot", rev: rev + "|" + value, traces: data.threshold.traces,
+                layout: thresholdLayout,
                 onClick: view.on_threshold_click }),
       h("h4", null, "Performance by class"),
-      h(Plot, { name: "class_plot", traces: barTraces,
+      h(Plot, { name: "class_plot", rev: rev, traces: barTraces,
                 layout: Object.assign({}, data.classes.layout, { datarevision: rev }),
                 onClick: view.on_class_click }),
       h("h4", null, "Confusion matrix" + (data.confusion.grid ? "" :
         " (this many classes follow the slider when it is released)")),
-      h(Plot, { name: "confusion_plot", traces: heatmap,
+      h(Plot, { name: "confusion_plot", rev: rev, traces: heatmap,
                 layout: Object.assign({}, data.confusion.layout, { datarevision: rev }),
                 onClick: view.on_cell_click }));
   }

@@ -111,17 +111,24 @@ def shows_operating_point(page, ev, iou, conf):
     a = ev.assess(iou, conf)
     got = {"sentence": s.get("sentence"), "Precision": s.get("Precision"),
            "Recall": s.get("Recall"), "F1": s.get("F1"), "TP": s.get("TP"), "FP": s.get("FP"),
-           "FN": s.get("FN"), "confusion": confusion(page), "classes": class_counts(page)}
+           "FN": s.get("FN"), "confusion": confusion(page), "classes": class_counts(page),
+           "live": page.evaluate("""() => { const e = document.querySelector(
+               '%s [data-ea="operating-point-text"]'); return e ? e.textContent : null; }""" % PANEL_SEL)}
     want = {"sentence": "At confidence %.2f and IoU %.2f" % (conf, iou),
             "Precision": "%.3f" % exp["precision"], "Recall": "%.3f" % exp["recall"],
             "F1": "%.3f" % exp["f1"], "TP": str(exp["tp"]), "FP": str(exp["fp"]),
             "FN": str(exp["fn"]), "confusion": a.confusion,
-            "classes": expected_class_counts(ev, a)}
+            "classes": expected_class_counts(ev, a),
+            # the counts the browser draws under the slider, from the steps sent once
+            "live": [float("%.2f" % conf), exp["precision"], exp["recall"], exp["f1"], exp["tp"], exp["fp"], exp["fn"]]}
     bad = {}
     for key, w in want.items():
         g = got[key]
         if key == "sentence":
             same = bool(g) and g.startswith(w)
+        elif key == "live":  # "At confidence 0.43: precision 0.651, recall ... (TP 1, FP 2, FN 3)"
+            numbers = [float(x) for x in re.findall(r"(?<![\w.])\d+(?:\.\d+)?", g or "")]
+            same = len(numbers) == 7 and np.allclose(numbers, w, atol=0.0015)
         elif key == "confusion":
             same = g is not None and g.shape == w.shape and (g == w).all()
         else:
