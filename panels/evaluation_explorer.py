@@ -199,8 +199,8 @@ class EvaluationExplorer(foo.Panel):
         # the slider, the curves, the class bars and the confusion matrix move
         # together in the browser (panels/operating_point.js); releasing the
         # slider sets state.confidence, and on_change updates the rest
-        panel.obj("operating_point", view=types.View(
-            component="OperatingPoint", composite_view=True,
+        panel.obj(out["op_key"], view=types.View(
+            component="OperatingPoint", composite_view=True, current=out["current"],
             on_threshold_click=self.on_threshold_click, on_class_click=self.on_class_click,
             on_cell_click=self.on_cell_click))
 
@@ -392,10 +392,17 @@ class EvaluationExplorer(foo.Panel):
         so they are checked only when a run is (re)loaded; other changes (slider,
         IoU, sorting...) use the cached run and never touch ``ctx.dataset``."""
         choices, out, data = self._compute(ctx, choices, check_stale=check_stale)
-        sent = (_outputs.get(ctx.panel.id) or {}).get("data")
-        partial = "revision" not in data["operating_point"]  # only the current point changed
-        out["data"] = dict(data, operating_point={**sent["operating_point"], **data["operating_point"]}) \
-            if partial else data
+        prev = _outputs.get(ctx.panel.id) or {}
+        sent = prev.get("data")
+        key = out["op_key"]
+        if key not in data:  # the browser has every step: only the current point changed
+            out["data"] = dict(data, **{key: sent[key]})
+        else:
+            out["data"] = dict(data)
+            # every slider step goes under a key of its own: nothing of another
+            # class order is left to merge with; the old steps are dropped
+            if prev.get("op_key") and prev["op_key"] != key:
+                data[prev["op_key"]] = None
         _remember(ctx.panel.id, out)
         extra = {k: out[k] for k in ("stale", "runs") if k in out}
         # The App merges new lists into its copies slot by slot: clear first what could
@@ -403,8 +410,8 @@ class EvaluationExplorer(foo.Panel):
         # move (same lengths) sends no clearing patch.
         old = ctx.panel.state
         to_clear = [k for k in extra if not _covers(extra[k], old.get(k))]
-        to_clear += [k for k in data if sent is None or (
-            k in sent and not _covers(out["data"][k], sent[k]))]
+        to_clear += [k for k in data if not k.startswith("op_") and (sent is None or (
+            k in sent and not _covers(out["data"][k], sent[k])))]
         # Choices the App sent unchanged are not sent back: the user may have moved
         # the slider again while this update was on its way, and a patch would
         # overwrite that newer value in the App's state. A slider move patches
@@ -426,7 +433,10 @@ class EvaluationExplorer(foo.Panel):
         out = _outputs.get(ctx.panel.id)
         choices = self._choices(ctx)
         if out is None or _choice_key(out["choices"]) != _choice_key(choices):
+            prev = out
             choices, out, _ = self._compute(ctx, choices)
+            if prev and prev.get("data") and prev["op_key"] == out["op_key"]:
+                out["data"] = prev["data"]  # what the App holds
             _remember(ctx.panel.id, out)
         return out
 
@@ -469,16 +479,17 @@ class EvaluationExplorer(foo.Panel):
         if not check_stale and prev is not None and prev.get("order_key") == order_key \
                 and prev.get("data"):
             bar_classes, matrix_classes = prev["bar_classes"], prev["matrix_classes"]
-            op = {"current": figures.operating_point_at(ev, iou, conf_value, bar_classes,
-                                                        matrix_classes)}
+            op_key, op = prev["op_key"], None
         else:
             shown = sorted_rows if choices.get("show_all") else sorted_rows[:TOP_CLASSES]
             index = {name: k for k, name in enumerate(ev.classes)}
             bar_classes = [index[r["class"]] for r in shown]
             _, _, matrix_classes = figures.confusion_figure(
                 a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES, keep=keep)
+            revision = "%08x" % zlib.crc32(order_key.encode())
+            op_key = "op_" + revision
             op = figures.operating_point(ev, iou, conf_value, optimal, bar_classes, matrix_classes,
-                                         revision="%08x" % zlib.crc32(order_key.encode()))
+                                         revision=revision)
         shown_rows = [rows[k] for k in bar_classes]
         # The App's table keeps the rows of a longer earlier list even when it is
         # cleared first (FiftyOne 1.22.1): a table of another length is a new one
@@ -498,6 +509,8 @@ class EvaluationExplorer(foo.Panel):
             "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": _view_key(ctx)},
             "pr_layout": pr_layout, "error_layout": err_layout,
             "order_key": order_key, "bar_classes": bar_classes, "matrix_classes": matrix_classes,
+            "op_key": op_key,
+            "current": figures.operating_point_at(ev, iou, conf_value, bar_classes, matrix_classes),
         }
         if check_stale:
             dataset = ctx.dataset
@@ -507,8 +520,10 @@ class EvaluationExplorer(foo.Panel):
             out["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
                             "refresh" % stale if stale else None)
             out["runs"] = explorer_runs(dataset)
-        data = {"operating_point": op, "pr_plot": pr_traces, "error_plot": err_traces,
+        data = {"pr_plot": pr_traces, "error_plot": err_traces,
                 table_name: [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
+        if op is not None:
+            data[op_key] = op
         return choices, out, data
 
 
@@ -520,7 +535,7 @@ def _remember(panel_id, out):
 
 
 def _choice_key(choices):
-    return json.dumps({k: round(v, 9) if isinstance(v, float) else v
+    return json.dumps({k: round(v, 9) if isinstance(v, float) else (v if v != "" else None)
                        for k, v in choices.items() if k in CHOICE_KEYS}, sort_keys=True, default=str)
 
 

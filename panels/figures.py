@@ -104,14 +104,15 @@ def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_cl
     trip to Python: it needs the threshold curves, and the class bars, the
     confusion matrix and the headline counts at each step of
     :data:`CONFIDENCE_GRID` (``grid``) and at the current, possibly off-grid,
-    ``confidence`` (``current``). ``bar_classes`` / ``matrix_classes`` are the
+    ``confidence`` (``current``, :func:`operating_point_at`, sent separately).
+    ``bar_classes`` / ``matrix_classes`` are the
     class indices shown, in order; the matrix gets its grid only up to
     :data:`LIVE_CONFUSION_MAX` classes (its size grows with their square).
     """
     K = evaluation.num_classes
     overall, _ = evaluation.sweeps(iou)
     grid = evaluation.confusions(iou, CONFIDENCE_GRID)
-    now = evaluation.assess(iou, confidence).confusion
+    now = evaluation.assess(iou, confidence).confusion  # the heatmap's labels and layout
     bars_idx = np.asarray(bar_classes, dtype=np.int64)
     rows = np.r_[np.asarray(matrix_classes, dtype=np.int64), K]
     live = len(matrix_classes) <= LIVE_CONFUSION_MAX
@@ -143,7 +144,6 @@ def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_cl
         "confusion": {"trace": heatmap, "layout": cm_layout,
                       "grid": grid[:, rows[:, None], rows].tolist() if live else None},
         "points": {"grid": [point(c) for c in CONFIDENCE_GRID]},
-        "current": operating_point_at(evaluation, iou, confidence, bar_classes, matrix_classes),
     }
 
 

@@ -54,7 +54,7 @@
     const data = props.data || {};
     const view = (props.schema && props.schema.view) || {};
     const thresholds = data.thresholds || [];
-    const current = data.current || {};
+    const current = view.current || {};  // with every render: the App replaces data, not merges
     const [value, setValue] = React.useState(current.value);
     const committed = React.useRef(null);
     const timer = React.useRef(null);

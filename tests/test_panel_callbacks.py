@@ -69,8 +69,9 @@ def _merge(old, new):
 
 
 def op(client):
-    """The operating-point component's data: ``current`` and every slider step."""
-    return client.data["operating_point"]
+    """The operating-point component's data: every slider step (the current
+    point goes with the render, ``client.shown["current"]``)."""
+    return client.data[client.shown["op_key"]]
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_load_shows_the_last_run_at_its_optimal_threshold():
     assert client.state["confidence"] == pytest.approx(best["confidence"])
     s = ev.summary(0.5, best["confidence"])
     assert ("| %.3f | %.3f | %.3f |" % (s["mAP"], s["AP50"], s["AP75"])) in client.shown["summary_md"]
-    z = np.array(op(client)["current"]["z"])
+    z = np.array(client.shown["current"]["z"])
     assert z.sum() == ev.assess(0.5, best["confidence"]).confusion.sum()
 
 
@@ -121,15 +122,15 @@ def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
     assert [r["operator_uri"].split("/")[-1] for r in client.requests] == [
         "patch_panel_data", "show_panel_output"]
     cm = ev.assess(0.5, 0.62).confusion
-    assert np.array(op(client)["current"]["z"]).sum() == cm.sum()
-    correct = op(client)["current"]["bars"][0]
+    assert np.array(client.shown["current"]["z"]).sum() == cm.sum()
+    correct = client.shown["current"]["bars"][0]
     assert sum(correct) == np.trace(cm[:-1, :-1])
     drawn = dict(client.shown["drawn"])
     client.call("on_change")  # the App calls again after the panel's own update: nothing to do
     assert client.requests == [] and client.shown["drawn"] == drawn
     client.change(iou="0.75")
     assert client.state["iou"] == "0.75" and client.state["confidence"] == 0.62
-    assert np.array(op(client)["current"]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
+    assert np.array(client.shown["current"]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
     client.call("on_back_to_optimal")
     assert client.state["confidence"] == pytest.approx(ev.sweeps(0.75)[0].optimal()["confidence"])
 
@@ -159,13 +160,16 @@ def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
     # current point only; the class order (and the browser's steps) stay
     client.change(confidence=0.35)
     patch = [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")][0]
-    assert set(patch["params"]["data"]["operating_point"]) == {"current"}
+    assert client.shown["op_key"] not in patch["params"]["data"]  # the steps are not sent again
     assert op(client)["classes"]["x"] == data["classes"]["x"]
-    assert op(client)["current"]["z"] == data["confusion"]["grid"][35]
-    # a new IoU sends every step again
+    assert client.shown["current"]["z"] == data["confusion"]["grid"][35]
+    # a new IoU sends every step again, under a new key, and drops the old steps
+    old_key = client.shown["op_key"]
     client.change(iou="0.75")
-    assert "grid" in [r for r in client.requests if r["operator_uri"].endswith(
-        "patch_panel_data")][0]["params"]["data"]["operating_point"]["classes"]
+    sent = [r for r in client.requests if r["operator_uri"].endswith(
+        "patch_panel_data")][0]["params"]["data"]
+    assert client.shown["op_key"] != old_key and sent[old_key] is None
+    assert "grid" in sent[client.shown["op_key"]]["classes"]
 
 
 def test_confusion_cell_shows_exactly_its_objects(evaluated):
