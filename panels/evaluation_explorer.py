@@ -198,11 +198,11 @@ class EvaluationExplorer(foo.Panel):
         row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
         # the slider, the curves, the class bars and the confusion matrix move
         # together in the browser (panels/operating_point.js); releasing the
-        # slider sets state.confidence, and on_change updates the rest
+        # slider calls on_confidence, which updates the rest
         panel.obj(out["op_key"], view=types.View(
             component="OperatingPoint", composite_view=True, current=out["current"],
             on_threshold_click=self.on_threshold_click, on_class_click=self.on_class_click,
-            on_cell_click=self.on_cell_click))
+            on_cell_click=self.on_cell_click, on_confidence=self.on_confidence))
 
         panel.md("#### Classes shown", name="table_title")
         panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
@@ -263,6 +263,10 @@ class EvaluationExplorer(foo.Panel):
     def on_choose_run(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "eval_key": ctx.params["value"],
                             "confidence": None, "example_class": None}, check_stale=True)
+
+    def on_confidence(self, ctx):
+        """The slider (drawn in the browser) was released at ``value``."""
+        self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["value"])})
 
     def on_threshold_click(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["x"])})

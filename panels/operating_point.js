@@ -8,9 +8,9 @@
  * 0.25 s for a panel that only prints the value and 0.55-0.75 s with these
  * plots; the issue asks for 0.3 s. Python sends every slider step's numbers
  * once (figures.operating_point); a move here only picks a step. When the
- * slider is released the value goes into the panel state ("confidence"), which
- * makes the App call the panel's on_change, and Python updates every other
- * section.
+ * slider is released the value goes to the panel's on_confidence (an event, not
+ * a state change, which would first make the App save its spaces and reload
+ * its page query), and Python updates every other section.
  *
  * Plain JavaScript on the App's own React, MUI and operator modules (window
  * globals the App exposes to plugins), so there is nothing to build.
@@ -58,6 +58,7 @@
     const [value, setValue] = React.useState(current.value);
     const committed = React.useRef(null);
     const timer = React.useRef(null);
+    const triggerEvent = foo.usePanelEvent();
     React.useEffect(() => () => clearTimeout(timer.current), []);
 
     // Python moved the threshold (Back to optimal, a click on the curves, another
@@ -93,7 +94,8 @@
     const onCommit = (event, v) => {
       committed.current = v;
       clearTimeout(timer.current);
-      timer.current = setTimeout(() => props.onChange("confidence", v), COMMIT_DELAY_MS);
+      timer.current = setTimeout(() => triggerEvent(props.id, {
+        operator: view.on_confidence, params: { value: v } }), COMMIT_DELAY_MS);
     };
     const Slider = mui.Slider;
     return h("div", { className: "ea-operating-point" },

@@ -156,9 +156,12 @@ def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
         s = ev.summary(0.5, c)
         assert data["points"]["grid"][j][:3] == [s["tp"], s["fp"], s["fn"]]
         assert data["points"]["grid"][j][3] == pytest.approx(s["precision"], abs=1e-4)
-    # releasing the slider: Python redraws the other sections and sends the new
-    # current point only; the class order (and the browser's steps) stay
-    client.change(confidence=0.35)
+    # releasing the slider (an event from the browser): Python redraws the other
+    # sections, stores the value, and sends the new current point only; the
+    # class order (and the browser's steps) stay
+    client.call("on_confidence", value=0.35)
+    assert client.state["confidence"] == 0.35
+    assert "At confidence **0.35**" in client.shown["summary_md"]
     patch = [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")][0]
     assert client.shown["op_key"] not in patch["params"]["data"]  # the steps are not sent again
     assert op(client)["classes"]["x"] == data["classes"]["x"]
