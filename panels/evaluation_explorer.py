@@ -386,8 +386,11 @@ class EvaluationExplorer(foo.Panel):
 
     def _show(self, ctx, config, pred_ids, gt_ids, paired=False):
         mode = ctx.panel.state.mode or selection.OBJECTS
+        ev, info = load_fast(ctx, ctx.panel.state.eval_key)
+        if "samples_of" not in info:  # label id -> sample id, once per loaded run
+            info["samples_of"] = selection.label_index(ev)
         ctx.ops.set_view(selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode,
-                                                paired=paired))
+                                                paired=paired, samples_of=info["samples_of"]))
 
     def _refresh(self, ctx, choices, check_stale=False):
         """Recomputes every section for the user's choices and sends them.

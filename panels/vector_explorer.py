@@ -22,7 +22,7 @@ software WebGL a redraw of 50,000 points takes ~0.2 s. So:
   plotly re-applies a selection after every ``react``, one redraw each;
 - selections come back as (trace, index) pairs, mapped to sample or label ids
   here, vectorized, from the map cached in this process; views of thousands of
-  labels are built for MongoDB to filter fast (:func:`labels_view`).
+  labels are built for MongoDB to filter fast (:func:`.selection.labels_view`).
 
 The link with the evaluation explorer goes through the App's own view:
 selecting here sets the view, and a view set elsewhere (a confusion cell, a
@@ -118,19 +118,6 @@ def groups(arrays, summaries, color_by, class_names):
         ("nothing evaluated", "#7f7f7f", np.flatnonzero(err == ""))]  # images without objects
 
 
-def label_index(ev):
-    """A function mapping label ids of an evaluation to their sample ids (vectorized)."""
-    ids = np.r_[ev.pred_ids, ev.gt_ids]
-    images = np.r_[ev.pred_image, ev.gt_image]
-    order = np.argsort(ids)
-    sorted_ids, sorted_samples = ids[order], ev.image_ids[images[order]]
-
-    def samples_of(label_ids):
-        pos = np.searchsorted(sorted_ids, np.asarray(label_ids, dtype=str))
-        return sorted_samples[np.minimum(pos, len(sorted_ids) - 1)]
-    return samples_of
-
-
 class MapData:
     """A loaded map with what the panel derives from it, computed once."""
 
@@ -179,7 +166,7 @@ class MapData:
         index = self._label_index
         if index is None:
             ev, _ = evaluation_explorer.load(self.dataset, self.config.eval_key)
-            index = self._label_index = label_index(ev)
+            index = self._label_index = selection.label_index(ev)
         return index(label_ids)
 
     def index_of(self, ids):
@@ -336,7 +323,7 @@ class VectorExplorer(foo.Panel):
         # as selection.objects_view(..., paired=True): one patch per prediction, or
         # per object in the Not-detected column; fast for thousands of labels
         shown = (preds, []) if preds else ([], gts)
-        view = labels_view(ctx.dataset, m.config, m.samples_of(shown[0] + shown[1]), *shown)
+        view = selection.labels_view(ctx.dataset, m.config, m.samples_of(shown[0] + shown[1]), *shown)
         self._set_view(ctx, m, view, m.index_of(shown[0] + shown[1]))
 
     def on_tag_cluster(self, ctx):
@@ -541,51 +528,7 @@ def _view_of(dataset, m, idx):
     if m.config.level == "samples":
         return dataset.select(ids.tolist())
     kinds = m.arrays["kind"][idx]
-    return labels_view(dataset, m.config, m.samples_of(ids), ids[kinds == 0], ids[kinds == 1])
-
-
-def labels_view(dataset, config, samples, pred_ids, gt_ids, patches=True):
-    """The samples holding these labels with only them visible, or (``patches``,
-    labels of one field) one patch per label. ``samples``: the sample id of each
-    label, ``pred_ids`` then ``gt_ids``.
-
-    Built for thousands of labels: FiftyOne's ``select_labels`` tests every
-    label of the view against the whole id list (MongoDB's ``$in`` expression
-    is a linear scan: ~3 s per query for 5,000 ids among 65,000 labels, and the
-    App runs several queries per view). Here each sample finds its own few ids
-    by a binary search over the sorted sample ids (a ``$cond`` tree as deep as
-    log2 of the number of samples), ~30x faster, and the samples are selected
-    by id first (indexed)."""
-    pred_ids, gt_ids = np.asarray(pred_ids, dtype=str), np.asarray(gt_ids, dtype=str)
-    ids = np.r_[pred_ids, gt_ids]
-    if not len(ids):
-        return dataset.limit(0)
-    samples = np.asarray(samples, dtype=str)
-    order = np.lexsort((ids, samples))
-    keys, starts = np.unique(samples[order], return_index=True)
-    leaves = [part.tolist() for part in np.split(ids[order], starts[1:])]
-    fields = [f for f, i in ((config.pred_field, pred_ids), (config.gt_field, gt_ids)) if len(i)]
-    keep = "_error_atlas_keep"
-    view = dataset.select(keys.tolist()).mongo([
-        {"$set": {keep: {"$let": {"vars": {"sid": {"$toString": "$_id"}},
-                                  "in": _search_tree(keys.tolist(), leaves)}}}},
-        {"$set": {f + ".detections": {"$filter": {
-            "input": "$%s.detections" % f,
-            "cond": {"$in": [{"$toString": "$$this._id"}, "$" + keep]}}} for f in fields}},
-        {"$unset": keep}])
-    if patches and len(fields) == 1:
-        return view.to_patches(fields[0])
-    return view
-
-
-def _search_tree(keys, leaves):
-    """A MongoDB expression giving ``leaves[i]`` for ``$$sid == keys[i]`` (sorted keys);
-    leaves are arrays of ids (strings never starting with ``$``, so no ``$literal``)."""
-    if len(keys) == 1:
-        return leaves[0]
-    mid = len(keys) // 2
-    return {"$cond": [{"$lt": ["$$sid", keys[mid]]}, _search_tree(keys[:mid], leaves[:mid]),
-                      _search_tree(keys[mid:], leaves[mid:])]}
+    return selection.labels_view(dataset, m.config, m.samples_of(ids), ids[kinds == 0], ids[kinds == 1])
 
 
 def _ids_in_view(view, config):

@@ -177,6 +177,9 @@ def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
 
 def test_confusion_cell_shows_exactly_its_objects(evaluated):
     ds, ev = evaluated
+    selection = next(m for n, m in sys.modules.items()
+                     if n.startswith("fiftyone.plugins.") and n.endswith("panels.selection"))
+    config = ds.get_evaluation_info("eval").config
     client = PanelClient(ds).call("on_load").change(confidence=0.3)
     a = ev.assess(float(client.state["iou"]), 0.3)
     K = ev.num_classes
@@ -184,7 +187,23 @@ def test_confusion_cell_shows_exactly_its_objects(evaluated):
                            (K, 1, ev.classes[1], "Not an object"),
                            (2, 2, ev.classes[2], ev.classes[2])):
         client.call("on_cell_click", x=x, y=y)
-        assert client.view().count() == a.confusion[row, col]
+        view = client.view()
+        assert view.count() == a.confusion[row, col]
+        # the labels FiftyOne's select_labels shows (the panel's own view is built
+        # for thousands of ids; select_labels is the reference)
+        preds, gts = selection.cell_ids(ev, a, row, col)
+        field = "predictions" if len(preds) else "ground_truth"
+        reference = selection.objects_view(ds, config, preds, gts, selection.OBJECTS, paired=True)
+        assert sorted(view.values(field + ".id")) == sorted(reference.values(field + ".id"))
+    # samples mode: the same samples, with only the cell's labels visible
+    client.call("on_mode", value=selection.SAMPLES)
+    client.state["mode"] = selection.SAMPLES
+    client.call("on_cell_click", x=ev.classes[1], y="Not an object")
+    preds, gts = selection.cell_ids(ev, a, K, 1)
+    reference = selection.objects_view(ds, config, preds, gts, selection.SAMPLES, paired=True)
+    for f in ("predictions", "ground_truth"):
+        got = client.view().values(f + ".detections.id", unwind=True)
+        assert sorted(got) == sorted(reference.values(f + ".detections.id", unwind=True))
 
 
 def test_error_type_and_class_clicks(evaluated):
