@@ -24,6 +24,9 @@ software WebGL a redraw of 50,000 points takes ~0.2 s. So:
   here, vectorized, from the map cached in this process; views of thousands of
   labels are built for MongoDB to filter fast (:func:`.selection.labels_view`).
 
+The map's points and colourings (by error type, cluster, class, confidence or
+any sample field) are computed in :mod:`.map_data`, once per map and colouring.
+
 The link with the evaluation explorer goes through the App's own view:
 selecting here sets the view, and a view set elsewhere (a confusion cell, a
 class, an error type) highlights its points here.
@@ -45,133 +48,13 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from ..operators import error_map
-from ..plugin.errors import ERROR_TYPES
 from . import cluster_report, evaluation_explorer, selection
-from .figures import BASE_LAYOUT, COLORS, NOT_AN_OBJECT, NOT_DETECTED
+from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
+from .map_data import COLOR_BY, FIELD, SCALE, field_choices, field_version, load, maps
 
-COLOR_BY = ("error", "cluster", "class", "confidence")
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-           "#7f7f7f", "#bcbd22", "#17becf")
-HIGHLIGHT = "in view"
-SCALE = 9999  # coordinates are sent as integers 0..SCALE on the map's extent
 MAX_CLASS_ROWS = 15
-_cache = OrderedDict()   # (dataset id, map key, run time) -> MapData
 _panels = OrderedDict()  # panel id -> what this process last showed it
 _lock = threading.Lock()
-
-
-def maps(dataset):
-    """Completed error maps on the dataset, oldest first."""
-    found = []
-    for run in dataset.list_runs():
-        if run.startswith("error_map_"):
-            info = dataset.get_run_info(run)
-            if getattr(info.config, "complete", False):
-                found.append((str(info.timestamp), run[len("error_map_"):]))
-    return [key for _, key in sorted(found)]
-
-
-def load(dataset, map_key):
-    """The map's :class:`MapData`, cached per (dataset, key, run time)."""
-    stamp = dataset.get_run_info(error_map.map_run_key(map_key)).timestamp
-    key = (str(dataset._doc.id), map_key, str(stamp))
-    with _lock:
-        if key in _cache:
-            return _cache[key]
-    arrays, summaries = error_map.load_error_map(dataset, map_key)
-    config = dataset.get_run_info(error_map.map_run_key(map_key)).config
-    data = MapData(key, arrays, summaries, config)
-    data.dataset = dataset
-    with _lock:
-        _cache[key] = data
-        while len(_cache) > 4:
-            _cache.popitem(last=False)
-    return data
-
-
-def encode(values):
-    """Coordinates as sent: plain lists of integers (see :data:`SCALE`)."""
-    return np.asarray(values, dtype=np.int64).tolist()
-
-
-def groups(arrays, summaries, color_by, class_names):
-    """Point indices per legend entry, in a stable order: [(name, color, indices)]."""
-    if color_by == "cluster":
-        ranked = [s["id"] for s in summaries]
-        return [("cluster %d (#%d)" % (c, r + 1), PALETTE[r % len(PALETTE)],
-                 np.flatnonzero(arrays["cluster"] == c)) for r, c in enumerate(ranked)]
-    if color_by == "class":
-        labels = arrays["label"]
-        return [(class_names[k] if k >= 0 else "(none)", PALETTE[i % len(PALETTE)],
-                 np.flatnonzero(labels == k)) for i, k in enumerate(np.unique(labels))]
-    if color_by == "confidence":
-        score = arrays.get("score")
-        if score is None:
-            return [("points", PALETTE[0], np.arange(len(arrays["xy"])))]
-        bins = np.digitize(np.nan_to_num(score, nan=-1), [0, 0.25, 0.5, 0.75])
-        names = ("no confidence (objects)", "< 0.25", "0.25-0.5", "0.5-0.75", ">= 0.75")
-        colors = ("#7f7f7f", "#440154", "#3b528b", "#21918c", "#fde725")
-        return [(names[b], colors[b], np.flatnonzero(bins == b)) for b in range(5)]
-    err = arrays["error"]
-    return [(name, COLORS[name], np.flatnonzero(err == name)) for name in ERROR_TYPES] + [
-        ("nothing evaluated", "#7f7f7f", np.flatnonzero(err == ""))]  # images without objects
-
-
-class MapData:
-    """A loaded map with what the panel derives from it, computed once."""
-
-    def __init__(self, key, arrays, summaries, config):
-        self.key, self.arrays, self.summaries, self.config = key, arrays, summaries, config
-        xy = np.asarray(arrays["xy"], dtype=np.float64).reshape(-1, 2)
-        lo = xy.min(axis=0) if len(xy) else np.zeros(2)
-        span = (xy.max(axis=0) - lo) if len(xy) else np.ones(2)
-        self.q = np.round((xy - lo) / np.where(span > 0, span, 1) * SCALE).astype(np.int64)
-        self._by_color = {}
-        self._label_index = None
-        self.marker_size = 7 if len(xy) < 2000 else 5 if len(xy) < 20000 else 4
-        self.dataset = None  # set by load(): the dataset the map belongs to
-
-    def __len__(self):
-        return len(self.q)
-
-    def colouring(self, color_by, class_names):
-        """``(traces, order, offsets)``: the non-empty groups' traces, and the
-        point index of trace t's i-th point, ``order[offsets[t] + i]``."""
-        if color_by not in self._by_color:
-            kept = [g for g in groups(self.arrays, self.summaries, color_by, class_names)
-                    if len(g[2])]
-            traces = [{"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (name, len(idx)),
-                       "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),
-                       "marker": {"color": color, "size": self.marker_size, "opacity": 0.8},
-                       "hoverinfo": "name", "showlegend": True} for name, color, idx in kept]
-            order = np.concatenate([g[2] for g in kept]) if kept else np.zeros(0, np.int64)
-            offsets = np.r_[0, np.cumsum([len(g[2]) for g in kept])].astype(np.int64)
-            self._by_color[color_by] = (traces, order, offsets)
-        return self._by_color[color_by]
-
-    def highlight_trace(self, idx):
-        idx = np.zeros(0, np.int64) if idx is None else idx
-        return {"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (HIGHLIGHT, len(idx)),
-                "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),
-                "marker": {"color": "rgba(0,0,0,0)", "size": self.marker_size + 5,
-                           "line": {"color": "#ffffff", "width": 1.5}},
-                "hoverinfo": "name", "showlegend": bool(len(idx))}
-
-    def ids_of(self, idx):
-        return self.arrays["ids"][idx]
-
-    def samples_of(self, label_ids):
-        """Sample id of each label id (objects maps), from the evaluation's index."""
-        index = self._label_index
-        if index is None:
-            ev, _ = evaluation_explorer.load(self.dataset, self.config.eval_key)
-            index = self._label_index = selection.label_index(ev)
-        return index(label_ids)
-
-    def index_of(self, ids):
-        """Point indices of the given sample / label ids (vectorized)."""
-        return np.flatnonzero(np.isin(self.arrays["ids"], np.asarray(list(ids), dtype=str)))
 
 
 class VectorExplorer(foo.Panel):
@@ -201,8 +84,12 @@ class VectorExplorer(foo.Panel):
         # inputs at the top level, so their state paths are their names
         panel.enum("map_key", keys, default=state.map_key, label="Map",
                    view=types.DropdownView(), on_change=self.on_map)
-        panel.enum("color_by", list(COLOR_BY), default=state.color_by, label="Colour by",
-                   view=types.DropdownView(), on_change=self.on_color)
+        colours = types.DropdownView()
+        choices = state.color_choices or [[c, c] for c in COLOR_BY]
+        for value, label in choices:
+            colours.add_choice(value, label=label)
+        panel.enum("color_by", [v for v, _ in choices], default=state.color_by,
+                   label="Colour by", view=colours, on_change=self.on_color)
         panel.md(state.caption or "", name="caption")
         # composite_view: the App's form otherwise "initializes" a plot's value
         # whenever its data changes, copying all the panel data (50,000 points)
@@ -344,8 +231,8 @@ class VectorExplorer(foo.Panel):
 
     def _points(self, ctx, m, trace, index):
         """Point indices of (trace, index) pairs from the plot, the highlight trace included."""
-        _, order, offsets = m.colouring(ctx.panel.state.color_by or "error",
-                                        ctx.panel.state.class_names or [])
+        color_by, version = self._colour(ctx, m)
+        _, order, offsets = m.colouring(color_by, ctx.panel.state.class_names or [], version)
         n = len(offsets) - 1
         ok = (trace >= 0) & (trace < n) & (index >= 0)
         ok[ok] &= index[ok] < np.diff(offsets)[trace[ok]]
@@ -381,9 +268,17 @@ class VectorExplorer(foo.Panel):
         n = int(ctx.panel.state.n_groups)
         ctx.panel.data.set("scatter.%d" % n, m.highlight_trace(idx))
         memo = _memo(ctx.panel_id)
-        memo["revision"] = _revision(m, ctx.panel.state.color_by, idx)
+        memo["revision"] = _revision(m, "%s|%s" % self._colour(ctx, m), idx)
         if drop_selection:
             memo["selection"] = uuid.uuid4().hex[:8]
+
+    def _colour(self, ctx, m):
+        """``(color_by, version)`` of the colouring the scatter was drawn with."""
+        color_by = ctx.panel.state.color_by or "error"
+        drawn = _memo(ctx.panel_id).get("colour")
+        if drawn and drawn[:2] == (m.key, color_by):
+            return color_by, drawn[2]
+        return color_by, field_version(ctx.dataset) if color_by.startswith(FIELD) else None
 
     def _layout(self, ctx):
         """The scatter's layout: the state's, with the revisions of the last updates."""
@@ -421,13 +316,19 @@ class VectorExplorer(foo.Panel):
         """Sends the map in one colouring (the only time the scatter is sent)."""
         m = load(ctx.dataset, map_key)
         ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
-        traces, _, _ = m.colouring(color_by, ev.classes)
+        choices = [[c, c] for c in COLOR_BY] + [[FIELD + f, "field: " + f]
+                                                for f in field_choices(ctx.dataset)]
+        if color_by not in [v for v, _ in choices]:
+            color_by = "error"  # e.g. a field deleted since it was chosen
+        version = field_version(ctx.dataset) if color_by.startswith(FIELD) else None
+        traces, _, _ = m.colouring(color_by, ev.classes, version)
         memo = _memo(ctx.panel_id)
         with memo["lock"]:
             key = _view_key(ctx.view)
             idx = self._highlight(ctx, m, memo, key)
             memo["shown"], memo["highlight"] = (m.key, key), idx
-            memo["revision"] = _revision(m, color_by, idx)
+            memo["colour"] = (m.key, color_by, version)  # what the scatter was drawn with
+            memo["revision"] = _revision(m, "%s|%s" % (color_by, version), idx)
         rows = [{"rank": r + 1, "size": s["size"], "error_rate": _round(s["error_rate"], 3),
                  "lift": _round(s["lift"], 2), "top_error": _top_error(s),
                  "description": "; ".join(s["description"])} for r, s in enumerate(m.summaries)]
@@ -435,6 +336,8 @@ class VectorExplorer(foo.Panel):
                    "the toolbar), click a legend entry to hide or show a group." % (
                        len(m), "images" if m.config.level == "samples" else "objects",
                        len(m.summaries), m.config.eval_key))
+        if color_by.startswith(FIELD) and m.config.level == "objects":
+            caption += " Each object takes its image's value of '%s'." % color_by[len(FIELD):]
         layout = dict(BASE_LAYOUT, height=520, dragmode="select", hovermode="closest",
                       uirevision=map_key, datarevision=memo["revision"],
                       selectionrevision=memo.get("selection", "0"),
@@ -446,7 +349,8 @@ class VectorExplorer(foo.Panel):
                               "yanchor": "top", "itemclick": "toggle"})
         # None: copies of the data the App may have put in the state (merged under it)
         state = {"scatter": None, "clusters": None, "map_key": map_key,
-                 "map_keys": maps(ctx.dataset), "color_by": color_by, "caption": caption,
+                 "map_keys": maps(ctx.dataset), "color_by": color_by, "color_choices": choices,
+                 "caption": caption,
                  "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces)}
         if new_map:
             state.update(cluster=None, cluster_md=None, cluster_report_md=None,
@@ -475,9 +379,9 @@ def _view_key(view):
     return hashlib.md5(blob.encode()).hexdigest()
 
 
-def _revision(m, color_by, idx):
+def _revision(m, colour, idx):
     lit = zlib.crc32(np.asarray([] if idx is None else idx, dtype=np.int64).tobytes())
-    return "%s|%s|%s|%08x" % (m.key[1], m.key[2], color_by, lit)
+    return "%s|%s|%s|%08x" % (m.key[1], m.key[2], colour, lit)
 
 
 def _percent(value):

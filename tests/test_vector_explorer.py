@@ -303,3 +303,179 @@ def test_object_selections_show_exactly_those_labels(mapped):
     for field in ("predictions", "ground_truth"):
         path = field + ".detections.id"
         assert sorted(view.values(path, unwind=True)) == sorted(expected.values(path, unwind=True))
+
+
+# -- colour by a sample field --------------------------------------------------------------
+
+def plugin_module(suffix):
+    """The module as the App's plugin machinery loaded it (the panels' caches live there)."""
+    foo.get_operator(PANEL)
+    return next(m for n, m in sys.modules.items()
+                if n.startswith("fiftyone.plugins.") and n.endswith(suffix))
+
+
+def legend(client):
+    """{legend name: number of points} of the colour groups."""
+    return {t["name"].rsplit(" (", 1)[0]: trace_count(t) for t in client.groups()}
+
+
+def test_field_groups_categories_numbers_lists_and_missing_values():
+    md = module("panels.map_data")
+    n_cat = md.MAX_CATEGORIES
+    # strings: the most frequent first, beyond MAX_CATEGORIES the rest is "other", None "missing"
+    values = ["a"] * 5 + ["b"] * 3 + [None] * 2 + ["c%02d" % i for i in range(n_cat + 2)]
+    got = {name: idx.tolist() for name, _, idx in md.field_groups(values, "category")}
+    assert got["a"] == list(range(5)) and got["b"] == [5, 6, 7] and got["missing"] == [8, 9]
+    assert len(got) == n_cat + 2 and len(got["other"]) == n_cat + 2 - (n_cat - 2)
+    assert sorted(i for idx in got.values() for i in idx) == list(range(len(values)))
+    colours = [c for name, c, _ in md.field_groups(values, "category")]
+    assert len(set(colours)) == len(colours), "every legend entry its own colour"
+    # many numbers: five equal-count bins on a viridis scale; None and NaN are missing
+    x = [float(i) for i in range(100)] + [None, float("nan")]
+    bins = md.field_groups(x, "number")
+    assert [len(idx) for _, _, idx in bins] == [20, 20, 20, 20, 20, 2]
+    assert [name for name, _, _ in bins] == ["< 19.8", "19.8 to 39.6", "39.6 to 59.4",
+                                             "59.4 to 79.2", ">= 79.2", "missing"]
+    assert [c for _, c, _ in bins[:5]] == list(md.VIRIDIS)
+    # few numbers are categories in their order; booleans False, True
+    assert [(n, len(i)) for n, _, i in md.field_groups([3, 1, 1, None, 2.5], "number")
+            if len(i)] == [("1", 2), ("2.5", 1), ("3", 1), ("missing", 1)]
+    assert [(n, len(i)) for n, _, i in md.field_groups([True, False, True], "bool")
+            if len(i)] == [("False", 1), ("True", 2)]
+    # lists (tags): by their first element, "none" when empty, "missing" when absent
+    assert {n: i.tolist() for n, _, i in md.field_groups([["x", "y"], [], ["y"], None, ["x"]],
+                                                         "list") if len(i)} == {
+        "x": [0, 4], "none": [1], "y": [2], "missing": [3]}
+
+
+@pytest.fixture
+def fields(mapped):
+    """Sample fields of every kind on the mapped dataset (removed afterwards)."""
+    ds = mapped[0]
+    n = len(ds)
+    weathers = ["sunny", "rain", "fog", None]
+    values = {"weather": [weathers[i % 4] for i in range(n)],
+              "exposure": [None if i % 7 == 0 else float(i) / 3 for i in range(n)],
+              "rating": [i % 3 for i in range(n)],
+              "night": [i % 5 == 0 for i in range(n)]}
+    for name, v in values.items():
+        ds.set_values(name, v)
+    tags = [["outdoor", "blurry"] if i % 3 == 0 else [] for i in range(n)]
+    ds.set_values("tags", tags)
+    values["tags"] = tags
+    try:
+        yield values
+    finally:
+        for name in ("weather", "exposure", "rating", "night"):
+            if ds.has_sample_field(name):
+                ds.delete_sample_field(name)
+        ds.set_values("tags", [[] for _ in range(n)])
+
+
+def test_colour_by_a_sample_field_on_a_samples_map(mapped, fields):
+    ds = mapped[0]
+    client = VectorClient(ds).call("on_load")
+    client.call("on_map", value="smap", path="map_key")
+    offered = {v for v, _ in client.state["color_choices"]}
+    assert {"error", "cluster", "class", "confidence"} <= offered
+    assert {"field:" + f for f in ("weather", "exposure", "rating", "night", "tags")} <= offered
+    # no ids, paths, dates, metadata, labels, vectors or this plugin's own fields
+    for name in ("id", "filepath", "metadata", "created_at", "last_modified_at", "predictions",
+                 "ground_truth", "eval_tp", "eval_fp", "eval_fn", "smap_cluster",
+                 "omap_cluster", "smap_embedding", "omap_embedding"):
+        assert "field:" + name not in offered, name
+    assert ["field:weather", "field: weather"] in client.state["color_choices"]
+
+    # strings: one group per value, None as "missing"; the data flow as for the built-ins
+    client.call("on_color", value="field:weather", path="color_by")
+    assert client.state["color_by"] == "field:weather"
+    weather = dict(zip(ds.values("id"), ds.values("weather")))
+    want = {}
+    for w in weather.values():
+        want[w or "missing"] = want.get(w or "missing", 0) + 1
+    assert legend(client) == want and client.points() == len(ds)
+    assert all(set(t) == {"type", "mode", "name", "x", "y", "marker", "hoverinfo", "showlegend"}
+               and t["type"] == "scattergl" and all(isinstance(v, int) for v in t["x"])
+               for t in client.data["scatter"])
+    assert client.state["n_groups"] == len(client.groups())
+    assert "field:weather" in client.layout()["datarevision"]
+
+    # a legend group selected: exactly the images with that value
+    traces = client.groups()
+    rain = next(t for t, tr in enumerate(traces) if tr["name"].startswith("rain "))
+    client.call("on_selected", data=[{"trace": traces[rain]["name"], "trace_idx": rain, "idx": i}
+                                     for i in range(trace_count(traces[rain]))])
+    assert sorted(client.view().values("id")) == sorted(
+        i for i, w in weather.items() if w == "rain")
+
+    # many numbers: equal-count bins, None as "missing"
+    client.call("on_color", value="field:exposure", path="color_by")
+    got = legend(client)
+    assert got.pop("missing") == sum(v is None for v in fields["exposure"])
+    assert len(got) == 5 and sum(got.values()) == len(ds) - sum(
+        v is None for v in fields["exposure"])
+    # few integers and booleans: categories
+    client.call("on_color", value="field:rating", path="color_by")
+    assert legend(client) == {str(k): fields["rating"].count(k) for k in range(3)}
+    client.call("on_color", value="field:night", path="color_by")
+    assert legend(client) == {"True": sum(fields["night"]),
+                              "False": len(ds) - sum(fields["night"])}
+    # tags: by the first tag, "none" without tags
+    client.call("on_color", value="field:tags", path="color_by")
+    assert legend(client) == {"outdoor": sum(bool(t) for t in fields["tags"]),
+                              "none": sum(not t for t in fields["tags"])}
+
+
+def test_colour_by_a_sample_field_on_an_objects_map(mapped, fields):
+    """Each object takes its image's value; the legend adds up to every point."""
+    ds, ev, _, omap = mapped
+    arrays, _ = error_map_module().load_error_map(ds, "omap")
+    client = VectorClient(ds).call("on_load")
+    assert client.state["map_key"] == "omap"
+    client.call("on_color", value="field:weather", path="color_by")
+    image_of = dict(zip(np.r_[ev.pred_ids, ev.gt_ids],
+                        ev.image_ids[np.r_[ev.pred_image, ev.gt_image]]))
+    weather = dict(zip(ds.values("id"), ds.values("weather")))
+    per_point = [weather[image_of[i]] or "missing" for i in arrays["ids"]]
+    assert legend(client) == {w: per_point.count(w) for w in set(per_point)}
+    assert client.points() == omap["num_points"]
+    assert "image's value of 'weather'" in client.state["caption"]
+    # a selected group: exactly its objects (one patch each when all of one field)
+    traces = client.groups()
+    fog = next(t for t, tr in enumerate(traces) if tr["name"].startswith("fog "))
+    client.call("on_selected", data=[{"trace": traces[fog]["name"], "trace_idx": fog, "idx": i}
+                                     for i in range(trace_count(traces[fog]))])
+    view = client.view()
+    fog_images = {i for i, w in weather.items() if w == "fog"}
+    assert set(view.values("id")) <= fog_images
+    shown = set(view.values("predictions.detections.id", unwind=True)) | set(
+        view.values("ground_truth.detections.id", unwind=True))
+    assert shown == {i for i, w in zip(arrays["ids"], per_point) if w == "fog"}
+
+
+def test_field_colouring_follows_edits_and_deleted_fields(mapped, fields):
+    ds = mapped[0]
+    client = VectorClient(ds).call("on_load")
+    client.call("on_map", value="smap", path="map_key")
+    client.call("on_color", value="field:weather", path="color_by")
+    revision = client.layout()["datarevision"]
+    # values read once per (map, field) and edit: a selection reads nothing more
+    m = plugin_module("panels.map_data").load(ds, "smap")
+    reads = []
+    original = m.field_groups
+    m.field_groups = lambda name: reads.append(name) or original(name)
+    try:
+        client.call("on_selected", data=[{"trace_idx": 0, "idx": 0}])
+        client.call("on_color", value="field:weather", path="color_by")
+        assert reads == []
+        ds.set_values("weather", ["snow"] * len(ds))  # an edit: read again when drawn again
+        client.call("on_color", value="field:weather", path="color_by")
+        assert reads == ["weather"] and legend(client) == {"snow": len(ds)}
+        assert client.layout()["datarevision"] != revision
+    finally:
+        del m.field_groups
+    # a field deleted since it was chosen: back to error types
+    ds.delete_sample_field("weather")
+    client.call("on_load")
+    assert client.state["color_by"] == "error"
+    assert "field:weather" not in {v for v, _ in client.state["color_choices"]}

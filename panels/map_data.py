@@ -1,0 +1,269 @@
+"""The vector explorer's map data: a stored error map loaded once per process,
+its points on integer coordinates, and its colourings (legend groups and the
+scatter traces sent for them), by error type, cluster, class, confidence or
+any sample field of the map's dataset.
+
+A colouring is computed once per (map, colouring) and kept with the map: the
+traces are what the panel sends, and the point order behind them maps the
+(trace, index) pairs of a selection back to points. A sample field's values
+are read with one ``values()`` call when the field is first chosen.
+"""
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+import fiftyone.core.fields as fof
+
+from ..operators import error_map
+from ..plugin.errors import ERROR_TYPES
+from . import evaluation_explorer, selection
+from .figures import COLORS
+
+COLOR_BY = ("error", "cluster", "class", "confidence")
+FIELD = "field:"  # colour-by value of a sample field: "field:<name>"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf")
+# a sample field's categories: no grey, which stands for "other" and "missing"
+CATEGORY_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                    "#e377c2", "#bcbd22", "#17becf", "#aec7e8")
+VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+OTHER, MISSING = ("other", "#c7c7c7"), ("missing", "#7f7f7f")
+MAX_CATEGORIES = len(CATEGORY_PALETTE)  # more distinct values: the rest are "other"
+HIGHLIGHT = "in view"
+SCALE = 9999  # coordinates are sent as integers 0..SCALE on the map's extent
+_cache = OrderedDict()   # (dataset id, map key, run time) -> MapData
+_lock = threading.Lock()
+
+
+def maps(dataset):
+    """Completed error maps on the dataset, oldest first."""
+    found = []
+    for run in dataset.list_runs():
+        if run.startswith("error_map_"):
+            info = dataset.get_run_info(run)
+            if getattr(info.config, "complete", False):
+                found.append((str(info.timestamp), run[len("error_map_"):]))
+    return [key for _, key in sorted(found)]
+
+
+def load(dataset, map_key):
+    """The map's :class:`MapData`, cached per (dataset, key, run time)."""
+    stamp = dataset.get_run_info(error_map.map_run_key(map_key)).timestamp
+    key = (str(dataset._doc.id), map_key, str(stamp))
+    with _lock:
+        if key in _cache:
+            return _cache[key]
+    arrays, summaries = error_map.load_error_map(dataset, map_key)
+    config = dataset.get_run_info(error_map.map_run_key(map_key)).config
+    data = MapData(key, arrays, summaries, config)
+    data.dataset = dataset
+    with _lock:
+        _cache[key] = data
+        while len(_cache) > 4:
+            _cache.popitem(last=False)
+    return data
+
+
+def encode(values):
+    """Coordinates as sent: plain lists of integers (see :data:`SCALE`)."""
+    return np.asarray(values, dtype=np.int64).tolist()
+
+
+def groups(arrays, summaries, color_by, class_names):
+    """Point indices per legend entry, in a stable order: [(name, color, indices)]."""
+    if color_by == "cluster":
+        ranked = [s["id"] for s in summaries]
+        return [("cluster %d (#%d)" % (c, r + 1), PALETTE[r % len(PALETTE)],
+                 np.flatnonzero(arrays["cluster"] == c)) for r, c in enumerate(ranked)]
+    if color_by == "class":
+        labels = arrays["label"]
+        return [(class_names[k] if k >= 0 else "(none)", PALETTE[i % len(PALETTE)],
+                 np.flatnonzero(labels == k)) for i, k in enumerate(np.unique(labels))]
+    if color_by == "confidence":
+        score = arrays.get("score")
+        if score is None:
+            return [("points", PALETTE[0], np.arange(len(arrays["xy"])))]
+        bins = np.digitize(np.nan_to_num(score, nan=-1), [0, 0.25, 0.5, 0.75])
+        names = ("no confidence (objects)", "< 0.25", "0.25-0.5", "0.5-0.75", ">= 0.75")
+        colors = ("#7f7f7f", "#440154", "#3b528b", "#21918c", "#fde725")
+        return [(names[b], colors[b], np.flatnonzero(bins == b)) for b in range(5)]
+    err = arrays["error"]
+    return [(name, COLORS[name], np.flatnonzero(err == name)) for name in ERROR_TYPES] + [
+        ("nothing evaluated", "#7f7f7f", np.flatnonzero(err == ""))]  # images without objects
+
+
+# -- colouring by a sample field ----------------------------------------------------
+
+def field_choices(dataset):
+    """Sample fields a map can be coloured by: top-level booleans, numbers, strings and
+    lists of strings (``tags``), without ids, paths, dates, labels, vectors and the
+    fields this plugin writes (``<eval_key>_tp/_fp/_fn``, ``<map_key>_cluster`` and
+    ``_embedding``)."""
+    own = {"id", "filepath"}
+    for key in dataset.list_evaluations():
+        own.update(key + s for s in ("_tp", "_fp", "_fn"))
+    for run in dataset.list_runs():
+        if run.startswith("error_map_"):
+            key = run[len("error_map_"):]
+            own.update((key + "_cluster", key + "_embedding"))
+    return sorted(name for name, field in dataset.get_field_schema().items()
+                  if name not in own and not name.startswith("_") and field_kind(field))
+
+
+def field_version(dataset):
+    """Changes whenever a sample is edited, added or deleted (an indexed ``max`` and a
+    count, ~1 ms): a field's colouring is read again after an edit."""
+    return "%s/%d" % (dataset.max("last_modified_at"), len(dataset))
+
+
+def field_kind(field):
+    """``"list"`` (list of strings), ``"bool"``, ``"number"``, ``"category"`` (strings)
+    or None (not offered)."""
+    if isinstance(field, fof.ListField):
+        return "list" if isinstance(field.field, fof.StringField) else None
+    if isinstance(field, fof.BooleanField):
+        return "bool"
+    if isinstance(field, (fof.IntField, fof.FloatField)) and not isinstance(
+            field, fof.FrameNumberField):
+        return "number"
+    if isinstance(field, fof.StringField):
+        return "category"
+    return None
+
+
+def field_groups(values, kind):
+    """Point indices per legend entry for a sample field's values (one per point, None
+    when missing): [(name, color, indices)]. ``kind``: see :func:`field_kind`.
+
+    Numbers with more than :data:`MAX_CATEGORIES` distinct values fall in up to five
+    bins of equal counts (quintiles) on a viridis scale, like confidence; other values
+    are categories (strings the most frequent first, numbers and booleans in their
+    order), beyond :data:`MAX_CATEGORIES` the rest is "other"; a list (``tags``)
+    counts by its first element, "none" when empty; None is "missing"."""
+    values = _objects(values)
+    n = len(values)
+    missing = np.fromiter((v is None for v in values), bool, n)
+    if kind == "list":
+        values = _objects((v[0] if len(v) else "none") if v is not None else None
+                          for v in values)
+        kind = "category"
+    if kind == "number":
+        keys = np.full(n, np.nan)
+        keys[~missing] = values[~missing].astype(np.float64)
+        missing = ~np.isfinite(keys)
+        order = np.unique(keys[~missing])
+        if len(order) > MAX_CATEGORIES:
+            return _number_bins(keys, missing) + [(*MISSING, np.flatnonzero(missing))]
+        names = ["%g" % v for v in order]
+    else:
+        keys = np.where(missing, "", values.astype(str))
+        order, counts = np.unique(keys[~missing], return_counts=True)  # sorted: False, True
+        if kind == "category":
+            order = order[np.argsort(-counts, kind="stable")]  # the most frequent first
+        names = [v if v != "" else '""' for v in order]
+    shown = order[:MAX_CATEGORIES]
+    out = [(name, CATEGORY_PALETTE[i], np.flatnonzero(~missing & (keys == value)))
+           for i, (name, value) in enumerate(zip(names, shown))]
+    rest = ~missing & ~np.isin(keys, shown)
+    return out + [(*OTHER, np.flatnonzero(rest)), (*MISSING, np.flatnonzero(missing))]
+
+
+def _objects(values):
+    """A 1-D object array (lists stay elements, whatever their lengths)."""
+    return np.fromiter(values, dtype=object)
+
+
+def _number_bins(num, missing):
+    edges = np.unique(np.quantile(num[~missing], [0.2, 0.4, 0.6, 0.8]))
+    bins = np.digitize(num, edges)
+    fmt = lambda v: "%.3g" % v
+    names = (["< " + fmt(edges[0])]
+             + ["%s to %s" % (fmt(a), fmt(b)) for a, b in zip(edges[:-1], edges[1:])]
+             + [">= " + fmt(edges[-1])])
+    colors = [VIRIDIS[int(round(i))] for i in np.linspace(0, len(VIRIDIS) - 1, len(names))]
+    return [(names[b], colors[b], np.flatnonzero(~missing & (bins == b)))
+            for b in range(len(names))]
+
+
+class MapData:
+    """A loaded map with what the panel derives from it, computed once."""
+
+    def __init__(self, key, arrays, summaries, config):
+        self.key, self.arrays, self.summaries, self.config = key, arrays, summaries, config
+        xy = np.asarray(arrays["xy"], dtype=np.float64).reshape(-1, 2)
+        lo = xy.min(axis=0) if len(xy) else np.zeros(2)
+        span = (xy.max(axis=0) - lo) if len(xy) else np.ones(2)
+        self.q = np.round((xy - lo) / np.where(span > 0, span, 1) * SCALE).astype(np.int64)
+        self._by_color = {}
+        self._label_index = None
+        self.marker_size = 7 if len(xy) < 2000 else 5 if len(xy) < 20000 else 4
+        self.dataset = None  # set by load(): the dataset the map belongs to
+
+    def __len__(self):
+        return len(self.q)
+
+    def colouring(self, color_by, class_names, version=None):
+        """``(traces, order, offsets)``: the non-empty groups' traces, and the
+        point index of trace t's i-th point, ``order[offsets[t] + i]``. A sample
+        field's colouring is kept per ``version`` (:func:`field_version`)."""
+        key = (color_by, version) if color_by.startswith(FIELD) else color_by
+        if key not in self._by_color:
+            if color_by.startswith(FIELD):
+                found = self.field_groups(color_by[len(FIELD):])
+                fields = [k for k in self._by_color if isinstance(k, tuple)]
+                for old in fields[:max(0, len(fields) - 7)]:  # at most 8 field colourings
+                    self._by_color.pop(old, None)
+            else:
+                found = groups(self.arrays, self.summaries, color_by, class_names)
+            kept = [g for g in found if len(g[2])]
+            traces = [{"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (name, len(idx)),
+                       "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),
+                       "marker": {"color": color, "size": self.marker_size, "opacity": 0.8},
+                       "hoverinfo": "name", "showlegend": True} for name, color, idx in kept]
+            order = np.concatenate([g[2] for g in kept]) if kept else np.zeros(0, np.int64)
+            offsets = np.r_[0, np.cumsum([len(g[2]) for g in kept])].astype(np.int64)
+            self._by_color[key] = (traces, order, offsets)
+        return self._by_color[key]
+
+    def field_groups(self, name):
+        """Legend groups of sample field ``name``; on an objects map each point takes
+        its sample's value. One ``values()`` call (ids and values together)."""
+        kind = field_kind(self.dataset.get_field(name))
+        if kind is None:
+            raise ValueError("field '%s' cannot colour the map" % name)
+        ids, values = self.dataset.values(["id", name])
+        ids = np.asarray(ids, dtype=str)
+        values = _objects(values)
+        points = self.arrays["ids"] if self.config.level == "samples" else \
+            self.samples_of(self.arrays["ids"])
+        order = np.argsort(ids)
+        pos = np.minimum(np.searchsorted(ids[order], points), max(len(ids) - 1, 0))
+        found = (ids[order][pos] == points) if len(ids) else np.zeros(len(points), bool)
+        mine = np.full(len(points), None, dtype=object)
+        mine[found] = values[order][pos[found]]
+        return field_groups(mine, kind)
+
+    def highlight_trace(self, idx):
+        idx = np.zeros(0, np.int64) if idx is None else idx
+        return {"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (HIGHLIGHT, len(idx)),
+                "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),
+                "marker": {"color": "rgba(0,0,0,0)", "size": self.marker_size + 5,
+                           "line": {"color": "#ffffff", "width": 1.5}},
+                "hoverinfo": "name", "showlegend": bool(len(idx))}
+
+    def ids_of(self, idx):
+        return self.arrays["ids"][idx]
+
+    def samples_of(self, label_ids):
+        """Sample id of each label id (objects maps), from the evaluation's index."""
+        index = self._label_index
+        if index is None:
+            ev, _ = evaluation_explorer.load(self.dataset, self.config.eval_key)
+            index = self._label_index = selection.label_index(ev)
+        return index(label_ids)
+
+    def index_of(self, ids):
+        """Point indices of the given sample / label ids (vectorized)."""
+        return np.flatnonzero(np.isin(self.arrays["ids"], np.asarray(list(ids), dtype=str)))
