@@ -9,11 +9,13 @@ is computed from them (texts, layouts, recommendations) lives in
 state makes the App save its spaces and reload its page query (0.2-1.6 s
 here), so an update that patches only plot data and the render avoids that.
 
-The confidence slider and the IoU selector have no callbacks of their own: the
-App sends an input's callback 250 ms after the last change (a debounce), but
-calls the panel's ``on_change`` as soon as its state changes, and every section
-follows the operating point, so :meth:`EvaluationExplorer.on_change` compares
-the state with the operating point last drawn and redraws when they differ.
+The confidence slider, the IoU selector and the plots that follow them (curves,
+class bars, confusion matrix) are drawn in the browser by ``operating_point.js``
+from every slider step's numbers, sent once per IoU and class order; a released
+slider or a new IoU comes back as an event (``on_confidence``, ``on_iou``), and
+Python redraws the other sections. The App calls ``on_change`` after every
+state change and ``on_change_view`` after every view change: both redraw only
+when the operating point or the view differ from those last drawn.
 """
 
 import json
@@ -183,8 +185,6 @@ class EvaluationExplorer(foo.Panel):
         # spaces and reload its page query.
         panel.enum("eval_key", runs, default=state.eval_key, label="Evaluation",
                    view=types.DropdownView(), on_change=self.on_choose_run)
-        panel.enum("iou", IOU_CHOICES, default=state.iou, label="IoU threshold",
-                   view=types.DropdownView())  # see on_change
         panel.md(out.get("summary_md") or "", name="summary")
         if out.get("view_md"):
             panel.md(out.get("view_md"), name="view_summary")
@@ -202,7 +202,8 @@ class EvaluationExplorer(foo.Panel):
         panel.obj(out["op_key"], view=types.View(
             component="OperatingPoint", composite_view=True, current=out["current"],
             on_threshold_click=self.on_threshold_click, on_class_click=self.on_class_click,
-            on_cell_click=self.on_cell_click, on_confidence=self.on_confidence))
+            on_cell_click=self.on_cell_click, on_confidence=self.on_confidence,
+            iou=state.iou, iou_choices=IOU_CHOICES, on_iou=self.on_iou))
 
         panel.md("#### Classes shown", name="table_title")
         panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
@@ -267,6 +268,10 @@ class EvaluationExplorer(foo.Panel):
     def on_confidence(self, ctx):
         """The slider (drawn in the browser) was released at ``value``."""
         self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["value"])})
+
+    def on_iou(self, ctx):
+        """The IoU threshold chosen next to the slider (in the browser)."""
+        self._refresh(ctx, {**self._choices(ctx), "iou": ctx.params["value"]})
 
     def on_threshold_click(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["x"])})

@@ -1,5 +1,5 @@
 /*
- * OperatingPoint: the evaluation explorer's confidence slider and the plots that
+ * OperatingPoint: the evaluation explorer's IoU selector, confidence slider and the plots that
  * follow it (precision / recall / F1 against confidence, class bars, confusion
  * matrix), updated in the browser.
  *
@@ -24,6 +24,7 @@
   const fop = window.__fop__;
 
   const COMMIT_DELAY_MS = 150;
+  const HEADING = { fontSize: "1.75rem", fontWeight: 700, margin: "24px 0 8px" };  // as the panel's "####"
 
   function nearest(thresholds, value) {
     const j = Math.round(value * (thresholds.length - 1));
@@ -67,6 +68,11 @@
       if (current.value !== committed.current) setValue(current.value);
     }, [current.value, data.revision]);
 
+    // the IoU is chosen here too: an event to Python (a state change would first
+    // make the App save its spaces and reload its page query)
+    const [iou, setIou] = React.useState(view.iou);
+    React.useEffect(() => setIou(view.iou), [view.iou]);
+
     if (!thresholds.length || value === undefined || value === null) return null;
     const j = Math.abs(value - current.value) < 1e-9 ? -1 : nearest(thresholds, value);
     const step = j < 0 ? current : {
@@ -98,7 +104,14 @@
         operator: view.on_confidence, params: { value: v } }), COMMIT_DELAY_MS);
     };
     const Slider = mui.Slider;
+    const onIou = (event) => {
+      setIou(event.target.value);  // the plots follow when Python has sent that IoU's steps
+      triggerEvent(props.id, { operator: view.on_iou, params: { value: event.target.value } });
+    };
     return h("div", { className: "ea-operating-point" },
+      h(mui.TextField, { select: true, size: "small", label: "IoU threshold", value: iou || "",
+                         onChange: onIou, style: { minWidth: 160, margin: "8px 0" } },
+        (view.iou_choices || []).map((c) => h(mui.MenuItem, { key: c, value: c }, c))),
       h("div", { style: { fontSize: 13, opacity: 0.8 } }, "Confidence threshold"),
       h(Slider, { value: value, min: 0, max: 1, step: 0.01, valueLabelDisplay: "auto",
                   valueLabelFormat: (v) => fmt(v, 2), onChange: onChange,
@@ -109,11 +122,11 @@
       h(Plot, { name: "threshold_plot", rev: rev + "|" + value, traces: data.threshold.traces,
                 layout: thresholdLayout,
                 onClick: view.on_threshold_click }),
-      h("h4", null, "Performance by class"),
+      h("h4", { style: HEADING }, "Performance by class"),
       h(Plot, { name: "class_plot", rev: rev, traces: barTraces,
                 layout: Object.assign({}, data.classes.layout, { datarevision: rev }),
                 onClick: view.on_class_click }),
-      h("h4", null, "Confusion matrix" + (data.confusion.grid ? "" :
+      h("h4", { style: HEADING }, "Confusion matrix" + (data.confusion.grid ? "" :
         " (this many classes follow the slider when it is released)")),
       h(Plot, { name: "confusion_plot", rev: rev, traces: heatmap,
                 layout: Object.assign({}, data.confusion.layout, { datarevision: rev }),

@@ -166,9 +166,11 @@ def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
     assert client.shown["op_key"] not in patch["params"]["data"]  # the steps are not sent again
     assert op(client)["classes"]["x"] == data["classes"]["x"]
     assert client.shown["current"]["z"] == data["confusion"]["grid"][35]
-    # a new IoU sends every step again, under a new key, and drops the old steps
+    # a new IoU (chosen next to the slider: an event) sends every step again,
+    # under a new key, and drops the old steps
     old_key = client.shown["op_key"]
-    client.change(iou="0.75")
+    client.call("on_iou", value="0.75")
+    assert client.state["iou"] == "0.75"
     sent = [r for r in client.requests if r["operator_uri"].endswith(
         "patch_panel_data")][0]["params"]["data"]
     assert client.shown["op_key"] != old_key and sent[old_key] is None
