@@ -31,6 +31,7 @@ from tests.test_panel_browser import informative_confidences  # noqa: E402
 VX = browser.VECTOR_SEL
 EE = browser.PANEL_SEL  # the evaluation explorer
 NUM_SAMPLES = 60
+WEATHER = ("sunny", "rain", "fog", None)  # a sample field to colour by
 ERROR_TYPES = ("correct", "classification", "localization", "both", "duplicate", "background",
                "missed")
 
@@ -48,6 +49,7 @@ def ui(tmp_path_factory):
     dataset.persistent = True  # the App process must see it
     try:
         informative_confidences(dataset, seed=41)
+        dataset.set_values("weather", [WEATHER[i % len(WEATHER)] for i in range(NUM_SAMPLES)])
         browser.write_images(dataset, tmp / "images")
         evaluate_model(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
         smap = compute_error_map(dataset, eval_key="eval", level="samples", map_key="smap",
@@ -173,6 +175,133 @@ def test_box_selection_shows_the_selected_points_in_the_grid(ui):
     assert lit["name"] == "in view (%d)" % n
     page.wait_for_timeout(1500)  # the tiles
     browser.screenshot(page, "test_vx_box_selection")
+
+
+def wait_until_quiet(page, quiet_ms=1000, sel=VX):
+    """Waits until plotly has not redrawn the scatter (``plotly_react``) for ``quiet_ms``."""
+    page.evaluate("""(sel) => {
+      const panel = document.querySelector(sel);
+      const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
+          g => g._fullData && g._fullData.some(t => t.type === 'scattergl'));
+      window.__vxLastReact = performance.now();
+      if (gd.__vxHooked) return;
+      gd.__vxHooked = true;
+      gd.on('plotly_react', () => { window.__vxLastReact = performance.now(); });
+    }""", sel)
+    browser.poll(lambda: page.evaluate("performance.now() - window.__vxLastReact > %d" % quiet_ms),
+                 timeout=30, message="no redraw of the scatter for %d ms" % quiet_ms)
+
+
+def scatter_positions(page, sel=VX):
+    """Page position of every drawn point of the colour groups: [(trace, index, x, y)]."""
+    return page.evaluate("""(sel) => {
+      const panel = document.querySelector(sel);
+      const gd = [...panel.querySelectorAll('.js-plotly-plot')].find(
+          g => g._fullData && g._fullData.some(t => t.type === 'scattergl'));
+      gd.scrollIntoView({block: 'center'});
+      const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+      const out = [];
+      gd._fullData.forEach((t, k) => {
+        if (t.name.startsWith('in view') || t.visible !== true) return;
+        for (let i = 0; i < t._length; i++)
+          out.push([k, i, r.left + xa._offset + xa.d2p(t.x[i]), r.top + ya._offset + ya.d2p(t.y[i])]);
+      });
+      return out;
+    }""", sel)
+
+
+def inside(polygon, x, y):
+    """Ray casting: is (x, y) inside the polygon, and its distance to the nearest edge."""
+    n, hit, dist = len(polygon), False, np.inf
+    for k in range(n):
+        (x0, y0), (x1, y1) = polygon[k], polygon[(k + 1) % n]
+        if (y0 > y) != (y1 > y) and x < x0 + (y - y0) * (x1 - x0) / (y1 - y0):
+            hit = not hit
+        d = np.array([x1 - x0, y1 - y0])
+        t = np.clip(np.dot([x - x0, y - y0], d) / max(np.dot(d, d), 1e-9), 0, 1)
+        dist = min(dist, np.hypot(x - x0 - t * d[0], y - y0 - t * d[1]))
+    return hit, dist
+
+
+def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid(ui):
+    """Colour by a sample field (legend toggles still work), switch plotly's drag mode
+    to lasso in the toolbar, draw a polygon with the mouse: exactly the points inside
+    it are selected, and the grid shows their images."""
+    page = ui.page
+    clear_grid_view(page)
+    page.locator(VX).get_by_text("Colour by", exact=True).scroll_into_view_if_needed()
+    browser.choose(page, "Map", "smap", sel=VX)
+    browser.poll(lambda: drawn(page)[0] == NUM_SAMPLES, message="the samples map drawn")
+    browser.choose(page, "Colour by", "field: weather", sel=VX)
+    counts = {(w or "missing"): sum(1 for i in range(NUM_SAMPLES)
+                                    if WEATHER[i % len(WEATHER)] == w) for w in WEATHER}
+    want = {"%s (%d)" % (w, n) for w, n in counts.items()}
+    traces = browser.poll(
+        lambda: (lambda t: (t and {x["name"] for x in t if not x["name"].startswith("in view")}
+                            == want, t))(browser.scatter_traces(page)),
+        message="the map coloured by weather")
+    assert sum(t["n"] for t in traces if not t["name"].startswith("in view")) == NUM_SAMPLES
+    # a legend click made while the App still re-renders the plot (~10 times a second
+    # for a few seconds after a change) can be undone by plotly: wait for a quiet plot
+    wait_until_quiet(page)
+    entry = page.locator(VX + " .legend .traces").first
+    entry.click()
+    browser.poll(lambda: browser.scatter_traces(page)[0]["visible"] == "legendonly",
+                 message="the first weather group hidden")
+    page.wait_for_timeout(1000)  # WebGL draws after plotly's state changed
+    browser.screenshot(page, "test_vx_field_colour_legend_toggled")
+    assert browser.scatter_traces(page)[0]["visible"] == "legendonly", "stays hidden"
+    entry.click()
+    browser.poll(lambda: browser.scatter_traces(page)[0]["visible"] is True,
+                 message="the first weather group shown again")
+    page.wait_for_timeout(500)
+
+    x, y, w, h = browser.scatter_area(page)
+    page.mouse.move(x + w / 2, y + h / 2)  # the toolbar shows on hover
+    lasso = page.locator(VX + ' .modebar-btn[data-val="lasso"]').first
+    lasso.click()
+    browser.poll(lambda: page.evaluate("""(sel) => [...document.querySelector(sel)
+        .querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout
+        && g._fullLayout.dragmode === 'lasso')""", VX), message="plotly's drag mode: lasso")
+    polygon = [(x + fx * w, y + fy * h) for fx, fy in
+               ((0.15, 0.1), (0.75, 0.2), (0.9, 0.65), (0.45, 0.9), (0.1, 0.6))]
+    positions = scatter_positions(page)
+    sure_in, sure_out = set(), set()
+    for t, i, px, py in positions:
+        hit, dist = inside(polygon, px, py)
+        if dist > 4:  # points on the edge may go either way
+            (sure_in if hit else sure_out).add((t, i))
+    assert len(sure_in) >= 5 and len(sure_out) >= 5, "the lasso holds some of the images"
+    ui.requests.clear()
+    page.mouse.move(*polygon[0])
+    page.mouse.down()
+    for vertex in polygon[1:] + polygon[:1]:
+        page.mouse.move(*vertex, steps=8)
+    page.mouse.up()
+    picked = browser.poll(lambda: page.wait_for_timeout(50) or selection_event(ui.requests),
+                          message="the lasso's selection event")
+    got = {(p["trace_idx"], p["idx"]) for p in picked}
+    assert sure_in <= got and not (got & sure_out)
+    n = len(got)
+    browser.poll(lambda: browser.grid_count(page) == (n, "samples"),
+                 message="%d samples in the grid" % n)
+    lit = browser.poll(lambda: (lambda t: (t and t["n"] == n, t))(drawn(page)[1]),
+                       message="the lasso's points highlighted")
+    assert lit["name"] == "in view (%d)" % n
+    # the points the panel maps them to: one image each, with its trace's weather
+    md = plugin_module("panels.map_data")
+    m = md.load(ui.dataset, "smap")
+    _, order, offsets = m.colouring("field:weather", [], md.field_version(ui.dataset))
+    weather = dict(zip(ui.dataset.values("id"), ui.dataset.values("weather")))
+    names = [t["name"].rsplit(" (", 1)[0] for t in traces]
+    ids = {m.arrays["ids"][order[offsets[t] + i]]: names[t] for t, i in got}
+    assert len(ids) == n and all((weather[i] or "missing") == w for i, w in ids.items())
+    page.wait_for_timeout(1500)  # the tiles
+    browser.screenshot(page, "test_vx_lasso_selection")
+    # back to box selection for what follows
+    page.mouse.move(x + w / 2, y + h / 2)
+    page.locator(VX + ' .modebar-btn[data-val="select"]').first.click()
+    browser.choose(page, "Colour by", "error", sel=VX)
 
 
 def test_choosing_a_failure_cluster_shows_its_members_metrics_and_confusion(ui):
