@@ -411,8 +411,9 @@ class EvaluationExplorer(foo.Panel):
             out["data"] = dict(data, **{key: sent[key]})
         else:
             out["data"] = dict(data)
-            # every slider step goes under a key of its own: nothing of another
-            # class order is left to merge with; the old steps are dropped
+            # the steps of each IoU and class order go under a key of their own,
+            # so the browser component of the old ones is replaced, never fed a
+            # mix of both; the old steps are dropped
             if prev.get("op_key") and prev["op_key"] != key:
                 data[prev["op_key"]] = None
         _remember(ctx.panel.id, out)
@@ -426,8 +427,8 @@ class EvaluationExplorer(foo.Panel):
             k in sent and not _covers(out["data"][k], sent[k])))]
         # Choices the App sent unchanged are not sent back: the user may have moved
         # the slider again while this update was on its way, and a patch would
-        # overwrite that newer value in the App's state. A slider move patches
-        # no state at all.
+        # overwrite that newer value in the App's state. A released slider patches
+        # only the confidence, after the browser has drawn it.
         patch = {k: v for k, v in choices.items() if old.get(k) != v}
         patch.update(extra)
         if to_clear:
