@@ -301,7 +301,15 @@ def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid
     # back to box selection for what follows
     page.mouse.move(x + w / 2, y + h / 2)
     page.locator(VX + ' .modebar-btn[data-val="select"]').first.click()
+    # a group hidden in one colouring is not hidden in the next
+    wait_until_quiet(page)
+    entry.click()
+    browser.poll(lambda: browser.scatter_traces(page)[0]["visible"] == "legendonly",
+                 message="the first weather group hidden")
     browser.choose(page, "Colour by", "error", sel=VX)
+    browser.poll(lambda: (lambda t: (t[0]["name"].split(" (")[0] in ERROR_TYPES and all(
+        x["visible"] is True for x in t if not x["name"].startswith("in view")), t))(
+            browser.scatter_traces(page)), message="every error type shown")
 
 
 def test_choosing_a_failure_cluster_shows_its_members_metrics_and_confusion(ui):
