@@ -36,14 +36,22 @@ class Recommendation:
 
 def recommend(evaluation, iou=0.5, confidence=None, num_images=None):
     """All recommendations that apply, most severe first."""
-    overall, per_class = evaluation.sweeps(iou)
-    point = overall.at(confidence)
-    best = overall.optimal()
+    overall, _ = evaluation.sweeps(iou)
     a = evaluation.assess(iou, confidence)
-    counts = a.error_counts()
-    classes = evaluation.classes
-    gt_per_class = np.bincount(evaluation.gt_label[~evaluation.gt_crowd],
-                               minlength=len(classes))
+    return recommend_at(evaluation.classes, class_support(evaluation), overall.at(confidence),
+                        overall.optimal(), a.error_counts(), a.confusion, iou, num_images)
+
+
+def class_support(evaluation):
+    """(K,) ground-truth objects per class, crowd regions excluded."""
+    return np.bincount(evaluation.gt_label[~evaluation.gt_crowd], minlength=evaluation.num_classes)
+
+
+def recommend_at(classes, gt_per_class, point, best, counts, confusion, iou, num_images=None):
+    """The rules applied to one operating point's numbers: ``point`` (the overall
+    sweep at the confidence: ``tp``, ``fp``, ``precision``, ``recall``), ``best``
+    (its optimum or None), ``counts`` (error type -> count), ``confusion``
+    ((K+1, K+1)). Pure, so the panel can apply it at every slider step."""
     n_gt = int(gt_per_class.sum())
     n_pred = int(point["tp"] + point["fp"])
     n_errors = sum(v for k, v in counts.items() if k != "correct")
@@ -77,7 +85,7 @@ def recommend(evaluation, iou=0.5, confidence=None, num_images=None):
             wrong / max(n_pred, 1), {"error": "background"}))
 
     K = len(classes)
-    off = a.confusion[:K, :K].copy()
+    off = np.asarray(confusion)[:K, :K].copy()
     np.fill_diagonal(off, 0)
     for gi, pi in zip(*np.nonzero(off)):
         n = int(off[gi, pi])
