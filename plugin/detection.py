@@ -195,6 +195,17 @@ class Evaluation:
             self.thresholds[t], self.num_classes, thresholds,
         )
 
+    def error_sweeps(self, iou, thresholds):
+        """(T, P), (T, G) error types at ascending confidence ``thresholds``, each row
+        equal to ``assess(iou, threshold).pred_error`` / ``.gt_error``, in one vectorized pass."""
+        t = self.threshold_index(iou)
+        return errors.error_sweep(
+            self.pred_score, self.pred_label, self.gt_label, self.gt_crowd,
+            self.pred_gt[t], self.gt_pred[t],
+            (self.pair_pred, self.pair_gt, self.pair_iou),
+            self.thresholds[t], self.num_classes, thresholds,
+        )
+
     def optimal_thresholds(self, iou=0.5):
         """Maximum-F1 confidence overall and per class (None where undefined)."""
         overall, per_class = self.sweeps(iou)

@@ -229,6 +229,49 @@ def _best_pair(p, g, v):
     return p[last], g[last]
 
 
+def _threshold_ranges(score, gt_pred, thresholds):
+    """Index ranges over ascending ``thresholds``: a prediction is kept for the
+    thresholds ``j < kept_until``, an object is detected for ``j < detected_until``."""
+    if np.any(np.diff(thresholds) < 0):
+        raise ValueError("thresholds must be ascending")
+    kept_until = np.searchsorted(thresholds, score, side="right")
+    has_match = gt_pred >= 0
+    detect_score = np.where(has_match, score[np.where(has_match, gt_pred, 0)] if score.size else 0, -np.inf)
+    detected_until = np.searchsorted(thresholds, detect_score, side="right")
+    return kept_until, detected_until
+
+
+def _classification_claims(score, label, gt_label, gt_crowd, pred_gt, pairs, iou, kept_until,
+                           detected_until):
+    """The classification candidates of :func:`assess` at every threshold.
+
+    A false positive ``p`` is a candidate for an undetected, non-crowd object
+    ``g`` of another class at IoU >= ``iou`` for the thresholds
+    ``[detected_until[g], kept_until[p])``. Returns ``(p, g, j, win)``: each
+    prediction's best candidate (highest IoU) at threshold ``j``, ordered by
+    (threshold, object, confidence descending, prediction), and whether it
+    wins its object there (the most confident, then the lowest index); the
+    others are duplicates.
+    """
+    pp, pg, pv = (np.asarray(a) for a in pairs)
+    cand = ((pred_gt[pp] < 0) & (label[pp] != gt_label[pg]) & ~gt_crowd[pg] & (pv >= iou))
+    pp, pg = pp[cand], pg[cand]
+    lo, hi = detected_until[pg], kept_until[pp]
+    n = np.maximum(hi - lo, 0)
+    pair = np.repeat(np.arange(pp.size), n)
+    j = lo[pair] + np.arange(pair.size) - np.repeat(np.cumsum(n) - n, n)
+    by_j = np.argsort(j, kind="stable")  # pairs stay in (prediction, IoU) order within a threshold
+    pair, j = pair[by_j], j[by_j]
+    p = pp[pair]
+    # highest IoU per (threshold, prediction): the last of its run
+    best = np.r_[(p[1:] != p[:-1]) | (j[1:] != j[:-1]), True] if p.size else np.zeros(0, bool)
+    p, g, j = p[best], pg[pair[best]], j[best]
+    order = np.lexsort((p, -score[p], g, j))
+    p, g, j = p[order], g[order], j[order]
+    win = np.r_[True, (g[1:] != g[:-1]) | (j[1:] != j[:-1])] if p.size else np.zeros(0, bool)
+    return p, g, j, win
+
+
 def confusion_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_classes,
                     thresholds):
     """The confusion matrix of :func:`assess` at many confidence thresholds at once.
@@ -248,14 +291,8 @@ def confusion_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, i
     gt_label = np.asarray(gt_label, dtype=np.int64)
     gt_crowd = np.asarray(gt_crowd, dtype=bool)
     thresholds = np.asarray(thresholds, dtype=np.float64)
-    if np.any(np.diff(thresholds) < 0):
-        raise ValueError("thresholds must be ascending")
+    kept_until, detected_until = _threshold_ranges(score, gt_pred, thresholds)
     T, K1 = thresholds.size, num_classes + 1
-    # a prediction is kept for thresholds j < kept_until; an object is detected for j < detected_until
-    kept_until = np.searchsorted(thresholds, score, side="right")
-    has_match = gt_pred >= 0
-    detect_score = np.where(has_match, score[np.where(has_match, gt_pred, 0)] if score.size else 0, -np.inf)
-    detected_until = np.searchsorted(thresholds, detect_score, side="right")
     to_crowd = (pred_gt >= 0) & (gt_crowd[np.where(pred_gt >= 0, pred_gt, 0)] if gt_crowd.size else False)
     counted = ~to_crowd
 
@@ -270,28 +307,91 @@ def confusion_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, i
     conf = (np.cumsum(last.reshape(T + 1, K1, K1)[::-1], axis=0)[::-1][1:]
             + np.cumsum(first.reshape(T + 1, K1, K1), axis=0)[:T])
 
-    # classification: a candidate pair (p, g) holds for thresholds [detected_until[g], kept_until[p])
-    pp, pg, pv = (np.asarray(a) for a in pairs)
-    cand = ((pred_gt[pp] < 0) & (label[pp] != gt_label[pg]) & ~gt_crowd[pg] & (pv >= iou))
-    pp, pg = pp[cand], pg[cand]
-    lo, hi = detected_until[pg], kept_until[pp]
-    n = np.maximum(hi - lo, 0)
-    if n.sum():
-        pair = np.repeat(np.arange(pp.size), n)
-        j = lo[pair] + np.arange(pair.size) - np.repeat(np.cumsum(n) - n, n)
-        by_j = np.argsort(j, kind="stable")  # pairs stay in (prediction, IoU) order within a threshold
-        pair, j = pair[by_j], j[by_j]
-        p = pp[pair]
-        best = np.r_[(p[1:] != p[:-1]) | (j[1:] != j[:-1]), True]  # highest IoU per (threshold, prediction)
-        p, g, j = p[best], pg[pair[best]], j[best]
-        # one winner per (threshold, object): the most confident, then the lowest index
-        order = np.lexsort((p, -score[p], g, j))
-        p, g, j = p[order], g[order], j[order]
-        win = np.r_[True, (g[1:] != g[:-1]) | (j[1:] != j[:-1])]
-        p, g, j = p[win], g[win], j[win]
-        moves = np.zeros(T * K1 * K1, dtype=np.int64)
-        np.add.at(moves, (j * K1 + gt_label[g]) * K1 + label[p], 1)       # into the object's row
-        np.add.at(moves, (j * K1 + K1 - 1) * K1 + label[p], -1)          # out of "Not an object"
-        np.add.at(moves, (j * K1 + gt_label[g]) * K1 + K1 - 1, -1)       # the object is not missed
-        conf += moves.reshape(T, K1, K1)
+    # classification errors move a prediction and its object into the object's row
+    p, g, j, win = _classification_claims(score, label, gt_label, gt_crowd, pred_gt, pairs, iou,
+                                          kept_until, detected_until)
+    p, g, j = p[win], g[win], j[win]
+    moves = np.zeros(T * K1 * K1, dtype=np.int64)
+    np.add.at(moves, (j * K1 + gt_label[g]) * K1 + label[p], 1)       # into the object's row
+    np.add.at(moves, (j * K1 + K1 - 1) * K1 + label[p], -1)          # out of "Not an object"
+    np.add.at(moves, (j * K1 + gt_label[g]) * K1 + K1 - 1, -1)       # the object is not missed
+    conf += moves.reshape(T, K1, K1)
     return conf
+
+
+def error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_classes,
+                thresholds):
+    """The error types of :func:`assess` at many confidence thresholds at once.
+
+    Same arguments as :func:`assess`, with ``thresholds`` (T,) ascending instead
+    of one confidence. Returns ``(pred_error, gt_error)``, int8 arrays of shape
+    (T, P) and (T, G) whose row ``j`` equals ``assess(...,
+    confidence=thresholds[j]).pred_error`` and ``.gt_error``.
+
+    A kept prediction's type changes with the threshold only through the
+    objects detected or claimed by a classification error: it is a duplicate
+    of a detected object for a prefix of the thresholds, and a classification
+    error or a duplicate of a claimed object where
+    :func:`_classification_claims` says so. Otherwise its type (correct,
+    localization, both, background) and the object it refers to do not
+    depend on the threshold: :func:`assess` assigns them per prediction, from
+    all of its pairs.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    label = np.asarray(label, dtype=np.int64)
+    gt_label = np.asarray(gt_label, dtype=np.int64)
+    gt_crowd = np.asarray(gt_crowd, dtype=bool)
+    pred_gt = np.asarray(pred_gt, dtype=np.int64)
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    kept_until, detected_until = _threshold_ranges(score, gt_pred, thresholds)
+    T, P, G = thresholds.size, score.size, gt_label.size
+    steps = np.arange(T)[:, None]
+
+    # the type a kept prediction has when no object near it is detected or claimed
+    matched = pred_gt >= 0
+    to_crowd = matched & (gt_crowd[np.where(matched, pred_gt, 0)] if G else False)
+    base = np.full(P, BACKGROUND, dtype=np.int8)
+    base[matched] = CORRECT
+    base[to_crowd] = NOT_EVALUATED
+    target = np.full(P, -1, dtype=np.int64)
+    pp, pg, pv = (np.asarray(a) for a in pairs)
+    fp_pair = ~matched[pp]
+    pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
+    same = label[pp] == gt_label[pg]
+    for code, sel in ((BOTH, ~same & (pv >= BACKGROUND_IOU)),   # localization wins over both
+                      (LOCALIZATION, same & (pv >= BACKGROUND_IOU))):
+        p_x, g_x = _best_pair(pp[sel], pg[sel], pv[sel])
+        base[p_x], target[p_x] = code, g_x
+
+    # duplicates of detected objects: thresholds below the latest detection among them
+    close = pv >= iou
+    dup_until = np.zeros(P, dtype=np.int64)
+    np.maximum.at(dup_until, pp[close], detected_until[pg[close]])
+    dup_until = np.minimum(dup_until, kept_until)
+    # base where kept, NOT_EVALUATED elsewhere, without np.where (several times slower on (T, P))
+    pred_error = (steps < kept_until) * (base + np.int8(1))
+    pred_error -= 1
+    np.putmask(pred_error, steps < dup_until, DUPLICATE)
+
+    # classification errors, duplicates of claimed objects, and losing claims
+    p_c, g_c, j_c, win = _classification_claims(score, label, gt_label, gt_crowd, pred_gt, pairs, iou,
+                                                kept_until, detected_until)
+    claimed = np.zeros((T, G), dtype=bool)
+    claimed[j_c[win], g_c[win]] = True
+    near = close & claimed.any(axis=0)[pg]
+    j_d, k_d = np.nonzero(claimed[:, pg[near]])
+    p_d = pp[near][k_d]
+    kept = j_d < kept_until[p_d]
+    pred_error[j_d[kept], p_d[kept]] = DUPLICATE
+    pred_error[j_c, p_c] = np.where(win, CLASSIFICATION, DUPLICATE)
+
+    # objects: precedence missed < both < localization < classification < correct
+    gt_error = np.full((T, G), MISSED, dtype=np.int8)
+    for code in (BOTH, LOCALIZATION):
+        j_x, p_x = np.divmod(np.flatnonzero(pred_error == code), P)
+        gt_error[j_x, target[p_x]] = code
+    gt_error[j_c[win], g_c[win]] = CLASSIFICATION
+    detected = steps < detected_until
+    np.putmask(gt_error, detected, CORRECT)
+    np.putmask(gt_error, gt_crowd & ~detected, NOT_EVALUATED)
+    return pred_error, gt_error

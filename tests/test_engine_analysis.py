@@ -188,3 +188,72 @@ def test_confusion_sweep_on_the_constructed_scene():
     assert sweep[3].tolist() == [[0, 0, 3], [0, 0, 2], [0, 0, 0]]
     for j, c in enumerate([0.0, 0.65, 0.75, 0.95]):
         assert np.array_equal(sweep[j], ev.assess(0.5, c).confusion)
+
+
+def error_counts(pred_error, gt_error):
+    """:meth:`~plugin.errors.Assessment.error_counts` of every row of a sweep, as (T, 7)."""
+    counts = (pred_error[:, :, None] == np.arange(len(errors.ERROR_TYPES))).sum(axis=1)
+    counts[:, errors.MISSED] = (gt_error == errors.MISSED).sum(axis=1)
+    return counts
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_error_sweep_equals_assess_at_every_threshold(seed):
+    """Error types at every slider step are assess's, crowds and score ties included."""
+    gt, dets = random_case(seed, max_images=15, max_classes=4)
+    ev = engine_evaluate(gt, dets)
+    assert ev.gt_crowd.any()
+    grid = np.unique(np.r_[np.linspace(0, 1, 101), ev.pred_score])
+    for iou in (0.5, 0.75):
+        pred_error, gt_error = ev.error_sweeps(iou, grid)
+        assert pred_error.dtype == gt_error.dtype == np.int8
+        assert pred_error.shape == (grid.size, ev.pred_score.size)
+        assert gt_error.shape == (grid.size, ev.gt_label.size)
+        counts = error_counts(pred_error, gt_error)
+        for j in range(grid.size):
+            a = ev.assess(iou, grid[j])
+            assert np.array_equal(pred_error[j], a.pred_error), (iou, j, grid[j])
+            assert np.array_equal(gt_error[j], a.gt_error), (iou, j, grid[j])
+            assert dict(zip(errors.ERROR_TYPES, counts[j].tolist())) == a.error_counts()
+
+
+def test_error_sweep_on_the_constructed_scene():
+    ev = tiny_scene()
+    grid = [0.0, 0.45, 0.65, 0.75, 0.85, 0.95]
+    pred_error, gt_error = ev.error_sweeps(0.5, grid)
+    # at 0.75 the classification error (0.7) is gone: the B object is missed
+    assert names(pred_error[3]) == ["correct", "duplicate", None, None, None, None]
+    assert names(gt_error[3]) == ["correct", "missed", "missed", "missed", "missed"]
+    assert names(pred_error[5]) == [None] * 6
+    for j, c in enumerate(grid):
+        a = ev.assess(0.5, c)
+        assert np.array_equal(pred_error[j], a.pred_error) and np.array_equal(gt_error[j], a.gt_error)
+
+
+def test_sweeps_refuse_descending_thresholds():
+    ev = tiny_scene()
+    for sweep in (ev.error_sweeps, ev.confusions):
+        with pytest.raises(ValueError, match="ascending"):
+            sweep(0.5, [0.5, 0.2])
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_error_sweep_follows_assess_on_arbitrary_matches(seed):
+    """assess is the definition even for matches COCO never produces, e.g. a
+    same-class false positive on an object claimed by a classification error."""
+    rng = np.random.default_rng(seed)
+    P, G, K = rng.integers(1, 12), rng.integers(1, 8), rng.integers(1, 4)
+    score = np.round(rng.random(P), 1)
+    label, gt_label, gt_crowd = rng.integers(0, K, P), rng.integers(0, K, G), rng.random(G) < 0.25
+    pred_gt = np.where(rng.random(P) < 0.4, rng.integers(0, G, P), -1)
+    gt_pred = np.where(rng.random(G) < 0.4, rng.integers(0, P, G), -1)
+    key = np.unique(rng.integers(0, P, 3 * P * G) * G + rng.integers(0, G, 3 * P * G))
+    pairs = errors.sort_pairs(key // G, key % G, np.round(rng.random(key.size), 1))
+    grid = np.unique(np.r_[np.round(rng.random(6), 1), 0, 1])
+    for iou in (0.3, 0.5):
+        pred_error, gt_error = errors.error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred,
+                                                  pairs, iou, K, grid)
+        for j, c in enumerate(grid):
+            a = errors.assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, K, c)
+            assert np.array_equal(pred_error[j], a.pred_error), (iou, c)
+            assert np.array_equal(gt_error[j], a.gt_error), (iou, c)
