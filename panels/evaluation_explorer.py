@@ -1,21 +1,24 @@
 """The ``evaluation_explorer`` panel: a model's quality, one click from its examples.
 
-Thin by design: numbers come from the stored engine analysis (no database scan),
-figures from :mod:`.figures`, the objects behind a number from :mod:`.selection`.
-Panel state holds only the user's choices (also saved in the execution store
-per dataset, so they survive closing the panel and reloading the page); what
-is computed from them (texts, layouts, recommendations) lives in
+Thin by design: numbers come from the stored engine analysis (no database scan,
+:mod:`.runs`), sections from :mod:`.sections` and :mod:`.figures`, the objects
+behind a number from :mod:`.selection`. Panel state holds only the user's
+choices (also saved in the execution store per dataset, so they survive
+closing the panel and reloading the page); what is computed from them lives in
 :data:`_outputs` in this process, keyed by panel. Every change of a panel's
 state makes the App save its spaces and reload its page query (0.2-1.6 s
-here), so an update that patches only plot data and the render avoids that.
+here), so updates avoid it.
 
-The confidence slider, the IoU selector and the plots that follow them (curves,
-class bars, confusion matrix) are drawn in the browser by ``operating_point.js``
-from every slider step's numbers, sent once per IoU and class order; a released
-slider or a new IoU comes back as an event (``on_confidence``, ``on_iou``), and
-Python redraws the other sections. The App calls ``on_change`` after every
-state change and ``on_change_view`` after every view change: both redraw only
-when the operating point or the view differ from those last drawn.
+Every section that follows the confidence and the IoU (summary, the App's view,
+slider, curves, class bars, confusion matrix, per-class table, recommendations,
+error types, PR curves) is drawn in the browser by ``operating_point.js`` from
+every slider step of every IoU, sent once per class order: the panel's IoU
+with the first render, the others when the browser asks (``on_preload``). The
+slider and the IoU selector report to Python by events (``on_confidence``,
+``on_iou``) that update only what Python holds (:data:`BROWSER_KEYS`), with
+no render. The App calls ``on_change`` after every state change and
+``on_change_view`` after every view change: both redraw only when the view
+differs from the one last drawn.
 """
 
 import json
@@ -31,94 +34,23 @@ from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run
 from ..plugin import coco
-from ..plugin.recommendations import recommend
-from . import figures, selection, texts
+from . import figures, sections, selection
+from .runs import drop_orphans, explorer_runs, load, load_fast
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
 TOP_CLASSES = 20
-MAX_RECOMMENDATIONS = 8  # the most severe; many classes can trigger dozens of rules
-TABLE_KEYS = ("class", "AP", "AP50", "AP75", "precision", "recall", "f1", "support",
-              "optimal_threshold")  # the table's columns: only these go to the App
 STORE = "error_atlas_explorer"
 CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "class_filter", "mode",
                "example_class", "example_kind")
-_cache = OrderedDict()
-_latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
+# Chosen in the browser (operating_point.js) and sent as events, which update
+# this process's memory and the store only: writing them to the panel state
+# would make the App save its spaces and reload its page query on every move.
+BROWSER_KEYS = ("confidence", "iou")
+BROWSER_EVENTS = ("on_confidence", "on_iou")
 _views = OrderedDict()  # (dataset, run, App view) -> the run's objects in that view
 _outputs = OrderedDict()  # panel id -> what the panel shows for its current choices
-OUTPUT_PANELS = 32
-
-
-def load(dataset, eval_key):
-    """``(analysis, info)`` of a run, cached per (dataset, key, run time).
-
-    ``info`` also holds what the panel shows about the run's view
-    (``num_images``, ``covers``) and the dataset's id (for the store)."""
-    _ensure_analysis(dataset, eval_key)
-    stamp = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
-    key = (dataset._doc.id, eval_key, stamp)
-    if key not in _cache:
-        ev = detection_run.load_analysis(dataset, eval_key)
-        info = dict(detection_run.analysis_info(dataset, eval_key))
-        eval_view = dataset.load_evaluation_view(eval_key)
-        n_images = len(ev.image_ids) or len(eval_view)
-        covers = ("the whole dataset" if eval_view.view() == dataset.view() else
-                  "a view of %d of the dataset's %d images" % (n_images, len(dataset)))
-        source = detection_run.analysis_source(dataset, eval_key)
-        if source == "fiftyone":
-            config = dataset.get_evaluation_info(eval_key).config
-            covers += (" (a FiftyOne `%s` run: Error Atlas analysed the same fields, view and IoU; "
-                       "the run and its per-label fields are FiftyOne's%s)" % (
-                           config.method, "" if getattr(config, "classwise", True) else
-                           "; FiftyOne matched across classes, Error Atlas within classes, "
-                           "so counts can differ"))
-        info.update(num_images=n_images, dataset_id=dataset._doc.id, covers=covers, source=source)
-        _cache[key] = (ev, info)
-        while len(_cache) > 4:
-            _cache.popitem(last=False)
-    _latest[(dataset.name, eval_key)] = key
-    return _cache[key]
-
-
-def load_fast(ctx, eval_key):
-    """:func:`load` without reading the database when this process loaded the run
-    before: moving a slider never touches ``ctx.dataset`` (FiftyOne reloads the
-    dataset on its first use in every call, 50-150 ms). A newer run of the same
-    key is picked up when the panel loads or the run is chosen again."""
-    key = _latest.get((ctx.dataset_name, eval_key))
-    if key in _cache:
-        return _cache[key]
-    return load(ctx.dataset, eval_key)
-
-
-def explorer_runs(dataset):
-    """Detection evaluation keys, newest last: runs of ``evaluate_model`` and
-    FiftyOne's own ``evaluate_detections`` runs (analysed on first use)."""
-    infos = {k: dataset.get_evaluation_info(k) for k in dataset.list_evaluations()}
-    return sorted((k for k, i in infos.items() if i.config.type == "detection"),
-                  key=lambda k: infos[k].timestamp)
-
-
-def _ensure_analysis(dataset, eval_key):
-    """A FiftyOne run gets its Error Atlas analysis when first shown, and a new
-    one when the run was redone since; ``evaluate_model`` runs have theirs."""
-    source = detection_run.analysis_source(dataset, eval_key)
-    if source == "evaluate_model":
-        return
-    analysed = source and dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
-    if not analysed or analysed < dataset.get_evaluation_info(eval_key).timestamp:
-        detection_run.analyze_run(dataset, eval_key)
-
-
-def drop_orphans(dataset):
-    """Deletes analyses of FiftyOne runs that were deleted since (ours only)."""
-    evaluations = set(dataset.list_evaluations())
-    for run in dataset.list_runs():
-        key = run[len("error_atlas_"):]
-        if (run.startswith("error_atlas_") and key not in evaluations
-                and detection_run.analysis_source(dataset, key) == "fiftyone"):
-            dataset.delete_run(run)
+OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
 
 
 class EvaluationExplorer(foo.Panel):
@@ -141,7 +73,7 @@ class EvaluationExplorer(foo.Panel):
                    "mode": selection.OBJECTS, "example_kind": "both", **saved, "eval_key": key}
         if choices["eval_key"] != saved.get("eval_key"):
             choices.update(confidence=None, example_class=None)
-        self._refresh(ctx, choices, check_stale=True)
+        self._refresh(ctx, choices, check_stale=True, moved=True)
 
     def on_change_dataset(self, ctx):
         self.on_load(ctx)
@@ -156,15 +88,29 @@ class EvaluationExplorer(foo.Panel):
     def execute(self, ctx):
         # The App calls on_change after every state change, this panel's own
         # updates included: answer those without re-rendering (a re-render
-        # redraws every plot in the App)
-        if ctx.params.get("__method__") in ("on_change", "on_change_view") and not _moved(ctx):
+        # redraws every plot in the App). The slider and the IoU selector are
+        # drawn in the browser, which already shows their every step: their
+        # events only update what Python remembers, with no render.
+        method = ctx.params.get("__method__")
+        if method in ("on_change", "on_change_view") and not _moved(ctx):
+            return None
+        if method in BROWSER_EVENTS:
+            getattr(self, method)(ctx)
+            # The browser draws slider steps, and the confusion matrix of up to
+            # LIVE_CONFUSION_MAX classes; an off-grid confidence (an optimum) at a
+            # new IoU, or a larger matrix, needs Python's current point
+            out = self._shown(ctx)
+            conf = out["choices"]["confidence"]
+            if (method == "on_iou" and abs(conf * 100 - round(conf * 100)) > 1e-6) or \
+                    len(out["matrix_classes"]) > figures.LIVE_CONFUSION_MAX:
+                ctx.ops.show_panel_output(self.render(ctx))
             return None
         return super().execute(ctx)
 
     def on_change(self, ctx):
-        """The App changed the panel's state: redraw if the operating point moved."""
+        """The App changed the panel's state: redraw if the view moved since."""
         if _moved(ctx):
-            self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.panel.state.confidence)})
+            self._refresh(ctx, self._choices(ctx))
 
     def render(self, ctx):
         panel = types.Object()
@@ -185,25 +131,20 @@ class EvaluationExplorer(foo.Panel):
         # spaces and reload its page query.
         panel.enum("eval_key", runs, default=state.eval_key, label="Evaluation",
                    view=types.DropdownView(), on_change=self.on_choose_run)
-        panel.md(out.get("summary_md") or "", name="summary")
-        if out.get("view_md"):
-            panel.md(out.get("view_md"), name="view_summary")
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
-
-        panel.md("#### Precision, recall and F1 against confidence", name="threshold_title")
-        row = panel.h_stack("threshold_row", align_y="center")
-        row.btn("back_to_optimal", label="Back to optimal", on_click=self.on_back_to_optimal)
-        row.btn("rerun", label="Re-evaluate (the App's view, if any)", on_click=self.on_evaluate)
-        row.btn("save_thresholds", label="Save per-class thresholds", on_click=self.on_save_thresholds)
-        # the slider, the curves, the class bars and the confusion matrix move
-        # together in the browser (panels/operating_point.js); releasing the
-        # slider calls on_confidence, which updates the rest
+        # Every section that follows the confidence is drawn in the browser
+        # (panels/operating_point.js) from every slider step's numbers: the
+        # summary, the slider, the curves, the class bars and the confusion
+        # matrix here, the table, recommendations and error types in the
+        # details below. Releasing the slider calls on_confidence.
         panel.obj(out["op_key"], view=types.View(
             component="OperatingPoint", composite_view=True, current=out["current"],
+            group=ctx.panel.id, iou=out["choices"]["iou"], iou_choices=IOU_CHOICES,
             on_threshold_click=self.on_threshold_click, on_class_click=self.on_class_click,
             on_cell_click=self.on_cell_click, on_confidence=self.on_confidence,
-            iou=state.iou, iou_choices=IOU_CHOICES, on_iou=self.on_iou))
+            on_iou=self.on_iou, on_preload=self.on_preload, on_back_to_optimal=self.on_back_to_optimal,
+            on_evaluate=self.on_evaluate, on_save_thresholds=self.on_save_thresholds))
 
         panel.md("#### Classes shown", name="table_title")
         panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
@@ -220,33 +161,10 @@ class EvaluationExplorer(foo.Panel):
         panel.str("class_filter", default=state.class_filter, label="Only classes containing "
                   "(comma-separated, e.g. 'car, truck'; bars, table, matrix and curves)",
                   on_change=self.on_class_filter)
-        table = types.TableView(on_click_row=self.on_class_row)
-        for key, label in (("class", "Class"), ("AP", "AP"), ("AP50", "AP50"), ("AP75", "AP75"),
-                           ("precision", "Precision"), ("recall", "Recall"), ("f1", "F1"),
-                           ("support", "Support"), ("optimal_threshold", "Optimal conf.")):
-            table.add_column(key, label=label)
-        panel.list(out.get("table_name") or "class_table", types.Object(), view=table)
-
-        panel.md("#### Recommendations", name="recs_title")
-        for i, rec in enumerate(out.get("recommendations") or []):
-            rec_row = panel.h_stack("rec_%d" % i, align_y="center")
-            rec_row.md("**%s.** %s %s" % (rec["title"], rec["evidence"], rec["action"]), name="text")
-            if rec["show"]:
-                rec_row.btn("show", label="Show", on_click=self.on_recommendation, params={"index": i})
-        if not out.get("recommendations"):
-            panel.md("Nothing stands out at this operating point.", name="recs_none")
-        elif out.get("more_recommendations"):
-            panel.md("... and %d less severe findings." % out.get("more_recommendations"),
-                     name="recs_more")
-
-        panel.md("#### Error types", name="errors_title")
-        panel.plot("error_plot", composite_view=True,
-                   layout=out.get("error_layout") or {}, config={"displayModeBar": False},
-                   on_click=self.on_error_click)
-
-        panel.md("#### Precision-recall curves", name="pr_title")
-        panel.plot("pr_plot", composite_view=True,
-                   layout=out.get("pr_layout") or {}, config={"displayModeBar": False})
+        panel.obj("op_details", view=types.View(
+            component="OperatingPointDetails", composite_view=True, group=ctx.panel.id,
+            on_class_click=self.on_class_click, on_recommendation=self.on_recommendation,
+            on_error_click=self.on_error_click))
 
         panel.md("#### Error examples", name="examples_title")
         panel.enum("example_class", out.get("class_names") or [], default=state.example_class,
@@ -263,7 +181,7 @@ class EvaluationExplorer(foo.Panel):
 
     def on_choose_run(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "eval_key": ctx.params["value"],
-                            "confidence": None, "example_class": None}, check_stale=True)
+                            "confidence": None, "example_class": None}, check_stale=True, moved=True)
 
     def on_confidence(self, ctx):
         """The slider (drawn in the browser) was released at ``value``."""
@@ -274,10 +192,10 @@ class EvaluationExplorer(foo.Panel):
         self._refresh(ctx, {**self._choices(ctx), "iou": ctx.params["value"]})
 
     def on_threshold_click(self, ctx):
-        self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["x"])})
+        self._refresh(ctx, {**self._choices(ctx), "confidence": float(ctx.params["x"])}, moved=True)
 
     def on_back_to_optimal(self, ctx):
-        self._refresh(ctx, {**self._choices(ctx), "confidence": None})
+        self._refresh(ctx, {**self._choices(ctx), "confidence": None}, moved=True)
 
     def on_sort(self, ctx):
         self._refresh(ctx, {**self._choices(ctx), "sort": ctx.params["value"]})
@@ -323,12 +241,6 @@ class EvaluationExplorer(foo.Panel):
     def on_class_click(self, ctx):
         self._show_class(ctx, ctx.params.get("x"), "both")
 
-    def on_class_row(self, ctx):
-        order = self._shown(ctx).get("class_order") or []
-        i = ctx.params.get("row")
-        if i is not None and 0 <= i < len(order):
-            self._show_class(ctx, order[i], "both")
-
     def on_error_click(self, ctx):
         ev, a, config = self._current(ctx)
         self._show(ctx, config, *selection.error_ids(ev, a, ctx.params.get("x")))
@@ -350,11 +262,16 @@ class EvaluationExplorer(foo.Panel):
         ctx.ops.notify("Tagged %d labels as needs_review" % n, variant="success")
 
     def on_recommendation(self, ctx):
-        recs = self._shown(ctx).get("recommendations") or []
-        i = ctx.params.get("index")
-        if i is None or i >= len(recs):
-            return
-        show = recs[i]["show"]
+        """A recommendation's Show button: its ``show`` (from the browser, which
+        draws the recommendations of the slider's step) or its ``index`` among
+        those of the panel's operating point."""
+        show = ctx.params.get("show")
+        if show is None:
+            recs = self._shown(ctx).get("recommendations") or []
+            i = ctx.params.get("index")
+            if i is None or i >= len(recs):
+                return
+            show = recs[i]["show"]
         ev, a, config = self._current(ctx)
         if "error" in show:
             self._show(ctx, config, *selection.error_ids(ev, a, show["error"]))
@@ -365,7 +282,7 @@ class EvaluationExplorer(foo.Panel):
 
     def on_save_thresholds(self, ctx):
         ev, _, _ = self._current(ctx)
-        best = ev.optimal_thresholds(float(ctx.panel.state.iou))["per_class"]
+        best = ev.optimal_thresholds(float(self._choices(ctx)["iou"] or 0.5))["per_class"]
         detection_run.save_class_thresholds(ctx.dataset, ctx.panel.state.eval_key, best)
         ctx.ops.notify("Saved %d per-class thresholds on run '%s'"
                        % (sum(v is not None for v in best.values()), ctx.panel.state.eval_key),
@@ -374,14 +291,21 @@ class EvaluationExplorer(foo.Panel):
     # -- helpers ----------------------------------------------------------------------
 
     def _choices(self, ctx):
+        """The user's choices: the panel state's, with the confidence and IoU
+        this process last heard of (from the browser's events, never written
+        to the panel state: see :data:`BROWSER_KEYS`)."""
         state = ctx.panel.state
-        return {k: state.get(k) for k in CHOICE_KEYS}
+        choices = {k: state.get(k) for k in CHOICE_KEYS}
+        held = _outputs.get(ctx.panel.id)
+        if held and held["choices"]["eval_key"] == choices["eval_key"]:
+            choices.update({k: held["choices"][k] for k in BROWSER_KEYS})
+        return choices
 
     def _current(self, ctx):
-        state = ctx.panel.state
-        ev, _ = load(ctx.dataset, state.eval_key)
-        config = ctx.dataset.get_evaluation_info(state.eval_key).config
-        return ev, ev.assess(float(state.iou), state.confidence), config
+        choices = self._shown(ctx)["choices"]
+        ev, _ = load(ctx.dataset, choices["eval_key"])
+        config = ctx.dataset.get_evaluation_info(choices["eval_key"]).config
+        return ev, ev.assess(float(choices["iou"]), choices["confidence"]), config
 
     def _show_class(self, ctx, name, which):
         ev, a, config = self._current(ctx)
@@ -397,7 +321,48 @@ class EvaluationExplorer(foo.Panel):
         ctx.ops.set_view(selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode,
                                                 paired=paired, samples_of=info["samples_of"]))
 
-    def _refresh(self, ctx, choices, check_stale=False):
+    def on_preload(self, ctx):
+        """The browser drew the panel: send every other IoU's steps, so that an
+        IoU chosen next to the slider is drawn at once, without a round trip."""
+        out = self._shown(ctx)
+        held = out.get("data", {}).get(out["op_key"])
+        if not held or ctx.params.get("revision") != held.get("revision"):
+            return  # a request of a class order since replaced
+        ev, info = load_fast(ctx, ctx.panel.state.eval_key)
+        members = _view_members(ctx, ev, ctx.panel.state.eval_key, info)
+        patch = self._steps_patch(ev, info, out, coco.IOU_THRESHOLDS, out["choices"]["confidence"],
+                                  members, out["ious"])
+        if patch:
+            _apply(out["data"], patch)
+            ctx.panel.data.set(patch)
+
+    def _steps_patch(self, ev, info, out, ious, confidence, members, sent):
+        """Panel-data patches giving the browser the steps of these IoUs for the
+        App's current view; ``sent`` (IoU key -> the view its texts are for) is
+        updated. Other IoUs' view texts, if stale, are dropped (the browser then
+        shows the view section once Python has answered that IoU)."""
+        key, view = out["op_key"], out["steps_view"]
+        patch = {}
+        for iou in ious:
+            ikey = sections.iou_key(iou)
+            if ikey not in sent:
+                patch["%s.ious.%s" % (key, ikey)] = sections.iou_steps(
+                    ev, iou, confidence, bar_classes=out["bar_classes"],
+                    matrix_classes=out["matrix_classes"], members=members,
+                    num_images=info["num_images"], covers=info["covers"],
+                    pr_classes=out["pr_classes"])
+            elif sent[ikey] != view:
+                patch["%s.ious.%s.sections.view" % (key, ikey)] = sections.at_confidences(
+                    ev, iou, figures.CONFIDENCE_GRID, num_images=info["num_images"],
+                    covers=info["covers"], table_classes=out["bar_classes"], members=members)["view"]
+            sent[ikey] = view
+        for ikey, was in sent.items():
+            if was != view:
+                patch["%s.ious.%s.sections.view" % (key, ikey)] = None
+                sent[ikey] = False if view is False else "stale"
+        return patch
+
+    def _refresh(self, ctx, choices, check_stale=False, moved=False):
         """Recomputes every section for the user's choices and sends them.
 
         Staleness, the list of runs and the run's freshness need the database,
@@ -405,17 +370,17 @@ class EvaluationExplorer(foo.Panel):
         IoU, sorting...) use the cached run and never touch ``ctx.dataset``."""
         choices, out, data = self._compute(ctx, choices, check_stale=check_stale)
         prev = _outputs.get(ctx.panel.id) or {}
-        sent = prev.get("data")
+        # ``moved``: Python set the confidence itself, and the browser's slider follows
+        count = (prev.get("current") or {}).get("moved", 0)
+        out["current"]["moved"] = count + 1 if moved else count
         key = out["op_key"]
-        if key not in data:  # the browser has every step: only the current point changed
-            out["data"] = dict(data, **{key: sent[key]})
-        else:
-            out["data"] = dict(data)
-            # the steps of each IoU and class order go under a key of their own,
-            # so the browser component of the old ones is replaced, never fed a
-            # mix of both; the old steps are dropped
+        if key in data:  # a new class order: its own key; the old steps are dropped
+            out["data"] = {}
             if prev.get("op_key") and prev["op_key"] != key:
                 data[prev["op_key"]] = None
+        else:
+            out["data"] = prev["data"]
+        _apply(out["data"], data)
         _remember(ctx.panel.id, out)
         extra = {k: out[k] for k in ("stale", "runs") if k in out}
         # The App merges new lists into its copies slot by slot: clear first what could
@@ -423,19 +388,18 @@ class EvaluationExplorer(foo.Panel):
         # move (same lengths) sends no clearing patch.
         old = ctx.panel.state
         to_clear = [k for k in extra if not _covers(extra[k], old.get(k))]
-        to_clear += [k for k in data if not k.startswith("op_") and (sent is None or (
-            k in sent and not _covers(out["data"][k], sent[k])))]
         # Choices the App sent unchanged are not sent back: the user may have moved
         # the slider again while this update was on its way, and a patch would
         # overwrite that newer value in the App's state. A released slider patches
         # only the confidence, after the browser has drawn it.
-        patch = {k: v for k, v in choices.items() if old.get(k) != v}
+        patch = {k: v for k, v in choices.items() if old.get(k) != v and k not in BROWSER_KEYS}
         patch.update(extra)
         if to_clear:
             ctx.panel.state.set({k: None for k in to_clear})
         if patch:
             ctx.panel.state.set(patch)
-        ctx.panel.data.set(data)
+        if data:
+            ctx.panel.data.set(data)
         # ctx.store() would load the dataset; the run's cached dataset id is enough
         dataset_id = out["dataset_id"]
         ExecutionStore.create(STORE, dataset_id).set(str(dataset_id), choices)
@@ -447,9 +411,10 @@ class EvaluationExplorer(foo.Panel):
         choices = self._choices(ctx)
         if out is None or _choice_key(out["choices"]) != _choice_key(choices):
             prev = out
-            choices, out, _ = self._compute(ctx, choices)
+            choices, out, data = self._compute(ctx, choices)
             if prev and prev.get("data") and prev["op_key"] == out["op_key"]:
-                out["data"] = prev["data"]  # what the App holds
+                # what the App holds (the patches computed here were not sent)
+                out["data"], out["ious"] = prev["data"], prev["ious"]
             _remember(ctx.panel.id, out)
         return out
 
@@ -467,64 +432,64 @@ class EvaluationExplorer(foo.Panel):
         conf_value = float(conf) if conf is not None else (optimal["confidence"] if optimal else 0.0)
         choices = {**{k: choices.get(k) for k in CHOICE_KEYS}, "iou": "%.2f" % iou,
                    "confidence": conf_value}
-        summary = ev.summary(iou, conf_value)
         rows = figures.class_metrics(ev, iou, conf_value)
         keep = figures.match_classes(ev.classes, choices.get("class_filter"))
         shown_classes = rows if keep is None else [rows[k] for k in keep]
         sorted_rows = figures.sort_rows(shown_classes, choices.get("sort") or "errors",
                                         descending=(choices.get("sort") or "errors") in ("errors", "support"))
-        a = ev.assess(iou, conf_value)
         n_images = info["num_images"]
         members = _view_members(ctx, ev, choices["eval_key"], info)
-        view_md = None if members is None else texts.view_md(ev, a, summary, *members)
-        recs = [r.to_dict() for r in recommend(ev, iou, conf_value, n_images)]
-        more_recs = max(0, len(recs) - MAX_RECOMMENDATIONS)
-        recs = recs[:MAX_RECOMMENDATIONS]
 
         # The classes shown and their order are kept while only the confidence
-        # moves, so the bars do not jump under the slider and the browser keeps
-        # every step's numbers (sent once per order)
-        order_key = json.dumps([choices["eval_key"], str(info.get("written_at")), "%.2f" % iou,
+        # or the IoU moves, so the bars do not jump under the slider and the
+        # browser keeps every step's numbers: sent once per order and IoU, under
+        # a key per order (the App replaces a key it is sent; dotted paths inside
+        # it are set in place)
+        order_key = json.dumps([choices["eval_key"], str(info.get("written_at")),
                                 choices.get("sort"), bool(choices.get("show_all")),
                                 choices.get("class_filter")])
+        # the steps' texts about the App's view follow the view
+        steps_view = members is not None and _view_key(ctx)
         prev = _outputs.get(ctx.panel.id)
+        data = {}
         # a (re)loaded page has no data yet: everything goes out again
         if not check_stale and prev is not None and prev.get("order_key") == order_key \
                 and prev.get("data"):
             bar_classes, matrix_classes = prev["bar_classes"], prev["matrix_classes"]
-            op_key, op = prev["op_key"], None
+            op_key, ious = prev["op_key"], dict(prev["ious"])
+            pr_classes = prev["pr_classes"]
         else:
             shown = sorted_rows if choices.get("show_all") else sorted_rows[:TOP_CLASSES]
             index = {name: k for k, name in enumerate(ev.classes)}
             bar_classes = [index[r["class"]] for r in shown]
             _, _, matrix_classes = figures.confusion_figure(
-                a.confusion, ev.classes, None if choices.get("show_all") else TOP_CLASSES, keep=keep)
+                ev.assess(iou, conf_value).confusion, ev.classes,
+                None if choices.get("show_all") else TOP_CLASSES, keep=keep)
             revision = "%08x" % zlib.crc32(order_key.encode())
-            op_key = "op_" + revision
-            op = figures.operating_point(ev, iou, conf_value, optimal, bar_classes, matrix_classes,
-                                         revision=revision)
-        shown_rows = [rows[k] for k in bar_classes]
-        # The App's table keeps the rows of a longer earlier list even when it is
-        # cleared first (FiftyOne 1.22.1): a table of another length is a new one
-        table_name = "class_table_%d" % len(shown_rows)
-        pr_traces, pr_layout = figures.pr_curves_figure(
-            ev, iou, classes=None if keep is None else [ev.classes[k] for k in keep[:8]])
-        err_traces, err_layout = figures.error_types_figure(summary["error_counts"])
-
-        out = {
+            op_key, ious = "op_" + revision, {}
+            pr_classes = None if keep is None else [ev.classes[k] for k in keep[:8]]
+            data[op_key] = {"revision": revision, "ious": {}}
+        out = {"order_key": order_key, "bar_classes": bar_classes, "matrix_classes": matrix_classes,
+               "op_key": op_key, "pr_classes": pr_classes, "steps_view": steps_view}
+        patch = self._steps_patch(ev, info, out, [iou], conf_value, members, ious)
+        if op_key in data:  # inside the new key itself
+            _apply(data[op_key], {k[len(op_key) + 1:]: v for k, v in patch.items()})
+        else:
+            data.update(patch)
+        now = sections.at_confidences(ev, iou, [conf_value], num_images=n_images,
+                                      covers=info["covers"], table_classes=bar_classes,
+                                      members=members)
+        current = figures.operating_point_at(ev, iou, conf_value, bar_classes, matrix_classes)
+        current["sections"] = sections.browser_current(now)
+        out.update({
             "choices": choices, "dataset_id": info["dataset_id"],
-            "summary_md": texts.summary_md(summary, rows, n_images, conf_value, optimal,
-                                           info["covers"], iou),
-            "view_md": view_md,
-            "recommendations": recs, "more_recommendations": more_recs,
-            "class_order": [r["class"] for r in shown_rows],
-            "class_names": ev.classes, "table_name": table_name,
+            "summary_md": now["summary"][0], "view_md": now["view"] and now["view"][0],
+            "recommendations": now["recommendations"][0], "more_recommendations": now["more"][0],
+            "class_order": [ev.classes[k] for k in bar_classes],
+            "class_names": ev.classes,
             "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": _view_key(ctx)},
-            "pr_layout": pr_layout, "error_layout": err_layout,
-            "order_key": order_key, "bar_classes": bar_classes, "matrix_classes": matrix_classes,
-            "op_key": op_key,
-            "current": figures.operating_point_at(ev, iou, conf_value, bar_classes, matrix_classes),
-        }
+            "current": current, "ious": ious,
+        })
         if check_stale:
             dataset = ctx.dataset
             eval_view = dataset.load_evaluation_view(choices["eval_key"])
@@ -533,11 +498,18 @@ class EvaluationExplorer(foo.Panel):
             out["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
                             "refresh" % stale if stale else None)
             out["runs"] = explorer_runs(dataset)
-        data = {"pr_plot": pr_traces, "error_plot": err_traces,
-                table_name: [{k: r[k] for k in TABLE_KEYS} for r in shown_rows]}
-        if op is not None:
-            data[op_key] = op
         return choices, out, data
+
+
+def _apply(held, patch):
+    """Applies a panel-data patch to ``held`` as the App does: a dotted key sets
+    that path inside a key, any other key is replaced."""
+    for key, value in patch.items():
+        *path, last = key.split(".")
+        node = held
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
 
 
 def _remember(panel_id, out):
@@ -595,17 +567,15 @@ def _view_key(ctx):
 
 
 def _moved(ctx):
-    """True when the (IoU, confidence) in the state or the App's view differ from
-    those last drawn."""
+    """True when the App's view differs from the one last drawn, or nothing of
+    the panel's run was drawn in this process yet."""
     state = ctx.panel.state
-    if not state.eval_key or state.confidence is None:
+    if not state.eval_key:
         return False
     out = _outputs.get(ctx.panel.id)
     if out is None or out["choices"]["eval_key"] != state.eval_key:
-        return True  # nothing drawn in this process yet
-    drawn = out["drawn"]
-    return (state.iou != drawn["iou"] or abs(float(state.confidence) - drawn["confidence"]) > 1e-9
-            or drawn.get("view") != _view_key(ctx))
+        return True
+    return out["drawn"].get("view") != _view_key(ctx)
 
 
 def _covers(new, old):

@@ -29,26 +29,35 @@ BASE_LAYOUT = {"margin": {"t": 30, "r": 10, "b": 40, "l": 50}, "height": 300,
 
 def class_metrics(evaluation, iou, confidence):
     """Per-class rows: counts, precision/recall/F1 at the operating point, AP, optimum."""
-    a = evaluation.assess(iou, confidence)
-    c = a.class_counts()
+    return class_rows(evaluation.assess(iou, confidence).confusion, class_constants(evaluation, iou))
+
+
+def class_constants(evaluation, iou):
+    """What a class row keeps whatever the confidence: names, APs, optimal threshold."""
     _, per_class = evaluation.sweeps(iou)
-    ap = evaluation.coco.class_ap()
-    ap50 = evaluation.coco.class_ap(iou=0.5)
-    ap75 = evaluation.coco.class_ap(iou=0.75)
+    ap, ap50, ap75 = (evaluation.coco.class_ap(**kw) for kw in ({}, {"iou": 0.5}, {"iou": 0.75}))
+    best = [s.optimal() if s.num_gt else None for s in per_class]
+    return [{"class": name, "AP": _ap(ap[k]), "AP50": _ap(ap50[k]), "AP75": _ap(ap75[k]),
+             "optimal_threshold": _r(best[k]["confidence"]) if best[k] else None}
+            for k, name in enumerate(evaluation.classes)]
+
+
+def class_rows(confusion, constants):
+    """:func:`class_metrics` from a (K+1, K+1) confusion matrix and :func:`class_constants`."""
+    c = np.asarray(confusion)
+    K = c.shape[0] - 1
+    tp = np.diag(c)[:K]
+    fp, fn = c[:, :K].sum(axis=0) - tp, c[:K, :].sum(axis=1) - tp
+    misclassified, missed = c[:K, :K].sum(axis=1) - tp, c[:K, K]
     rows = []
-    for k, name in enumerate(evaluation.classes):
-        tp, fp, fn = int(c["tp"][k]), int(c["fp"][k]), int(c["fn"][k])
-        p = tp / (tp + fp) if tp + fp else None
-        r = tp / (tp + fn) if tp + fn else None
+    for k, const in enumerate(constants):
+        t, f, n = int(tp[k]), int(fp[k]), int(fn[k])
+        p = t / (t + f) if t + f else None
+        r = t / (t + n) if t + n else None
         f1 = 2 * p * r / (p + r) if p and r else (0.0 if p is not None and r is not None else None)
-        best = per_class[k].optimal() if per_class[k].num_gt else None
-        rows.append({
-            "class": name, "support": tp + fn, "tp": tp, "fp": fp, "fn": fn,
-            "misclassified": int(c["misclassified"][k]), "missed": int(c["not_detected"][k]),
-            "precision": _r(p), "recall": _r(r), "f1": _r(f1),
-            "AP": _ap(ap[k]), "AP50": _ap(ap50[k]), "AP75": _ap(ap75[k]),
-            "optimal_threshold": _r(best["confidence"]) if best else None,
-        })
+        rows.append({**const, "support": t + n, "tp": t, "fp": f, "fn": n,
+                     "misclassified": int(misclassified[k]), "missed": int(missed[k]),
+                     "precision": _r(p), "recall": _r(r), "f1": _r(f1)})
     return rows
 
 
@@ -97,7 +106,7 @@ CONFIDENCE_GRID = np.round(np.linspace(0, 1, 101), 2)  # the slider's steps
 LIVE_CONFUSION_MAX = 40  # larger matrices follow the slider when it is released
 
 
-def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_classes, revision):
+def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_classes):
     """What the ``OperatingPoint`` browser component draws, at every slider step.
 
     The component moves the confidence threshold in the browser, without a round
@@ -134,7 +143,6 @@ def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_cl
     cm_traces, cm_layout, _ = confusion_figure(now, evaluation.classes, keep=matrix_classes)
     heatmap = {k: v for k, v in cm_traces[0].items() if k != "z"}
     return {
-        "revision": revision,
         "thresholds": CONFIDENCE_GRID.tolist(),
         "value": confidence,
         "threshold": {"traces": threshold_traces, "layout": threshold_layout},

@@ -1,7 +1,5 @@
 """The evaluation explorer's text sections (markdown): the summary and the App's view."""
 
-import numpy as np
-
 from . import figures
 
 
@@ -23,19 +21,16 @@ def summary_md(s, rows, n_images, conf, optimal, covers, iou):
     return "\n".join(lines)
 
 
-def view_md(ev, a, whole, pred_in, gt_in, n_images):
-    """The operating point counted over the objects in the App's view, next to
-    the whole run's numbers (see :meth:`~..plugin.errors.Assessment.restrict`)."""
-    sub = a.restrict(pred_in, gt_in)
-    K = ev.num_classes
-    c = sub.confusion
-    tp = int(np.trace(c[:K, :K]))
-    fp, fn = int(c[:, :K].sum()) - tp, int(c[:K, :].sum()) - tp
+def view_md(view, whole, n_pred, n_gt, n_images):
+    """The operating point counted over the objects in the App's view (``view``:
+    ``tp``, ``fp``, ``fn``, ``error_counts``, see :func:`.sections.view_counts`),
+    next to the whole run's numbers (``whole``: ``Evaluation.summary``)."""
+    tp, fp, fn = view["tp"], view["fp"], view["fn"]
     ratio = lambda n, d: n / d if d else None
     p, r = ratio(tp, tp + fp), ratio(tp, tp + fn)
     f1 = ratio(2 * tp, 2 * tp + fp + fn)
     fmt = lambda v: "–" if v is None else "%.3f" % v
-    errors = sub.error_counts()
+    errors = view["error_counts"]
     whole_errors = whole["error_counts"]
     rows = [("Precision", fmt(p), fmt(whole["precision"])), ("Recall", fmt(r), fmt(whole["recall"])),
             ("F1", fmt(f1), fmt(whole["f1"])), ("TP", tp, whole["tp"]), ("FP", fp, whole["fp"]),
@@ -45,7 +40,7 @@ def view_md(ev, a, whole, pred_in, gt_in, n_images):
     lines = ["#### In the App's view",
              "The grid shows %d predictions and %d ground-truth objects of this run, in %d images; "
              "their numbers at this operating point, next to the whole run's:"
-             % (int(pred_in.sum()), int(gt_in.sum()), n_images), "",
+             % (n_pred, n_gt, n_images), "",
              "| | View | Whole run |", "|---|---|---|"]
     lines += ["| %s | %s | %s |" % row for row in rows]
     return "\n".join(lines)

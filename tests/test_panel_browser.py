@@ -266,7 +266,7 @@ def test_recommendation_show_button_shows_its_objects(ui):
     page, ev = ui.page, ui.ev
     iou, conf = operating_point(page)
     a = ev.assess(iou, conf)
-    shown_max = plugin_module("panels.evaluation_explorer").MAX_RECOMMENDATIONS
+    shown_max = plugin_module("panels.sections").MAX_RECOMMENDATIONS
     recs = [r.to_dict() for r in recommend(ev, iou, conf, NUM_SAMPLES)][:shown_max]
     shown = [r for r in recs if "error" in r["show"]]
     assert shown, "random data has plenty of errors: %s" % recs

@@ -60,18 +60,32 @@ class PanelClient:
 
 
 def _merge(old, new):
-    """Panel data patches merge into what the App holds, dicts key by key."""
+    """Panel data patches merge into what the App holds, dicts key by key; a
+    dotted key sets that path."""
     for k, v in new.items():
-        if isinstance(v, dict) and isinstance(old.get(k), dict):
+        if "." in k:  # a path: list items by index, as the App sets them
+            *path, last = k.split(".")
+            node = old
+            for part in path:
+                node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+            node[int(last) if isinstance(node, list) else last] = v
+        elif isinstance(v, dict) and isinstance(old.get(k), dict):
             _merge(old[k], v)
         else:
             old[k] = v
 
 
-def op(client):
-    """The operating-point component's data: every slider step (the current
-    point goes with the render, ``client.shown["current"]``)."""
-    return client.data[client.shown["op_key"]]
+def chosen(client, key):
+    """The panel's confidence or IoU: chosen in the browser, sent as events, held
+    by the panel's process (never in the panel state)."""
+    return client.shown["choices"][key]
+
+
+def op(client, iou=None):
+    """The operating-point component's data at the panel's IoU (or ``iou``): every
+    slider step (the current point goes with the render, ``client.shown["current"]``)."""
+    iou = float(chosen(client, "iou") if iou is None else iou)
+    return client.data[client.shown["op_key"]]["ious"]["i%02d" % round(100 * iou)]
 
 
 @pytest.fixture
@@ -106,7 +120,7 @@ def test_load_shows_the_last_run_at_its_optimal_threshold():
     client = PanelClient(ds).call("on_load")
     best = ev.sweeps(0.5)[0].optimal()
     assert client.state["eval_key"] == "eval"
-    assert client.state["confidence"] == pytest.approx(best["confidence"])
+    assert chosen(client, "confidence") == pytest.approx(best["confidence"])
     s = ev.summary(0.5, best["confidence"])
     assert ("| %.3f | %.3f | %.3f |" % (s["mAP"], s["AP50"], s["AP75"])) in client.shown["summary_md"]
     z = np.array(client.shown["current"]["z"])
@@ -116,11 +130,11 @@ def test_load_shows_the_last_run_at_its_optimal_threshold():
 def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load")
-    client.change(confidence=0.62)
-    # a slider move patches plot data only: a state patch would make the App save
-    # its spaces and reload its page query
-    assert [r["operator_uri"].split("/")[-1] for r in client.requests] == [
-        "patch_panel_data", "show_panel_output"]
+    client.call("on_confidence", value=0.62)
+    # a released slider (the browser shows its every step already) updates what
+    # Python holds, and sends nothing: no state patch (the App would save its
+    # spaces and reload its page query), no render
+    assert client.requests == [] and "confidence" not in client.state
     cm = ev.assess(0.5, 0.62).confusion
     assert np.array(client.shown["current"]["z"]).sum() == cm.sum()
     correct = client.shown["current"]["bars"][0]
@@ -128,11 +142,15 @@ def test_slider_iou_and_back_to_optimal_update_every_section(evaluated):
     drawn = dict(client.shown["drawn"])
     client.call("on_change")  # the App calls again after the panel's own update: nothing to do
     assert client.requests == [] and client.shown["drawn"] == drawn
-    client.change(iou="0.75")
-    assert client.state["iou"] == "0.75" and client.state["confidence"] == 0.62
+    client.call("on_iou", value="0.75")
+    assert chosen(client, "iou") == "0.75" and chosen(client, "confidence") == 0.62
     assert np.array(client.shown["current"]["z"]).sum() == ev.assess(0.75, 0.62).confusion.sum()
+    moved = client.shown["current"]["moved"]
     client.call("on_back_to_optimal")
-    assert client.state["confidence"] == pytest.approx(ev.sweeps(0.75)[0].optimal()["confidence"])
+    assert chosen(client, "confidence") == pytest.approx(ev.sweeps(0.75)[0].optimal()["confidence"])
+    # the browser's slider follows a value Python set itself
+    assert client.shown["current"]["moved"] == moved + 1
+    assert client.shown["current"]["value"] == chosen(client, "confidence")
 
 
 def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
@@ -160,21 +178,84 @@ def test_every_slider_step_the_browser_draws_is_the_engine_s(evaluated):
     # sections, stores the value, and sends the new current point only; the
     # class order (and the browser's steps) stay
     client.call("on_confidence", value=0.35)
-    assert client.state["confidence"] == 0.35
+    assert chosen(client, "confidence") == 0.35
     assert "At confidence **0.35**" in client.shown["summary_md"]
-    patch = [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")][0]
-    assert client.shown["op_key"] not in patch["params"]["data"]  # the steps are not sent again
+    patched = [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")]
+    assert not patched  # the steps are not sent again
     assert op(client)["classes"]["x"] == data["classes"]["x"]
     assert client.shown["current"]["z"] == data["confusion"]["grid"][35]
-    # a new IoU (chosen next to the slider: an event) sends every step again,
-    # under a new key, and drops the old steps
-    old_key = client.shown["op_key"]
+    # a new IoU (chosen next to the slider: an event) adds that IoU's steps
+    # inside the same key (the component stays mounted), classes in the same order
+    key = client.shown["op_key"]
     client.call("on_iou", value="0.75")
-    assert client.state["iou"] == "0.75"
+    assert chosen(client, "iou") == "0.75" and client.shown["op_key"] == key
     sent = [r for r in client.requests if r["operator_uri"].endswith(
         "patch_panel_data")][0]["params"]["data"]
-    assert client.shown["op_key"] != old_key and sent[old_key] is None
-    assert "grid" in sent[client.shown["op_key"]]["classes"]
+    assert list(sent) == [key + ".ious.i75"]
+    assert op(client, 0.75)["classes"]["x"] == data["classes"]["x"]
+    cm = ev.assess(0.75, 0.35).confusion
+    assert sum(op(client, 0.75)["classes"]["grid"][35][0]) == np.trace(cm[:-1, :-1])
+    # once drawn, the browser asks for every other IoU's steps: all ten are then
+    # held, and a later IoU choice sends none
+    client.call("on_preload", revision=client.data[key]["revision"])
+    assert sorted(client.data[key]["ious"]) == sorted(
+        "i%02d" % round(100 * t) for t in np.linspace(0.5, 0.95, 10))
+    client.call("on_iou", value="0.60")
+    assert not [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")]
+    assert "At confidence **0.35** and IoU **0.60**" in client.shown["summary_md"]
+    assert op(client, 0.6)["sections"]["summary"][35] == client.shown["summary_md"]
+    # a preload asked for a class order since replaced does nothing
+    client.call("on_preload", revision="stale")
+    assert not client.requests or all(not r["operator_uri"].endswith("patch_panel_data")
+                                      for r in client.requests)
+
+
+def test_every_section_of_a_slider_step_is_what_a_release_there_shows(evaluated):
+    """Summary, App's-view section, per-class table, error types and
+    recommendations drawn from the browser's steps equal what the panel computes
+    for that confidence on release, in a filtered view too (the view section)."""
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    view = ds.select(ds.values("id")[:25])
+    client.call("on_change_view", view=view)
+    steps = copy.deepcopy(op(client)["sections"])
+    assert steps["view"] is not None, "a filtered view has its section at every step"
+    recs = steps["recommendations"]
+    for j in (3, 40, 77):
+        c = op(client)["thresholds"][j]
+        client.call("on_confidence", view=view, value=c)
+        now = client.shown["current"]["sections"]
+        assert steps["summary"][j] == client.shown["summary_md"] == now["summary"]
+        assert steps["view"][j] == client.shown["view_md"] == now["view"]
+        assert [recs["items"][i] for i in recs["grid"][j]] == client.shown["recommendations"]
+        assert steps["table"]["grid"][j] == now["table"] and steps["errors"]["grid"][j] == now["errors"]
+        counts = ev.assess(0.5, c).error_counts()
+        assert now["errors"] == [counts[n] for n in steps_error_names()]
+        rows = {r["class"]: r for r in figures_module().class_metrics(ev, 0.5, c)}
+        moving = steps["table"]["moving"]
+        assert now["table"] == [[rows[r["class"]][k] for k in moving] for r in steps["table"]["rows"]]
+    # a recommendation's Show button sends the recommendation's objects to show
+    rec = next(r for r in client.shown["recommendations"] if "error" in r["show"])
+    client.call("on_recommendation", view=view, show=rec["show"])
+    a = ev.assess(0.5, chosen(client, "confidence"))
+    side = a.gt_error if rec["show"]["error"] == "missed" else a.pred_error
+    code = ev_errors().ERROR_TYPES.index(rec["show"]["error"])
+    assert client.view().count() == np.count_nonzero(side == code)
+
+
+def figures_module():
+    return next(m for n, m in sys.modules.items()
+                if n.startswith("fiftyone.plugins.") and n.endswith("panels.figures"))
+
+
+def steps_error_names():
+    return next(m for n, m in sys.modules.items()
+                if n.startswith("fiftyone.plugins.") and n.endswith("panels.sections")).ERROR_NAMES
+
+
+def ev_errors():
+    return next(m for n, m in sys.modules.items()
+                if n.startswith("fiftyone.plugins.") and n.endswith("plugin.errors"))
 
 
 def test_confusion_cell_shows_exactly_its_objects(evaluated):
@@ -182,8 +263,8 @@ def test_confusion_cell_shows_exactly_its_objects(evaluated):
     selection = next(m for n, m in sys.modules.items()
                      if n.startswith("fiftyone.plugins.") and n.endswith("panels.selection"))
     config = ds.get_evaluation_info("eval").config
-    client = PanelClient(ds).call("on_load").change(confidence=0.3)
-    a = ev.assess(float(client.state["iou"]), 0.3)
+    client = PanelClient(ds).call("on_load").call("on_confidence", value=0.3)
+    a = ev.assess(float(chosen(client, "iou")), 0.3)
     K = ev.num_classes
     for row, col, x, y in ((0, K, "Not detected", ev.classes[0]),
                            (K, 1, ev.classes[1], "Not an object"),
@@ -226,7 +307,7 @@ def test_error_type_and_class_clicks(evaluated):
 def assessment(ev, client):
     """The engine's answer at the panel's current operating point (the panel
     restores the last choices on this dataset, so read them from its state)."""
-    return ev.assess(float(client.state["iou"]), client.state["confidence"])
+    return ev.assess(float(chosen(client, "iou")), chosen(client, "confidence"))
 
 
 def _class_errors(ev, a, k):
@@ -251,15 +332,15 @@ def test_save_per_class_thresholds_on_the_run(evaluated):
     ds, ev = evaluated
     client = PanelClient(ds).call("on_load").call("on_save_thresholds")
     saved = ds.load_run_results("error_atlas_eval", cache=False).class_thresholds
-    assert saved == ev.optimal_thresholds(float(client.state["iou"]))["per_class"]
+    assert saved == ev.optimal_thresholds(float(chosen(client, "iou")))["per_class"]
 
 
 def test_state_survives_a_new_panel_and_stale_results_are_flagged():
     ds = random_dataset(seed=33, num_samples=20)
     evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
-    PanelClient(ds, "first").call("on_load").change(iou="0.65")
+    PanelClient(ds, "first").call("on_load").call("on_iou", value="0.65")
     reopened = PanelClient(ds, "second").call("on_load")
-    assert reopened.state["iou"] == "0.65" and reopened.state["stale"] is None
+    assert chosen(reopened, "iou") == "0.65" and reopened.state["stale"] is None
     sample = ds.first()
     sample.ground_truth.detections[0].label = "dog" if sample.ground_truth.detections[0].label != "dog" else "cat"
     sample.save()
@@ -287,7 +368,7 @@ def test_numbers_follow_the_apps_view(evaluated):
     assert client.shown["view_md"] is None  # the whole dataset: no view section
     ids = ds.values("id")[:20]
     client.call("on_change_view", view=ds.select(ids))
-    iou, conf = float(client.state["iou"]), client.state["confidence"]
+    iou, conf = float(chosen(client, "iou")), chosen(client, "confidence")
     sub = ev.assess(iou, conf).restrict(*ev.members(ids))
     K = ev.num_classes
     tp = int(np.trace(sub.confusion[:K, :K]))
@@ -304,8 +385,7 @@ def test_numbers_follow_the_apps_view(evaluated):
     assert client.requests == []
 
     # a slider move keeps the view section, at the new operating point
-    client.state["confidence"] = 0.7
-    client.call("on_change", view=ds.select(ids))
+    client.call("on_confidence", value=0.7, view=ds.select(ids))
     sub = ev.assess(iou, 0.7).restrict(*ev.members(ids))
     tp = int(np.trace(sub.confusion[:K, :K]))
     assert "| TP | %d |" % tp in client.shown["view_md"]
@@ -324,7 +404,7 @@ def test_fiftyone_runs_are_listed_and_analysed_without_touching_them():
                            compute_mAP=True)
     before = ds.values("predictions.detections.fo"), ds.values("ground_truth.detections.fo_iou")
     client = PanelClient(ds).call("on_load")
-    assert client.state["eval_key"] == "fo" and client.state["iou"] == "0.50"
+    assert client.state["eval_key"] == "fo" and chosen(client, "iou") == "0.50"
     assert "FiftyOne `coco` run" in client.shown["summary_md"]
     assert (ds.values("predictions.detections.fo"), ds.values("ground_truth.detections.fo_iou")) == before
     assert ds.get_evaluation_info("fo").config.custom_metrics is None  # the user's run, as it was
@@ -366,12 +446,12 @@ def test_class_filter_limits_bars_table_matrix_and_curves(evaluated):
     summary = client.shown["summary_md"]
     keep = ev.classes[:2]
     client.call("on_class_filter", value=" %s , %s" % (keep[0].upper(), keep[1]), path="class_filter")
-    table = client.data[client.shown["table_name"]]
+    table = op(client)["sections"]["table"]["rows"]
     assert sorted(r["class"] for r in table) == sorted(keep)
     assert sorted(op(client)["classes"]["x"]) == sorted(keep)
     assert op(client)["confusion"]["trace"]["x"][:-1] == keep  # class order, then Not detected
-    assert {t["name"] for t in client.data["pr_plot"]} <= {"all classes", *keep}
+    assert {t["name"] for t in op(client)["pr"]["traces"]} <= {"all classes", *keep}
     # the summary still speaks of the whole run
     assert client.shown["summary_md"] == summary
     client.call("on_class_filter", value="", path="class_filter")
-    assert len(client.data[client.shown["table_name"]]) == min(len(ev.classes), 20)
+    assert len(op(client)["sections"]["table"]["rows"]) == min(len(ev.classes), 20)

@@ -1,0 +1,84 @@
+"""The detection runs the evaluation explorer lists, and their analyses, cached.
+
+Loading a run's analysis reads the database; a panel event must not (FiftyOne
+reloads the dataset on its first use in every call, 50-150 ms), so analyses
+are cached in this process per (dataset, key, run time).
+"""
+
+from collections import OrderedDict
+
+from ..operators import detection_run
+
+_cache = OrderedDict()
+_latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
+
+
+def load(dataset, eval_key):
+    """``(analysis, info)`` of a run, cached per (dataset, key, run time).
+
+    ``info`` also holds what the panel shows about the run's view
+    (``num_images``, ``covers``) and the dataset's id (for the store)."""
+    _ensure_analysis(dataset, eval_key)
+    stamp = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
+    key = (dataset._doc.id, eval_key, stamp)
+    if key not in _cache:
+        ev = detection_run.load_analysis(dataset, eval_key)
+        info = dict(detection_run.analysis_info(dataset, eval_key))
+        eval_view = dataset.load_evaluation_view(eval_key)
+        n_images = len(ev.image_ids) or len(eval_view)
+        covers = ("the whole dataset" if eval_view.view() == dataset.view() else
+                  "a view of %d of the dataset's %d images" % (n_images, len(dataset)))
+        source = detection_run.analysis_source(dataset, eval_key)
+        if source == "fiftyone":
+            config = dataset.get_evaluation_info(eval_key).config
+            covers += (" (a FiftyOne `%s` run: Error Atlas analysed the same fields, view and IoU; "
+                       "the run and its per-label fields are FiftyOne's%s)" % (
+                           config.method, "" if getattr(config, "classwise", True) else
+                           "; FiftyOne matched across classes, Error Atlas within classes, "
+                           "so counts can differ"))
+        info.update(num_images=n_images, dataset_id=dataset._doc.id, covers=covers, source=source)
+        _cache[key] = (ev, info)
+        while len(_cache) > 4:
+            _cache.popitem(last=False)
+    _latest[(dataset.name, eval_key)] = key
+    return _cache[key]
+
+
+def load_fast(ctx, eval_key):
+    """:func:`load` without reading the database when this process loaded the run
+    before: moving a slider never touches ``ctx.dataset`` (FiftyOne reloads the
+    dataset on its first use in every call, 50-150 ms). A newer run of the same
+    key is picked up when the panel loads or the run is chosen again."""
+    key = _latest.get((ctx.dataset_name, eval_key))
+    if key in _cache:
+        return _cache[key]
+    return load(ctx.dataset, eval_key)
+
+
+def explorer_runs(dataset):
+    """Detection evaluation keys, newest last: runs of ``evaluate_model`` and
+    FiftyOne's own ``evaluate_detections`` runs (analysed on first use)."""
+    infos = {k: dataset.get_evaluation_info(k) for k in dataset.list_evaluations()}
+    return sorted((k for k, i in infos.items() if i.config.type == "detection"),
+                  key=lambda k: infos[k].timestamp)
+
+
+def _ensure_analysis(dataset, eval_key):
+    """A FiftyOne run gets its Error Atlas analysis when first shown, and a new
+    one when the run was redone since; ``evaluate_model`` runs have theirs."""
+    source = detection_run.analysis_source(dataset, eval_key)
+    if source == "evaluate_model":
+        return
+    analysed = source and dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
+    if not analysed or analysed < dataset.get_evaluation_info(eval_key).timestamp:
+        detection_run.analyze_run(dataset, eval_key)
+
+
+def drop_orphans(dataset):
+    """Deletes analyses of FiftyOne runs that were deleted since (ours only)."""
+    evaluations = set(dataset.list_evaluations())
+    for run in dataset.list_runs():
+        key = run[len("error_atlas_"):]
+        if (run.startswith("error_atlas_") and key not in evaluations
+                and detection_run.analysis_source(dataset, key) == "fiftyone"):
+            dataset.delete_run(run)
