@@ -432,13 +432,17 @@ class EvaluationExplorer(foo.Panel):
         conf_value = float(conf) if conf is not None else (optimal["confidence"] if optimal else 0.0)
         choices = {**{k: choices.get(k) for k in CHOICE_KEYS}, "iou": "%.2f" % iou,
                    "confidence": conf_value}
-        rows = figures.class_metrics(ev, iou, conf_value)
+        n_images = info["num_images"]
+        members = _view_members(ctx, ev, choices["eval_key"], info)
+        # every section at this confidence (all classes' rows: they order the classes)
+        now = sections.at_confidences(ev, iou, [conf_value], num_images=n_images,
+                                      covers=info["covers"], table_classes=range(ev.num_classes),
+                                      members=members)
+        rows = now["rows"][0]
         keep = figures.match_classes(ev.classes, choices.get("class_filter"))
         shown_classes = rows if keep is None else [rows[k] for k in keep]
         sorted_rows = figures.sort_rows(shown_classes, choices.get("sort") or "errors",
                                         descending=(choices.get("sort") or "errors") in ("errors", "support"))
-        n_images = info["num_images"]
-        members = _view_members(ctx, ev, choices["eval_key"], info)
 
         # The classes shown and their order are kept while only the confidence
         # or the IoU moves, so the bars do not jump under the slider and the
@@ -476,11 +480,9 @@ class EvaluationExplorer(foo.Panel):
             _apply(data[op_key], {k[len(op_key) + 1:]: v for k, v in patch.items()})
         else:
             data.update(patch)
-        now = sections.at_confidences(ev, iou, [conf_value], num_images=n_images,
-                                      covers=info["covers"], table_classes=bar_classes,
-                                      members=members)
-        current = figures.operating_point_at(ev, iou, conf_value, bar_classes, matrix_classes)
-        current["sections"] = sections.browser_current(now)
+        current = figures.operating_point_at(ev, iou, conf_value, bar_classes, matrix_classes,
+                                             confusion=now["confusion"][0])
+        current["sections"] = sections.browser_current(now, bar_classes)
         out.update({
             "choices": choices, "dataset_id": info["dataset_id"],
             "summary_md": now["summary"][0], "view_md": now["view"] and now["view"][0],

@@ -4,6 +4,7 @@ Pure functions (no App, no database): each returns plain plotly traces /
 layouts or table rows, small enough to send to the browser on every change.
 """
 
+import functools
 import json
 import zlib
 
@@ -32,6 +33,7 @@ def class_metrics(evaluation, iou, confidence):
     return class_rows(evaluation.assess(iou, confidence).confusion, class_constants(evaluation, iou))
 
 
+@functools.lru_cache(maxsize=10)  # a run's IoUs; holds its Evaluation
 def class_constants(evaluation, iou):
     """What a class row keeps whatever the confidence: names, APs, optimal threshold."""
     _, per_class = evaluation.sweeps(iou)
@@ -155,10 +157,11 @@ def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_cl
     }
 
 
-def operating_point_at(evaluation, iou, confidence, bar_classes, matrix_classes):
-    """The ``current`` part of :func:`operating_point`: bars, matrix and counts at ``confidence``."""
+def operating_point_at(evaluation, iou, confidence, bar_classes, matrix_classes, confusion=None):
+    """The ``current`` part of :func:`operating_point`: bars, matrix and counts at
+    ``confidence`` (``confusion``: its matrix, when already computed)."""
     K = evaluation.num_classes
-    c = evaluation.assess(iou, confidence).confusion
+    c = evaluation.assess(iou, confidence).confusion if confusion is None else confusion
     bars_idx = np.asarray(bar_classes, dtype=np.int64)
     rows = np.r_[np.asarray(matrix_classes, dtype=np.int64), K]
     tp = np.diag(c)[:K]

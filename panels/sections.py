@@ -9,6 +9,7 @@ that format a single operating point, so a step and a released slider show the
 same text.
 """
 
+import functools
 import json
 
 import numpy as np
@@ -24,6 +25,13 @@ TABLE_LABELS = ("Class", "AP", "AP50", "AP75", "Precision", "Recall", "F1", "Sup
                 "Optimal conf.")
 MOVING_KEYS = ("precision", "recall", "f1")  # the table's columns that follow the slider
 ERROR_NAMES = [n for n in errors.ERROR_TYPES if n != "correct"]  # the error plot's bars
+
+
+@functools.lru_cache(maxsize=4)  # as many runs as runs.load keeps
+def _headline(ev):
+    """The numbers of ``Evaluation.summary`` that no threshold changes."""
+    return {k: v for k, v in ev.summary(0.5, None).items()
+            if k in ("mAP", "AP50", "AP75", "num_gt", "num_pred")}
 
 
 def error_counts(pred_error, gt_error):
@@ -57,7 +65,8 @@ def at_confidences(ev, iou, confidences, *, num_images, covers, table_classes, m
     None without a view), ``table`` (per row, :data:`MOVING_KEYS`), ``errors``
     (counts of :data:`ERROR_NAMES`), ``recommendations`` (the first
     :data:`MAX_RECOMMENDATIONS`, as dicts) and ``more`` (how many were left out);
-    plus ``rows`` (every class's row) and ``whole`` (``Evaluation.summary``-like).
+    plus ``rows`` (every class's row), ``whole`` (``Evaluation.summary``-like)
+    and ``confusion`` ((T, K+1, K+1)).
     """
     confidences = np.asarray(confidences, dtype=np.float64)
     confusions = ev.confusions(iou, confidences)
@@ -67,10 +76,10 @@ def at_confidences(ev, iou, confidences, *, num_images, covers, table_classes, m
     optimal = overall.optimal()
     constants = figures.class_constants(ev, iou)
     support = class_support(ev)
-    stats = {k: v for k, v in ev.summary(iou, None).items()
-             if k in ("mAP", "AP50", "AP75", "num_gt", "num_pred")}
+    stats = _headline(ev)
     out = {key: [] for key in ("summary", "table", "errors", "recommendations", "more", "rows",
                                "whole")}
+    out["confusion"] = confusions
     for j, conf in enumerate(confidences.tolist()):
         point = overall.at(conf)
         found = dict(zip(errors.ERROR_TYPES, counts[j].tolist()))
@@ -146,10 +155,12 @@ def iou_steps(ev, iou, confidence, *, bar_classes, matrix_classes, members, num_
     return steps
 
 
-def browser_current(sections):
-    """The same for one confidence (the slider's current, possibly off-grid, value)."""
+def browser_current(sections, table_classes):
+    """The same for one confidence (the slider's current, possibly off-grid,
+    value), from :func:`at_confidences` with every class in the table."""
     return {"summary": sections["summary"][0],
             "view": None if sections["view"] is None else sections["view"][0],
-            "table": sections["table"][0], "errors": sections["errors"][0],
+            "table": [sections["table"][0][k] for k in table_classes],
+            "errors": sections["errors"][0],
             "recommendations": sections["recommendations"][0], "more": sections["more"][0]}
 
