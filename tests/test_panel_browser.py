@@ -297,3 +297,36 @@ def test_iou_choice_updates_the_summary(ui):
     assert after["TP"] != before["TP"], "a stricter IoU loses matches on jittered boxes"
     assert browser.slider_value(page) == pytest.approx(conf), "the threshold is kept"
     browser.screenshot(page, "test_iou_choice")
+
+
+def test_class_row_and_error_bar_show_their_objects(ui):
+    """The per-class table and the error-type bars (drawn in the browser) lead to
+    the objects they count: a row to its class's errors (their samples), a bar
+    to the objects of that error type (patches)."""
+    page, ev = ui.page, ui.ev
+    iou, conf = operating_point(page)
+    a = ev.assess(iou, conf)
+    selection = plugin_module("panels.selection")
+    name = ev.classes[1]
+    preds, gts = selection.class_error_ids(ev, a, 1, "both")
+    samples = set(selection.label_index(ev)(preds + gts).tolist())
+    clear_grid_view(page)
+    row = page.locator(PANEL_SEL + " .ea-operating-point-details tbody tr").filter(
+        has=page.get_by_role("cell", name=name, exact=True))
+    row.scroll_into_view_if_needed()
+    row.click()
+    browser.poll(lambda: browser.grid_count(page) == (len(samples), "samples"),
+                 message="the %d samples of %r's errors" % (len(samples), name))
+    error = max((e for e in errors.ERROR_TYPES[1:-1]), key=lambda e: np.count_nonzero(
+        a.pred_error == errors.ERROR_TYPES.index(e)))
+    n = int(np.count_nonzero(a.pred_error == errors.ERROR_TYPES.index(error)))
+    clear_grid_view(page)
+    page.evaluate("() => document.querySelector('%s [data-ea-plot=\"error_plot\"]')"
+                  ".scrollIntoView({block: 'center'})" % PANEL_SEL)
+    x, y = browser.plot_point(page, "errors", errors.ERROR_TYPES.index(error) - 1, n / 2)
+    page.mouse.move(x, y)
+    page.wait_for_timeout(150)
+    page.mouse.click(x, y)
+    browser.poll(lambda: browser.grid_count(page) == (n, "patches"),
+                 message="%d patches of error type %s" % (n, error))
+    browser.screenshot(page, "test_class_row_and_error_bar")
