@@ -455,3 +455,23 @@ def test_class_filter_limits_bars_table_matrix_and_curves(evaluated):
     assert client.shown["summary_md"] == summary
     client.call("on_class_filter", value="", path="class_filter")
     assert len(op(client)["sections"]["table"]["rows"]) == min(len(ev.classes), 20)
+
+
+def test_view_texts_of_every_held_iou_follow_the_apps_view(evaluated):
+    """After a view change, the panel's IoU gets the view's texts at every step
+    and the other held IoUs lose theirs (stale), until one is chosen."""
+    ds, ev = evaluated
+    client = PanelClient(ds).call("on_load")
+    key = client.shown["op_key"]
+    client.call("on_preload", revision=client.data[key]["revision"])
+    view = ds.select(ds.values("id")[:15])
+    client.call("on_change_view", view=view)
+    sent = [r for r in client.requests if r["operator_uri"].endswith("patch_panel_data")][0]
+    assert set(sent["params"]["data"]) == {"%s.ious.i%02d.sections.view" % (key, round(100 * t))
+                                          for t in np.linspace(0.5, 0.95, 10)}
+    assert op(client)["sections"]["view"][50] is not None
+    assert op(client, 0.75)["sections"]["view"] is None  # stale: dropped
+    client.call("on_iou", view=view, value="0.75")
+    texts = op(client, 0.75)["sections"]["view"]
+    client.call("on_confidence", view=view, value=0.5)
+    assert texts[50] == client.shown["view_md"] and "In the App's view" in texts[50]
