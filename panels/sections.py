@@ -69,8 +69,12 @@ def at_confidences(ev, iou, confidences, *, num_images, covers, table_classes, m
     and ``confusion`` ((T, K+1, K+1)).
     """
     confidences = np.asarray(confidences, dtype=np.float64)
-    confusions = ev.confusions(iou, confidences)
-    pred_error, gt_error = ev.error_sweeps(iou, confidences)
+    if confidences.size == 1:  # one point: the cached assessment, which clicks reuse
+        a = ev.assess(iou, float(confidences[0]))
+        confusions, pred_error, gt_error = a.confusion[None], a.pred_error[None], a.gt_error[None]
+    else:
+        confusions = ev.confusions(iou, confidences)
+        pred_error, gt_error = ev.error_sweeps(iou, confidences)
     counts = error_counts(pred_error, gt_error)
     overall, _ = ev.sweeps(iou)
     optimal = overall.optimal()
