@@ -155,6 +155,22 @@ class VectorExplorer(foo.Panel):
     def on_clear(self, ctx):
         ctx.ops.clear_view()
 
+    def execute(self, ctx):
+        # The App sends on_change_view three times per view change, and again
+        # after reloading its page query: those that change nothing are answered
+        # without a render (a render makes the App re-render the whole panel,
+        # the scatter included, while the grid loads the new view).
+        if ctx.params.get("__method__") == "on_change_view" and not self._view_moved(ctx):
+            return None
+        return super().execute(ctx)
+
+    def _view_moved(self, ctx):
+        """True when the App's view is not the one last highlighted here."""
+        if not ctx.panel.state.map_key or ctx.panel.state.n_groups is None:
+            return False
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        return _memo(ctx.panel_id).get("shown") != (m.key, _view_key(ctx.view))
+
     def on_change_view(self, ctx):
         """A view set elsewhere (e.g. a confusion cell) highlights its points here."""
         if not ctx.panel.state.map_key or ctx.panel.state.n_groups is None:
