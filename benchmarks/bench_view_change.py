@@ -19,7 +19,6 @@ import pathlib
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -29,20 +28,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_panel import print_table, stop_private_database  # noqa: E402
+from benchmarks.bench_vector_explorer import private_environment  # noqa: E402
 
 SELECT = "fiftyone.core.stages.Select"
-
-
-def private_environment():
-    """A private database and plugin directory; must run before fiftyone is imported."""
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="error-atlas-bench-view-"))
-    (tmp / "plugins").mkdir()
-    (tmp / "plugins" / "error-atlas").symlink_to(ROOT)
-    os.environ.update(FIFTYONE_DATABASE_DIR=str(tmp / "db"),
-                      FIFTYONE_PLUGINS_DIR=str(tmp / "plugins"),
-                      FIFTYONE_DATABASE_VALIDATION="false", FIFTYONE_DO_NOT_TRACK="true",
-                      FIFTYONE_SHOW_PROGRESS_BARS="false")
-    return tmp
 
 
 def measure(page, ids, size, runs, seed):
