@@ -475,3 +475,20 @@ def test_view_texts_of_every_held_iou_follow_the_apps_view(evaluated):
     texts = op(client, 0.75)["sections"]["view"]
     client.call("on_confidence", view=view, value=0.5)
     assert texts[50] == client.shown["view_md"] and "In the App's view" in texts[50]
+
+
+def test_a_matrix_too_large_for_the_steps_follows_a_release(evaluated, monkeypatch):
+    """Matrices of more than LIVE_CONFUSION_MAX classes get no steps (their size
+    grows with the square of the classes): a release then renders the current
+    point, and only then."""
+    ds, ev = evaluated
+    monkeypatch.setattr(figures_module(), "LIVE_CONFUSION_MAX", 2)
+    client = PanelClient(ds).call("on_load")
+    client.call("on_show_all", value=True)
+    assert op(client)["confusion"]["grid"] is None  # 3 classes > 2
+    client.call("on_confidence", value=0.55)
+    assert [r["operator_uri"].split("/")[-1] for r in client.requests] == ["show_panel_output"]
+    assert np.array_equal(np.array(client.shown["current"]["z"]), ev.assess(0.5, 0.55).confusion)
+    monkeypatch.setattr(figures_module(), "LIVE_CONFUSION_MAX", 40)
+    client.call("on_confidence", value=0.6)
+    assert client.requests == []
