@@ -20,7 +20,6 @@ _reason = browser.unavailable()
 if _reason:
     pytest.skip(_reason, allow_module_level=True)
 
-import fiftyone as fo  # noqa: E402
 import fiftyone.operators as foo  # noqa: E402
 
 from plugin import errors  # noqa: E402
