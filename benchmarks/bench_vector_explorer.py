@@ -119,6 +119,8 @@ def store_map(dataset, num_points, seed=0):
     xy = centers[blob] + rng.normal(0, 1.0, (num_points, 2))
     summaries = clusters.summarize_clusters(blob, points["error"], points["label"], ev.classes)
     em._start_run(dataset, MAP_KEY, "eval", "objects", "synthetic")
+    em._write_point_fields(dataset, dataset.select(ev.image_ids.tolist(), ordered=True), info,
+                           points, blob, xy, "objects", MAP_KEY)
     em._finish_run(dataset, MAP_KEY, points, xy.astype(np.float32), blob, summaries)
     return boxes(xy, centers)
 

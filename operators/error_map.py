@@ -4,9 +4,11 @@ Stored the FiftyOne way:
 - a brain visualization run ``<map_key>`` (samples, or prediction patches at
   object level, plus ``<map_key>_gt`` for ground-truth patches), so FiftyOne's
   Embeddings panel shows the map;
-- ``<map_key>_cluster`` on every sample (or label), and for the built-in
-  descriptor ``<map_key>_embedding`` too, written batch by batch so a stopped
-  run resumes where it stopped;
+- ``<map_key>_cluster`` on every sample (or label), its map position
+  ``<map_key>_x`` / ``<map_key>_y`` (integers 0..GRID, see
+  :func:`grid_coordinates`), and for the built-in descriptor
+  ``<map_key>_embedding`` too, written batch by batch so a stopped run resumes
+  where it stopped;
 - a custom run ``error_map_<map_key>`` with the points, error types, clusters
   and their statistics, for the vector explorer panel.
 """
@@ -28,10 +30,26 @@ from .errors import EvaluationInputError
 SOURCES = ("descriptor",)
 LEVELS = ("samples", "objects")
 BATCH = 256
+GRID = 9999
 
 
 def map_run_key(map_key):
     return "error_map_" + map_key
+
+
+def grid_coordinates(xy):
+    """Integer map coordinates 0..GRID on the map's extent, (N, 2) int64: what the
+    vector explorer draws, stored with each point so that a region of the map is a
+    range query."""
+    xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
+    lo = xy.min(axis=0) if len(xy) else np.zeros(2)
+    span = (xy.max(axis=0) - lo) if len(xy) else np.ones(2)
+    return np.round((xy - lo) / np.where(span > 0, span, 1) * GRID).astype(np.int64)
+
+
+def grid_fields(map_key):
+    """Names of the fields (or label attributes) holding a point's grid coordinates."""
+    return map_key + "_x", map_key + "_y"
 
 
 def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
@@ -71,7 +89,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     )
 
     progress(0.92, "Saving")
-    _write_clusters(dataset, eval_view, info, points, labels, level, map_key)
+    _write_point_fields(dataset, eval_view, info, points, labels, xy, level, map_key)
     _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
     _finish_run(dataset, map_key, points, xy, labels, summaries)
     progress(1.0, "Done")
@@ -86,7 +104,7 @@ def delete_error_map(dataset, map_key):
     key = map_run_key(map_key)
     if key in dataset.list_runs():
         config = dataset.get_run_info(key).config
-        fields = [map_key + "_embedding", map_key + "_cluster"]
+        fields = [map_key + "_embedding", map_key + "_cluster", *grid_fields(map_key)]
         paths = list(fields)
         for f in (getattr(config, "pred_field", None), getattr(config, "gt_field", None)):
             if f:
@@ -128,6 +146,34 @@ def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
         raise EvaluationInputError(
             "map_key '%s' is already a brain run that compute_error_map did not create. Choose "
             "another map_key." % map_key)
+    if map_run_key(map_key) not in dataset.list_runs():
+        existing = _existing_map_fields(dataset, eval_key, map_key)
+        if existing:
+            raise EvaluationInputError(
+                "Field '%s' already exists on this dataset and was not written by an error map: "
+                "map_key '%s' would overwrite it. Choose another map_key." % (existing, map_key))
+
+
+def _map_fields(dataset, eval_key, map_key):
+    """Every sample field and label attribute an error map ``map_key`` may write."""
+    names = [map_key + "_cluster", *grid_fields(map_key)]
+    paths = names + [map_key + "_embedding"]
+    config = dataset.get_evaluation_info(eval_key).config
+    for f in (getattr(config, "pred_field", None), getattr(config, "gt_field", None)):
+        if f:
+            paths += ["%s.detections.%s" % (f, name) for name in names]
+    return paths
+
+
+def _existing_map_fields(dataset, eval_key, map_key):
+    """The first field a new map would write that the dataset already has (declared,
+    or a label attribute set without being declared), else None."""
+    for path in _map_fields(dataset, eval_key, map_key):
+        if dataset.has_field(path):
+            return path
+        if "." in path and dataset.count(path) > 0:
+            return path
+    return None
 
 
 def _check_embeddings_field(dataset, name, level):
@@ -269,19 +315,29 @@ def _point_boxes(dataset, config, points):
     return boxes, points["image"]
 
 
-def _write_clusters(dataset, eval_view, config, points, labels, level, map_key):
+def _write_point_fields(dataset, eval_view, config, points, labels, xy, level, map_key):
+    """Each point's cluster and grid coordinates (:func:`grid_coordinates` of the float32
+    positions the run stores) on its sample or label; labels that are not points get None."""
     field = map_key + "_cluster"
+    fx, fy = grid_fields(map_key)
+    q = grid_coordinates(np.asarray(xy).astype(np.float32))
+    gx, gy = q[:, 0].tolist(), q[:, 1].tolist()
     if level == "samples":
-        dataset.add_sample_field(field, fof.IntField)
-        labels_io.write_sample_values(dataset, points["ids"].tolist(), {field: labels.tolist()})
+        for name in (field, fx, fy):
+            dataset.add_sample_field(name, fof.IntField)
+        labels_io.write_sample_values(dataset, points["ids"].tolist(),
+                                      {field: labels.tolist(), fx: gx, fy: gy})
         return
-    by_id = dict(zip(points["ids"].tolist(), labels.tolist()))
+    by_id = dict(zip(points["ids"].tolist(), zip(labels.tolist(), gx, gy)))
     sample_ids = eval_view.values("id")
+    none = (None, None, None)
     for label_field in (config.pred_field, config.gt_field):
         table = labels_io.read_labels(eval_view, label_field)
-        dataset.add_sample_field("%s.detections.%s" % (label_field, field), fof.IntField)
-        labels_io.write_label_values(dataset, sample_ids, table,
-                                     {field: [by_id.get(i) for i in table.ids]})
+        for name in (field, fx, fy):
+            dataset.add_sample_field("%s.detections.%s" % (label_field, name), fof.IntField)
+        rows = [by_id.get(i, none) for i in table.ids]
+        labels_io.write_label_values(dataset, sample_ids, table, {
+            field: [r[0] for r in rows], fx: [r[1] for r in rows], fy: [r[2] for r in rows]})
 
 
 def _register_visualizations(dataset, eval_view, config, points, xy, level, map_key):

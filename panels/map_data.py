@@ -32,7 +32,7 @@ VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
 OTHER, MISSING = ("other", "#c7c7c7"), ("missing", "#7f7f7f")
 MAX_CATEGORIES = len(CATEGORY_PALETTE)  # more distinct values: the rest are "other"
 HIGHLIGHT = "in view"
-SCALE = 9999  # coordinates are sent as integers 0..SCALE on the map's extent
+SCALE = error_map.GRID  # coordinates are sent as integers 0..SCALE on the map's extent
 _cache = OrderedDict()   # (dataset id, map key, run time) -> MapData
 _lock = threading.Lock()
 
@@ -193,9 +193,7 @@ class MapData:
     def __init__(self, key, arrays, summaries, config):
         self.key, self.arrays, self.summaries, self.config = key, arrays, summaries, config
         xy = np.asarray(arrays["xy"], dtype=np.float64).reshape(-1, 2)
-        lo = xy.min(axis=0) if len(xy) else np.zeros(2)
-        span = (xy.max(axis=0) - lo) if len(xy) else np.ones(2)
-        self.q = np.round((xy - lo) / np.where(span > 0, span, 1) * SCALE).astype(np.int64)
+        self.q = error_map.grid_coordinates(arrays["xy"])
         self._by_color = {}
         self._label_index = None
         self.marker_size = 7 if len(xy) < 2000 else 5 if len(xy) < 20000 else 4

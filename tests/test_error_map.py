@@ -164,3 +164,95 @@ def test_bad_inputs_change_nothing(tmp_path):
         with pytest.raises(Exception, match=pattern):
             compute_error_map(ds, **params)
         assert snapshot(ds) == before, params
+
+
+def stored_grid(module, ds, map_key):
+    """The run's stored ids and the grid coordinates of its stored xy, by id."""
+    arrays = module.load_error_map(ds, map_key)[0]
+    q = module.grid_coordinates(arrays["xy"])
+    return dict(zip(arrays["ids"].tolist(), map(tuple, q.tolist())))
+
+
+def test_grid_coordinates_span_the_grid():
+    module = error_map_module()
+    q = module.grid_coordinates(np.array([[0.0, 5.0], [2.0, 5.0], [1.0, 5.0]], np.float32))
+    assert q.dtype == np.int64 and q.tolist() == [[0, 0], [module.GRID, 0], [5000, 0]]
+    assert module.grid_coordinates(np.zeros((0, 2))).shape == (0, 2)
+    assert module.grid_fields("m") == ("m_x", "m_y")
+
+
+def test_samples_map_stores_each_points_grid_position(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=30)
+    module = error_map_module()
+    compute_error_map(ds, eval_key="eval", level="samples", map_key="g")
+    expected = stored_grid(module, ds, "g")
+    ids, xs, ys = ds.values(["id", "g_x", "g_y"])
+    assert len(expected) == len(ds)
+    assert {i: (x, y) for i, x, y in zip(ids, xs, ys)} == expected
+    schema = ds.get_field_schema()
+    assert isinstance(schema["g_x"], fo.IntField) and isinstance(schema["g_y"], fo.IntField)
+    # a region of the map is a range query
+    x0, x1 = 2000, 7000
+    inside = ds.match((fo.ViewField("g_x") >= x0) & (fo.ViewField("g_x") <= x1)).values("id")
+    assert sorted(inside) == sorted(i for i, (x, _) in expected.items() if x0 <= x <= x1)
+    module.delete_error_map(ds, "g")
+    assert not ds.has_field("g_x") and not ds.has_field("g_y")
+
+
+def test_objects_map_stores_each_points_grid_position_on_its_label(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=30)
+    module = error_map_module()
+    compute_error_map(ds, eval_key="eval", level="objects", map_key="og")
+    expected = stored_grid(module, ds, "og")
+    seen = set()
+    for field in ("predictions", "ground_truth"):
+        ids, xs, ys, cl = (ds.values("%s.detections.%s" % (field, k), unwind=True)
+                           for k in ("id", "og_x", "og_y", "og_cluster"))
+        for i, x, y, c in zip(ids, xs, ys, cl):
+            if i in expected:
+                assert (x, y) == expected[i] and c is not None, (field, i)
+                seen.add(i)
+            else:  # a label that is not a point (a matched ground truth object)
+                assert x is None and y is None and c is None, (field, i)
+        assert ds.has_field("%s.detections.og_x" % field)
+    assert seen == set(expected)
+    assert any(i not in expected for i in ds.values("ground_truth.detections.id", unwind=True))
+    module.delete_error_map(ds, "og")
+    for field in ("predictions", "ground_truth"):
+        for name in ("og_x", "og_y", "og_cluster"):
+            assert not ds.has_field("%s.detections.%s" % (field, name))
+            assert ds.count("%s.detections.%s" % (field, name)) == 0
+
+
+@pytest.mark.parametrize("level, path", [
+    ("samples", "u_x"), ("objects", "u_cluster"), ("samples", "u_embedding"),
+    ("objects", "predictions.detections.u_y"), ("samples", "ground_truth.detections.u_x"),
+])
+def test_a_user_field_named_like_a_map_field_is_never_overwritten(tmp_path, level, path):
+    ds, _ = planted_dataset(tmp_path, n=12)
+    if "." in path:
+        root, attr = path.split(".detections.")
+        for sample in ds:
+            for d in sample[root].detections:
+                d[attr] = 7
+            sample.save()
+    else:
+        ds.set_values(path, [7] * len(ds))
+    before = snapshot(ds)
+    with pytest.raises(Exception, match="'%s' already exists.*another map_key" % path):
+        compute_error_map(ds, eval_key="eval", level=level, map_key="u")
+    assert snapshot(ds) == before
+
+
+def test_an_undeclared_label_attribute_named_like_a_map_field_is_never_overwritten(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=12)
+    sample = ds.match(fo.ViewField("predictions.detections").length() > 0).first()
+    sid = sample.id
+    ds._sample_collection.update_one({"_id": sample._id},
+                                     {"$set": {"predictions.detections.0.u_x": 3}})
+    ds.reload()
+    assert not ds.has_field("predictions.detections.u_x")
+    before = snapshot(ds)
+    with pytest.raises(Exception, match="'predictions.detections.u_x' already exists"):
+        compute_error_map(ds, eval_key="eval", level="objects", map_key="u")
+    assert snapshot(ds) == before and ds[sid].predictions.detections[0]["u_x"] == 3
