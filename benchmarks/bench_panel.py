@@ -10,7 +10,7 @@ a. server side: the panel's ``on_confidence`` event after a slider is
    ``on_preload``, which sends every other IoU's steps once the panel is drawn;
 b. in the real App in headless Chromium: from a slider key press
    (``keydown``) to the confusion matrix and per-class bars showing the new
-   data (drawn in the browser, ``panels/operating_point.js``), then to every
+   data (drawn in the browser, ``panels/components.js``), then to every
    other section showing it too (the summary states the new threshold, and
    each section drawn from the slider's steps says which value it shows, in
    ``data-ea-at``); from a click on an IoU option to the new matrix, then

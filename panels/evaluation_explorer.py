@@ -11,7 +11,7 @@ here), so updates avoid it.
 
 Every section that follows the confidence and the IoU (summary, the App's view,
 slider, curves, class bars, confusion matrix, per-class table, recommendations,
-error types, PR curves) is drawn in the browser by ``operating_point.js`` from
+error types, PR curves) is drawn in the browser by ``components.js`` from
 every slider step of every IoU, sent once per class order: the panel's IoU
 with the first render, the others when the browser asks (``on_preload``). The
 slider and the IoU selector report to Python by events (``on_confidence``,
@@ -43,7 +43,7 @@ TOP_CLASSES = 20
 STORE = "error_atlas_explorer"
 CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "class_filter", "mode",
                "example_class", "example_kind")
-# Chosen in the browser (operating_point.js) and sent as events, which update
+# Chosen in the browser (components.js) and sent as events, which update
 # this process's memory and the store only: writing them to the panel state
 # would make the App save its spaces and reload its page query on every move.
 BROWSER_KEYS = ("confidence", "iou")
@@ -134,7 +134,7 @@ class EvaluationExplorer(foo.Panel):
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
         # Every section that follows the confidence is drawn in the browser
-        # (panels/operating_point.js) from every slider step's numbers: the
+        # (panels/components.js) from every slider step's numbers: the
         # summary, the slider, the curves, the class bars and the confusion
         # matrix here, the table, recommendations and error types in the
         # details below. Releasing the slider calls on_confidence.

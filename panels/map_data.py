@@ -99,15 +99,15 @@ def groups(arrays, summaries, color_by, class_names):
 def field_choices(dataset):
     """Sample fields a map can be coloured by: top-level booleans, numbers, strings and
     lists of strings (``tags``), without ids, paths, dates, labels, vectors and the
-    fields this plugin writes (``<eval_key>_tp/_fp/_fn``, ``<map_key>_cluster`` and
-    ``_embedding``)."""
+    fields this plugin writes (``<eval_key>_tp/_fp/_fn``, ``<map_key>_cluster``,
+    ``_x``, ``_y`` and ``_embedding``)."""
     own = {"id", "filepath"}
     for key in dataset.list_evaluations():
         own.update(key + s for s in ("_tp", "_fp", "_fn"))
     for run in dataset.list_runs():
         if run.startswith("error_map_"):
             key = run[len("error_map_"):]
-            own.update((key + "_cluster", key + "_embedding"))
+            own.update((key + "_cluster", key + "_embedding", *error_map.grid_fields(key)))
     return sorted(name for name, field in dataset.get_field_schema().items()
                   if name not in own and not name.startswith("_") and field_kind(field))
 

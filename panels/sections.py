@@ -113,7 +113,7 @@ def at_confidences(ev, iou, confidences, *, num_images, covers, table_classes, m
 
 
 def browser_steps(sections, table_classes):
-    """What ``operating_point.js`` needs of :func:`at_confidences` at the slider's
+    """What ``components.js`` needs of :func:`at_confidences` at the slider's
     steps: recommendations listed once (``items``) and referenced by index, the
     table's fixed columns once and its moving ones per step."""
     items, index, grid = [], {}, []
@@ -146,7 +146,7 @@ def iou_key(iou):
 
 def iou_steps(ev, iou, confidence, *, bar_classes, matrix_classes, members, num_images, covers,
               pr_classes=None):
-    """Everything ``operating_point.js`` draws at one IoU, at every slider step:
+    """Everything ``components.js`` draws at one IoU, at every slider step:
     :func:`figures.operating_point` (curves, bars, matrix, counts), the other
     sections (:func:`browser_steps`) and the PR curves, which depend on the IoU only."""
     optimal = ev.sweeps(iou)[0].optimal()

@@ -18,11 +18,13 @@ software WebGL a redraw of 50,000 points takes ~0.2 s. So:
   view-change events per change, so views already shown are skipped, and a
   view this panel set is highlighted from the indices it was built from
   (no database query);
-- after a selection, plotly's selection box is dropped (``selectionrevision``):
-  plotly re-applies a selection after every ``react``, one redraw each;
-- selections come back as (trace, index) pairs, mapped to sample or label ids
-  here, vectorized, from the map cached in this process; views of thousands of
-  labels are built for MongoDB to filter fast (:func:`.selection.labels_view`).
+- box and lasso selections are drawn by the browser component
+  (``ErrorMapScatter`` in ``components.js``), not by plotly, whose selection
+  restyles and redraws every point several times; the region comes here as a
+  few numbers (``on_region``), its points are found from the map cached in this
+  process, and the view showing them is a range query on the grid coordinates
+  stored with the points (:mod:`.map_region`), a few hundred bytes where a
+  view of 5,000 ids is 300 KB that the App sends with each of its requests.
 
 The map's points and colourings (by error type, cluster, class, confidence or
 any sample field) are computed in :mod:`.map_data`, once per map and colouring.
@@ -35,10 +37,8 @@ class, an error type) highlights its points here.
 import hashlib
 import json
 import threading
-import uuid
 import zlib
 from collections import OrderedDict
-from operator import itemgetter
 
 import numpy as np
 
@@ -48,7 +48,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from . import cluster_report, evaluation_explorer, selection
+from . import cluster_report, evaluation_explorer, map_region, selection
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import COLOR_BY, FIELD, SCALE, field_choices, field_version, load, maps
 
@@ -94,9 +94,12 @@ class VectorExplorer(foo.Panel):
         # composite_view: the App's form otherwise "initializes" a plot's value
         # whenever its data changes, copying all the panel data (50,000 points)
         # into the panel state, which every later event then sends back
-        panel.plot("scatter", layout=self._layout(ctx), composite_view=True,
-                   config={"scrollZoom": True, "displaylogo": False},
-                   on_selected=self.on_selected, on_click=self.on_point_click)
+        # drawn by components.js: box and lasso selections there call on_region
+        panel.obj("scatter", view=types.View(
+            component="ErrorMapScatter", composite_view=True, layout=self._layout(ctx),
+            config={"scrollZoom": True, "displaylogo": False,
+                    "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoom2d", "pan2d"]},
+            on_region=self.on_region, on_click=self.on_point_click))
         buttons = panel.h_stack("selection_row", align_y="center")
         buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
         buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
@@ -127,21 +130,23 @@ class VectorExplorer(foo.Panel):
 
     # -- selections -----------------------------------------------------------------
 
-    def on_selected(self, ctx):
-        picked = ctx.params.get("data") or []
-        if not picked:
-            return  # a plain click with dragmode "select" sends an empty selection
-        try:
-            trace = np.fromiter(map(itemgetter("trace_idx"), picked), np.int64, len(picked))
-            index = np.fromiter(map(itemgetter("idx"), picked), np.int64, len(picked))
-        except (KeyError, TypeError):
+    def on_region(self, ctx):
+        """A box (``box``: x0, x1, y0, y1) or lasso (``lasso``: xs, ys) drawn on the map,
+        in map coordinates, with the legend groups hidden (``hidden``: trace indices):
+        its shown points become the App's view."""
+        box, lasso = ctx.params.get("box"), ctx.params.get("lasso")
+        if not ctx.panel.state.map_key or (box is None and lasso is None):
             return
         m = load(ctx.dataset, ctx.panel.state.map_key)
-        # Drop plotly's selection box: plotly re-applies a selection after every
-        # react the App asks for (dozens per event), each a full WebGL redraw of
-        # every point (~0.2 s at 50k in software WebGL); the selected points are
-        # shown by the "in view" highlight instead.
-        self._select(ctx, m, self._points(ctx, m, trace, index), drop_selection=True)
+        try:
+            inside = map_region.points_in(m.q, box=box, lasso=lasso)
+        except (TypeError, ValueError):
+            return
+        idx = np.flatnonzero(inside & self._shown(ctx, m, ctx.params.get("hidden") or []))
+        if not len(idx):
+            ctx.ops.notify("No shown point in the region", variant="info")
+            return
+        self._select(ctx, m, idx)
 
     def on_point_click(self, ctx):
         trace, i = ctx.params.get("trace_idx"), ctx.params.get("idx")
@@ -207,7 +212,7 @@ class VectorExplorer(foo.Panel):
             "cluster_classes_md": _classes_md(rows), "cluster_layout": layout,
             "cluster_plot": None})  # a copy the App may have put in the state
         ctx.panel.data.set("cluster_plot", traces)
-        self._select(ctx, m, members)
+        self._select(ctx, m, members, cluster=s["id"])
 
     def on_cluster_cell(self, ctx):
         state = ctx.panel.state
@@ -235,7 +240,7 @@ class VectorExplorer(foo.Panel):
             ctx.ops.notify("Choose a failure cluster first", variant="warning")
             return
         m = load(ctx.dataset, ctx.panel.state.map_key)
-        view = _view_of(ctx.dataset, m, np.flatnonzero(m.arrays["cluster"] == c))
+        view = map_region.view_of(ctx.dataset, m, np.flatnonzero(m.arrays["cluster"] == c), cluster=c)
         tag = "%s_cluster_%d" % (ctx.panel.state.map_key, c)
         if m.config.level == "samples":
             view.tag_samples(tag)
@@ -262,10 +267,25 @@ class VectorExplorer(foo.Panel):
                 idx = np.r_[idx, shown[lit[lit < len(shown)]]]
         return np.unique(idx)
 
-    def _select(self, ctx, m, idx, drop_selection=False):
-        self._set_view(ctx, m, _view_of(ctx.dataset, m, idx), idx, drop_selection)
+    def _shown(self, ctx, m, hidden):
+        """Mask of the points drawn in the legend groups not ``hidden`` (trace
+        indices), the "in view" trace's included when it is shown."""
+        color_by, version = self._colour(ctx, m)
+        _, order, offsets = m.colouring(color_by, ctx.panel.state.class_names or [], version)
+        n = len(offsets) - 1
+        hidden = {t for t in hidden if isinstance(t, int)}
+        group = np.repeat(np.arange(n), np.diff(offsets))
+        shown = np.zeros(len(m), bool)
+        shown[order[~np.isin(group, list(hidden))]] = True
+        lit = _memo(ctx.panel_id).get("highlight")
+        if n not in hidden and lit is not None:
+            shown[lit] = True
+        return shown
 
-    def _set_view(self, ctx, m, view, idx, drop_selection=False):
+    def _select(self, ctx, m, idx, cluster=None):
+        self._set_view(ctx, m, map_region.view_of(ctx.dataset, m, idx, cluster), idx)
+
+    def _set_view(self, ctx, m, view, idx):
         """Sets the App's view and highlights its points at once (one plot update);
         remembers them, so the view-change events it causes need nothing more."""
         key = _view_key(view)
@@ -274,19 +294,17 @@ class VectorExplorer(foo.Panel):
             memo["own"] = (key, idx)
             memo["shown"], memo["highlight"] = (m.key, key), idx
         ctx.ops.set_view(view)
-        self._send_highlight(ctx, m, idx, drop_selection)
+        self._send_highlight(ctx, m, idx)
 
-    def _send_highlight(self, ctx, m, idx, drop_selection=False):
-        """Patches the "in view" trace alone; the layout's new ``datarevision`` (and
-        ``selectionrevision``) go out with the render, not in the panel state: a
-        state change makes the App save its spaces and reload its page query,
-        which would compete with the grid's own queries for the new view."""
+    def _send_highlight(self, ctx, m, idx):
+        """Patches the "in view" trace alone; the layout's new ``datarevision`` goes
+        out with the render, not in the panel state: a state change makes the
+        App save its spaces and reload its page query, which would compete with
+        the grid's own queries for the new view."""
         n = int(ctx.panel.state.n_groups)
         ctx.panel.data.set("scatter.%d" % n, m.highlight_trace(idx))
         memo = _memo(ctx.panel_id)
         memo["revision"] = _revision(m, "%s|%s" % self._colour(ctx, m), idx)
-        if drop_selection:
-            memo["selection"] = uuid.uuid4().hex[:8]
 
     def _colour(self, ctx, m):
         """``(color_by, version)`` of the colouring the scatter was drawn with."""
@@ -301,8 +319,7 @@ class VectorExplorer(foo.Panel):
         layout = dict(ctx.panel.state.scatter_layout or {})
         memo = _panels.get(ctx.panel_id)
         if layout and memo and memo.get("revision"):
-            layout.update(datarevision=memo["revision"],
-                          selectionrevision=memo.get("selection", "0"))
+            layout["datarevision"] = memo["revision"]
         return layout
 
     def _highlight(self, ctx, m, memo, key):
@@ -348,21 +365,23 @@ class VectorExplorer(foo.Panel):
         rows = [{"rank": r + 1, "size": s["size"], "error_rate": _round(s["error_rate"], 3),
                  "lift": _round(s["lift"], 2), "top_error": _top_error(s),
                  "description": "; ".join(s["description"])} for r, s in enumerate(m.summaries)]
-        caption = ("%d %s, %d clusters, map of evaluation '%s'. Drag to select (box; lasso in "
-                   "the toolbar), click a legend entry to hide or show a group." % (
+        caption = ("%d %s, %d clusters, map of evaluation '%s'. Drag to select (box or lasso, "
+                   "chosen above the map), click a point to show it, click a legend entry to hide "
+                   "or show a group." % (
                        len(m), "images" if m.config.level == "samples" else "objects",
                        len(m.summaries), m.config.eval_key))
         if color_by.startswith(FIELD) and m.config.level == "objects":
             caption += " Each object takes its image's value of '%s'." % color_by[len(FIELD):]
-        layout = dict(BASE_LAYOUT, height=520, dragmode="select", hovermode="closest",
+        layout = dict(BASE_LAYOUT, height=520, dragmode=False, hovermode="closest",
                       uirevision=map_key, datarevision=memo["revision"],
-                      selectionrevision=memo.get("selection", "0"),
                       margin={"t": 30, "r": 10, "b": 10, "l": 10},
                       xaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
                       yaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
                       # under the plot, wrapping: never over the points or the toolbar, never cut
                       legend={"orientation": "h", "x": 0, "xanchor": "left", "y": -0.01,
-                              "yanchor": "top", "itemclick": "toggle"})
+                              "yanchor": "top", "itemclick": "toggle",
+                              # groups hidden in one colouring are not hidden in the next
+                              "uirevision": "%s|%s" % (map_key, color_by)})
         # None: copies of the data the App may have put in the state (merged under it)
         state = {"scatter": None, "clusters": None, "map_key": map_key,
                  "map_keys": maps(ctx.dataset), "color_by": color_by, "color_choices": choices,
@@ -438,17 +457,6 @@ def _classes_md(rows):
     more = len(rows) - MAX_CLASS_ROWS
     tail = "\n\n... and %d more classes with fewer errors." % more if more > 0 else ""
     return "\n".join(lines) + tail
-
-
-def _view_of(dataset, m, idx):
-    """The samples (samples map) or objects (objects map) of these points: one patch
-    per object when they are all predictions or all ground truth, else their
-    samples with only these labels (FiftyOne patches hold one field)."""
-    ids = m.arrays["ids"][idx]
-    if m.config.level == "samples":
-        return dataset.select(ids.tolist())
-    kinds = m.arrays["kind"][idx]
-    return selection.labels_view(dataset, m.config, m.samples_of(ids), ids[kinds == 0], ids[kinds == 1])
 
 
 def _ids_in_view(view, config):

@@ -1,6 +1,7 @@
 """The vector explorer's callbacks through FiftyOne's operator machinery, checked
 against the stored map, the engine and FiftyOne's own per-label results."""
 
+import json
 import sys
 
 import numpy as np
@@ -57,6 +58,13 @@ class VectorClient(PanelClient):
 
     def highlight(self):
         return self.data["scatter"][-1]
+
+    def select_groups(self, keep):
+        """What a box around the whole map sends with every legend group but ``keep``
+        (trace indices) hidden, the "in view" trace included."""
+        n = len(self.groups())
+        return self.call("on_region", box=[-1, 10000, -1, 10000],
+                         hidden=[t for t in range(n + 1) if t not in keep])
 
     def layout(self):
         """The scatter's layout in the last render."""
@@ -163,30 +171,74 @@ def test_view_changes_send_only_the_highlight_and_only_once(mapped):
     assert client.layout()["datarevision"] != revision
 
 
-def test_box_selection_shows_exactly_the_selected_points(mapped):
+def drawn(client):
+    """Every drawn point's (x, y) and sample or label id, from the traces sent."""
+    m = plugin_module("panels.map_data").load(client.dataset, client.state["map_key"])
+    xy = np.concatenate([np.c_[decode(t["x"]), decode(t["y"])] for t in client.groups()])
+    # the ids behind the drawing: each point of the map once, at its coordinates
+    assert sorted(map(tuple, xy)) == sorted(map(tuple, m.q))
+    return m.q, m.arrays["ids"]
+
+
+def is_compact(view, limit=2000):
+    """The view is a query of a few hundred bytes, not a list of ids."""
+    return len(json.dumps(view._serialize(), default=str)) < limit
+
+
+def test_box_selection_shows_exactly_the_points_in_the_box(mapped):
     ds, _, _, _ = mapped
     client = VectorClient(ds).call("on_load")
     client.call("on_map", value="smap", path="map_key")
     assert client.points() == len(ds)
-    traces = client.groups()
-    # as the App sends them: trace name, trace index, point index
-    picked = [{"trace": traces[t]["name"], "trace_idx": t, "idx": i, "x": None, "y": None}
-              for t in range(len(traces)) for i in range(0, len(decode(traces[t]["x"])), 3)]
-    selection = client.layout()["selectionrevision"]
-    client.call("on_selected", data=picked)
+    q, ids = drawn(client)
+    # as the browser sends it: the box's corners in map coordinates, in drag order
+    box = [7000.4, 2500.2, 1800.7, 8100.0]
+    inside = (q[:, 0] >= 2500.2) & (q[:, 0] <= 7000.4) & (q[:, 1] >= 1800.7) & (q[:, 1] <= 8100)
+    assert 0 < inside.sum() < len(ds)
+    client.call("on_region", box=box, hidden=[])
     view = client.view()
-    assert view.count() == len(picked)
-    # the highlight at once, and plotly's selection box dropped (see the panel's docstring)
-    assert client.highlight()["name"] == "in view (%d)" % len(picked)
-    assert client.layout()["selectionrevision"] != selection
-    # the highlight of the view it set comes from the selection itself
+    assert sorted(view.values("id")) == sorted(ids[inside])
+    assert is_compact(view)  # a range query on the stored grid coordinates
+    # the highlight at once; the highlight of the view it set comes from the selection
+    assert client.highlight()["name"] == "in view (%d)" % inside.sum()
     client.call("on_change_view", view=view)
-    assert client.highlight()["name"] == "in view (%d)" % len(picked)
+    assert client.highlight()["name"] == "in view (%d)" % inside.sum()
     # a click on a highlighted point selects that point
-    client.call("on_point_click", trace_idx=len(traces), idx=0, trace="in view")
+    client.call("on_point_click", trace_idx=len(client.groups()), idx=0, trace="in view")
     assert client.view().count() == 1
-    client.call("on_selected", data=[])  # an empty selection (plain click) changes nothing
+    # a region without points, or a malformed one, changes nothing
+    client.call("on_region", box=[-50, -10, -50, -10], hidden=[])
     assert not any(r["operator_uri"].endswith("set_view") for r in client.requests)
+    client.call("on_region", box=["a", None], hidden=[])
+    assert not any(r["operator_uri"].endswith("set_view") for r in client.requests)
+
+
+def test_lasso_and_hidden_groups_select_exactly_the_shown_points_inside(mapped):
+    from matplotlib.path import Path
+
+    ds, _, _, _ = mapped
+    client = VectorClient(ds).call("on_load")
+    client.call("on_map", value="smap", path="map_key")
+    q, ids = drawn(client)
+    xs, ys = [1000, 9000, 8000, 2000, 5000], [1000, 2000, 9000, 8500, 5000]
+    inside = Path(np.c_[xs, ys]).contains_points(q)
+    client.call("on_region", lasso=[xs, ys], hidden=[])
+    view = client.view()
+    assert 0 < inside.sum() < len(ds)
+    assert sorted(view.values("id")) == sorted(ids[inside]) and is_compact(view, 20000)
+    # with a legend group hidden, its points are not selected (ids of the rest), unless
+    # the "in view" trace marking the last selection is shown: its points are drawn
+    traces = client.groups()
+    big = int(np.argmax([trace_count(t) for t in traces]))
+    m = plugin_module("panels.map_data").load(ds, "smap")
+    _, order, offsets = m.colouring("error", client.state["class_names"])
+    hidden = order[offsets[big]:offsets[big + 1]]
+    client.call("on_region", lasso=[xs, ys], hidden=[big])
+    assert sorted(client.view().values("id")) == sorted(ids[inside])
+    client.call("on_region", lasso=[xs, ys], hidden=[big, len(traces)])
+    want = inside.copy()
+    want[hidden] = False
+    assert sorted(client.view().values("id")) == sorted(ids[want]) and want.sum() < inside.sum()
 
 
 def test_a_cluster_shows_its_members_its_class_metrics_and_its_confusion(mapped):
@@ -284,19 +336,19 @@ def test_object_selections_show_exactly_those_labels(mapped):
     traces = client.groups()
     names = [t["name"].split(" (")[0] for t in traces]
     missed = names.index("missed")
-    picked = [{"trace": traces[missed]["name"], "trace_idx": missed, "idx": i}
-              for i in range(0, trace_count(traces[missed]), 2)]
-    client.call("on_selected", data=picked)
+    q, ids = drawn(client)
+    left = q[:, 0] <= np.median(q[:, 0])
+    client.call("on_region", box=[0, np.median(q[:, 0]), 0, 10000],
+                hidden=[t for t in range(len(traces) + 1) if t != missed])
     patches = client.view()
-    missed_ids = arrays["ids"][arrays["error"] == "missed"][::2]
-    assert patches._is_patches and patches.count() == len(picked)
+    missed_ids = arrays["ids"][(arrays["error"] == "missed") & left]
+    assert patches._is_patches and patches.count() == len(missed_ids) > 0
     assert sorted(patches.values("ground_truth.id")) == sorted(missed_ids)
 
-    picked += [{"trace": traces[0]["name"], "trace_idx": 0, "idx": i}
-               for i in range(0, trace_count(traces[0]), 3)]
-    client.call("on_selected", data=picked)
+    client.call("on_region", box=[0, np.median(q[:, 0]), 0, 10000],
+                hidden=[t for t in range(len(traces) + 1) if t not in (0, missed)])
     view = client.view()
-    pred_ids = arrays["ids"][arrays["error"] == names[0]][::3]
+    pred_ids = arrays["ids"][(arrays["error"] == names[0]) & left]
     expected = ds.select_labels(ids=list(missed_ids) + list(pred_ids),
                                 fields=["predictions", "ground_truth"])
     assert view.count() == expected.count() == len(set(expected.values("id")))
@@ -382,7 +434,7 @@ def test_colour_by_a_sample_field_on_a_samples_map(mapped, fields):
     # no ids, paths, dates, metadata, labels, vectors or this plugin's own fields
     for name in ("id", "filepath", "metadata", "created_at", "last_modified_at", "predictions",
                  "ground_truth", "eval_tp", "eval_fp", "eval_fn", "smap_cluster",
-                 "omap_cluster", "smap_embedding", "omap_embedding"):
+                 "omap_cluster", "smap_embedding", "omap_embedding", "smap_x", "smap_y"):
         assert "field:" + name not in offered, name
     assert ["field:weather", "field: weather"] in client.state["color_choices"]
 
@@ -403,8 +455,7 @@ def test_colour_by_a_sample_field_on_a_samples_map(mapped, fields):
     # a legend group selected: exactly the images with that value
     traces = client.groups()
     rain = next(t for t, tr in enumerate(traces) if tr["name"].startswith("rain "))
-    client.call("on_selected", data=[{"trace": traces[rain]["name"], "trace_idx": rain, "idx": i}
-                                     for i in range(trace_count(traces[rain]))])
+    client.select_groups([rain])
     assert sorted(client.view().values("id")) == sorted(
         i for i, w in weather.items() if w == "rain")
 
@@ -443,8 +494,7 @@ def test_colour_by_a_sample_field_on_an_objects_map(mapped, fields):
     # a selected group: exactly its objects (one patch each when all of one field)
     traces = client.groups()
     fog = next(t for t, tr in enumerate(traces) if tr["name"].startswith("fog "))
-    client.call("on_selected", data=[{"trace": traces[fog]["name"], "trace_idx": fog, "idx": i}
-                                     for i in range(trace_count(traces[fog]))])
+    client.select_groups([fog])
     view = client.view()
     fog_images = {i for i, w in weather.items() if w == "fog"}
     assert set(view.values("id")) <= fog_images
@@ -465,7 +515,7 @@ def test_field_colouring_follows_edits_and_deleted_fields(mapped, fields):
     original = m.field_groups
     m.field_groups = lambda name: reads.append(name) or original(name)
     try:
-        client.call("on_selected", data=[{"trace_idx": 0, "idx": 0}])
+        client.call("on_region", box=[0, 5000, 0, 5000], hidden=[])
         client.call("on_color", value="field:weather", path="color_by")
         assert reads == []
         ds.set_values("weather", ["snow"] * len(ds))  # an edit: read again when drawn again

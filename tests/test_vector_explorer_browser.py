@@ -92,13 +92,41 @@ def scroll_to_text(page, text):
     page.locator(VX).get_by_text(text, exact=False).first.scroll_into_view_if_needed()
 
 
-def selection_event(requests):
-    """The points of the last non-empty ``on_selected`` event the App sent."""
+def region_event(requests):
+    """The last region (box or lasso, in map coordinates) the scatter sent to ``on_region``."""
     for body in reversed(requests):
         params = json.loads(body)["params"]
-        if params.get("__method__") == "on_selected" and params.get("data"):
-            return params["data"]
+        if params.get("__method__") == "on_region":
+            return params
     return None
+
+
+def region_points(ui, map_key, params):
+    """Ids of the map's points inside a region the scatter sent, none hidden."""
+    m = plugin_module("panels.map_data").load(ui.dataset, map_key)
+    inside = plugin_module("panels.map_region").points_in(
+        m.q, box=params.get("box"), lasso=params.get("lasso"))
+    return set(m.arrays["ids"][inside])
+
+
+def drawn_ids(page, ui, map_key, color_by, version=None):
+    """{point id: (page x, page y)} of every drawn point of the colour groups."""
+    md = plugin_module("panels.map_data")
+    m = md.load(ui.dataset, map_key)
+    _, order, offsets = m.colouring(color_by, ui.ev.classes, version)
+    return {m.arrays["ids"][order[offsets[t] + i]]: (px, py)
+            for t, i, px, py in scatter_positions(page)}
+
+
+def split(points, polygon, margin=4):
+    """(ids surely inside, ids surely outside) a page polygon; points on its edge may go
+    either way."""
+    sure_in, sure_out = set(), set()
+    for i, (px, py) in points.items():
+        hit, dist = inside(polygon, px, py)
+        if dist > margin:
+            (sure_in if hit else sure_out).add(i)
+    return sure_in, sure_out
 
 
 # -- tests -------------------------------------------------------------------------------
@@ -162,11 +190,18 @@ def test_box_selection_shows_the_selected_points_in_the_grid(ui):
     browser.poll(lambda: drawn(page)[0] == NUM_SAMPLES, message="the samples map drawn")
     page.wait_for_timeout(500)
     ui.requests.clear()
+    x, y, w, h = browser.scatter_area(page)
+    sure_in, sure_out = split(drawn_ids(page, ui, "smap", "error"), [
+        (x + fx * w, y + fy * h) for fx, fy in ((0.05, 0.05), (0.6, 0.05), (0.6, 0.95), (0.05, 0.95))])
     browser.box_select(page, 0.05, 0.05, 0.6, 0.95)
+    # the region drawn (not plotly's selection) goes to the panel as a few numbers;
     # page.wait_for_timeout lets Playwright deliver the request events meanwhile
-    picked = browser.poll(lambda: page.wait_for_timeout(50) or selection_event(ui.requests),
-                          message="the selection event")
-    n = len({(p["trace_idx"], p["idx"]) for p in picked})
+    region = browser.poll(lambda: page.wait_for_timeout(50) or region_event(ui.requests),
+                          message="the region event")
+    assert len(json.dumps(region)) < 2000 and region["hidden"] == []
+    got = region_points(ui, "smap", region)
+    assert sure_in <= got and not (got & sure_out)
+    n = len(got)
     assert 0 < n < NUM_SAMPLES, "the box holds some of the images"
     browser.poll(lambda: browser.grid_count(page) == (n, "samples"),
                  message="%d samples in the grid" % n)
@@ -224,9 +259,9 @@ def inside(polygon, x, y):
 
 
 def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid(ui):
-    """Colour by a sample field (legend toggles still work), switch plotly's drag mode
-    to lasso in the toolbar, draw a polygon with the mouse: exactly the points inside
-    it are selected, and the grid shows their images."""
+    """Colour by a sample field (legend toggles still work), choose the lasso above the
+    map, draw a polygon with the mouse: exactly the points inside it are selected,
+    and the grid shows their images."""
     page = ui.page
     clear_grid_view(page)
     page.locator(VX).get_by_text("Colour by", exact=True).scroll_into_view_if_needed()
@@ -256,21 +291,15 @@ def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid
                  message="the first weather group shown again")
     page.wait_for_timeout(500)
 
+    page.locator(VX + ' [data-ea-tool="lasso"]').click()
+    browser.poll(lambda: page.locator(VX + ' [data-ea-map-tool="lasso"]').count() == 1,
+                 message="the lasso chosen")
     x, y, w, h = browser.scatter_area(page)
-    page.mouse.move(x + w / 2, y + h / 2)  # the toolbar shows on hover
-    lasso = page.locator(VX + ' .modebar-btn[data-val="lasso"]').first
-    lasso.click()
-    browser.poll(lambda: page.evaluate("""(sel) => [...document.querySelector(sel)
-        .querySelectorAll('.js-plotly-plot')].some(g => g._fullLayout
-        && g._fullLayout.dragmode === 'lasso')""", VX), message="plotly's drag mode: lasso")
     polygon = [(x + fx * w, y + fy * h) for fx, fy in
                ((0.15, 0.1), (0.75, 0.2), (0.9, 0.65), (0.45, 0.9), (0.1, 0.6))]
-    positions = scatter_positions(page)
-    sure_in, sure_out = set(), set()
-    for t, i, px, py in positions:
-        hit, dist = inside(polygon, px, py)
-        if dist > 4:  # points on the edge may go either way
-            (sure_in if hit else sure_out).add((t, i))
+    md = plugin_module("panels.map_data")
+    sure_in, sure_out = split(drawn_ids(page, ui, "smap", "field:weather",
+                                        md.field_version(ui.dataset)), polygon)
     assert len(sure_in) >= 5 and len(sure_out) >= 5, "the lasso holds some of the images"
     ui.requests.clear()
     page.mouse.move(*polygon[0])
@@ -278,9 +307,10 @@ def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid
     for vertex in polygon[1:] + polygon[:1]:
         page.mouse.move(*vertex, steps=8)
     page.mouse.up()
-    picked = browser.poll(lambda: page.wait_for_timeout(50) or selection_event(ui.requests),
-                          message="the lasso's selection event")
-    got = {(p["trace_idx"], p["idx"]) for p in picked}
+    region = browser.poll(lambda: page.wait_for_timeout(50) or region_event(ui.requests),
+                          message="the lasso's region event")
+    assert "lasso" in region and len(region["lasso"][0]) >= 5
+    got = region_points(ui, "smap", region)
     assert sure_in <= got and not (got & sure_out)
     n = len(got)
     browser.poll(lambda: browser.grid_count(page) == (n, "samples"),
@@ -289,18 +319,19 @@ def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid
                        message="the lasso's points highlighted")
     assert lit["name"] == "in view (%d)" % n
     # the points the panel maps them to: one image each, with its trace's weather
-    md = plugin_module("panels.map_data")
+    # each drawn point is its image, in its image's weather group
     m = md.load(ui.dataset, "smap")
     _, order, offsets = m.colouring("field:weather", [], md.field_version(ui.dataset))
     weather = dict(zip(ui.dataset.values("id"), ui.dataset.values("weather")))
     names = [t["name"].rsplit(" (", 1)[0] for t in traces]
-    ids = {m.arrays["ids"][order[offsets[t] + i]]: names[t] for t, i in got}
-    assert len(ids) == n and all((weather[i] or "missing") == w for i, w in ids.items())
+    group = {m.arrays["ids"][order[offsets[t] + i]]: names[t]
+             for t, i, _, _ in scatter_positions(page)}
+    assert set(group) == set(weather) and all((weather[i] or "missing") == g
+                                              for i, g in group.items())
     page.wait_for_timeout(1500)  # the tiles
     browser.screenshot(page, "test_vx_lasso_selection")
     # back to box selection for what follows
-    page.mouse.move(x + w / 2, y + h / 2)
-    page.locator(VX + ' .modebar-btn[data-val="select"]').first.click()
+    page.locator(VX + ' [data-ea-tool="box"]').click()
     # a group hidden in one colouring is not hidden in the next
     wait_until_quiet(page)
     entry.click()

@@ -1,6 +1,9 @@
 /*
- * The evaluation explorer's sections that follow the confidence threshold, updated in
- * the browser:
+ * The panels' parts drawn in the browser. Plain JavaScript on the App's own React,
+ * MUI, markdown and operator modules (window globals the App exposes to plugins),
+ * so there is nothing to build.
+ *
+ * The evaluation explorer's sections that follow the confidence threshold:
  *
  * - OperatingPoint: the summary, the App's-view section, the IoU selector, the
  *   confidence slider, precision / recall / F1 against confidence, the class bars
@@ -19,8 +22,7 @@
  * on_confidence (an event, not a state change, which would first make the App
  * save its spaces and reload its page query).
  *
- * Plain JavaScript on the App's own React, MUI, markdown and operator modules
- * (window globals the App exposes to plugins), so there is nothing to build.
+ * The vector explorer's map (ErrorMapScatter): see its comment below.
  */
 (function () {
   "use strict";
@@ -77,10 +79,10 @@
       type: { name: "Object", properties: {
         plot: { type: { name: "Object", properties: {} },
                 view: { name: "PlotlyView", component: "PlotlyView", data: props.traces,
-                        layout: props.layout, config: { displayModeBar: false },
+                        layout: props.layout, config: props.config || { displayModeBar: false },
                         on_click: props.onClick } } } },
       view: { name: "View", component: "ObjectView" },
-    }), [props.traces, props.layout, props.onClick]);
+    }), [props.traces, props.layout, props.config, props.onClick]);
     return h("div", { "data-ea-plot": props.name },
              h(foo.OperatorIO, { schema: schema, data: {}, type: "output", id: props.name }));
   }, (a, b) => a.rev === b.rev && a.name === b.name && a.onClick === b.onClick);
@@ -267,6 +269,118 @@
       h(Plot, { name: "pr_plot", rev: s.rev.split("|").slice(0, 2).join("|"),
                 traces: s.data.pr.traces, layout: s.data.pr.layout }));
   }
+
+  // The vector explorer's map: the App's PlotlyView, with box and lasso selection
+  // drawn here instead of by plotly. At 50,000 points plotly's own selection costs
+  // more than the issue's second: it restyles every point of the WebGL scatter
+  // (a full redraw, ~0.25 s in headless Chromium's software WebGL), re-applies the
+  // selection at each of the App's re-renders (one redraw each, a dozen per
+  // selection measured), and the App sends the selected points' list to Python
+  // (~460 KB for 5,000 points). Here the drawn region goes to the panel's
+  // on_region as a few numbers (a box's corners or a lasso's vertices, in map
+  // coordinates) with the legend groups hidden; Python finds the points, sets
+  // the App's view, and patches the "in view" trace that marks them. A click
+  // without a drag is plotly's: on_click.
+  const DRAG_PX = 4;
+  const TOOLS = [["box", "Box select"], ["lasso", "Lasso select"], ["pan", "Pan"]];
+
+  function toMap(gd, x, y) {  // page px -> map coordinates
+    const r = gd.getBoundingClientRect(), fl = gd._fullLayout, s = fl._size;
+    return [fl.xaxis.p2d(x - r.left - s.l), fl.yaxis.p2d(y - r.top - s.t)];
+  }
+
+  function inPlotArea(gd, x, y) {
+    const r = gd.getBoundingClientRect(), s = gd._fullLayout._size;
+    const px = x - r.left - s.l, py = y - r.top - s.t;
+    return px >= 0 && py >= 0 && px <= s.w && py <= s.h;
+  }
+
+  function ErrorMapScatter(props) {
+    const view = (props.schema && props.schema.view) || {};
+    const layout = view.layout || {};
+    const traces = Array.isArray(props.data) ? props.data : [];
+    const [tool, setTool] = React.useState("box");
+    const [shape, setShape] = React.useState(null);  // {tool, points: [[x, y] in wrapper px]}
+    const wrap = React.useRef(null);
+    const triggerEvent = foo.usePanelEvent();
+    const latest = React.useRef({});
+    latest.current = { tool: tool, send: (params) => triggerEvent(props.id, {
+      operator: view.on_region, params: params }) };
+    // the shape stays until Python's answer is drawn (a new data revision)
+    React.useEffect(() => setShape(null), [layout.datarevision]);
+
+    React.useEffect(() => {
+      const el = wrap.current;
+      if (!el) return undefined;
+      const onDown = (e) => {
+        const gd = el.querySelector(".js-plotly-plot");
+        const now = latest.current;
+        if (e.button !== 0 || now.tool === "pan" || !gd || !gd._fullLayout ||
+            !inPlotArea(gd, e.clientX, e.clientY) ||
+            e.target.closest(".modebar, .legend")) return;
+        const box = el.getBoundingClientRect();
+        const pageXY = [[e.clientX, e.clientY]];
+        let dragging = false;
+        const onMove = (ev) => {
+          if (!dragging && Math.hypot(ev.clientX - e.clientX, ev.clientY - e.clientY) < DRAG_PX) return;
+          dragging = true;
+          if (now.tool === "lasso") pageXY.push([ev.clientX, ev.clientY]);
+          else pageXY[1] = [ev.clientX, ev.clientY];
+          setShape({ tool: now.tool, points: pageXY.map((p) => [p[0] - box.left, p[1] - box.top]) });
+        };
+        const onUp = (ev) => {
+          window.removeEventListener("mousemove", onMove, true);
+          window.removeEventListener("mouseup", onUp, true);
+          if (!dragging) return;  // a click: plotly's
+          if (now.tool !== "lasso") pageXY[1] = [ev.clientX, ev.clientY];
+          const pts = pageXY.map((p) => toMap(gd, p[0], p[1]));
+          const hidden = (gd._fullData || []).filter((t) => t.visible === "legendonly").map((t) => t.index);
+          if (now.tool === "lasso") {
+            if (pts.length >= 3) now.send({ lasso: [pts.map((p) => p[0]), pts.map((p) => p[1])],
+                                            hidden: hidden });
+          } else {
+            now.send({ box: [pts[0][0], pts[1][0], pts[0][1], pts[1][1]], hidden: hidden });
+          }
+        };
+        window.addEventListener("mousemove", onMove, true);
+        window.addEventListener("mouseup", onUp, true);
+      };
+      el.addEventListener("mousedown", onDown, true);
+      return () => el.removeEventListener("mousedown", onDown, true);
+    }, []);
+
+    const plotLayout = React.useMemo(() => Object.assign({}, layout, {
+      dragmode: tool === "pan" ? "pan" : false }), [layout, tool]);
+    let drawn = null;
+    if (shape && shape.points.length > 1) {
+      const p = shape.points;
+      const style = { fill: "rgba(255,255,255,0.08)", stroke: "#ffffff", strokeDasharray: "4 3",
+                      strokeWidth: 1.5 };
+      drawn = h("svg", { "data-ea-region": shape.tool, style: {
+        position: "absolute", left: 0, top: 0, width: "100%", height: "100%",
+        pointerEvents: "none" } },
+        shape.tool === "lasso" ? h("polygon", Object.assign({
+          points: p.map((q) => q.join(",")).join(" ") }, style)) :
+          h("rect", Object.assign({ x: Math.min(p[0][0], p[1][0]), y: Math.min(p[0][1], p[1][1]),
+                                    width: Math.abs(p[1][0] - p[0][0]),
+                                    height: Math.abs(p[1][1] - p[0][1]) }, style)));
+    }
+    return h("div", { "data-ea-map-tool": tool },
+      h("div", { style: { display: "flex", gap: 8, margin: "4px 0" } },
+        TOOLS.map((t) => h(mui.Button, {
+          key: t[0], size: "small", variant: tool === t[0] ? "contained" : "outlined",
+          "data-ea-tool": t[0], onClick: () => setTool(t[0]) }, t[1]))),
+      h("div", { ref: wrap, style: { position: "relative" } },
+        h(Plot, { name: "scatter", traces: traces, layout: plotLayout, config: view.config,
+                  rev: [layout.datarevision, tool, traces.length].join("|"),
+                  onClick: view.on_click }),
+        drawn));
+  }
+
+  fop.registerComponent({
+    name: "ErrorMapScatter", label: "ErrorMapScatter", component: ErrorMapScatter,
+    type: fop.PluginComponentType.Component, activator: () => true,
+  });
 
   fop.registerComponent({
     name: "OperatingPointDetails", label: "OperatingPointDetails", component: OperatingPointDetails,
