@@ -195,25 +195,25 @@ WATCH = """
 """
 
 
-def expected_count(dataset, picked):
-    """The grid count a selection must give: the panel's own mapping of (trace, index)
-    pairs to points, and the view of those points."""
-    vx = plugin_module("panels.vector_explorer")
-    m = vx.load(dataset, MAP_KEY)
-    ev = plugin_module("operators.detection_run").load_analysis(dataset, "eval")
-    _, order, offsets = m.colouring("error", ev.classes)
-    t = np.array([p["trace_idx"] for p in picked])
-    i = np.array([p["idx"] for p in picked])
-    ok = t < len(offsets) - 1
-    idx = np.unique(order[offsets[t[ok]] + i[ok]])
-    return len(vx._view_of(dataset, m, idx)), len(idx)
+def expected_count(dataset, region):
+    """The grid count a region must give, from the map's points inside it (none hidden):
+    one patch per object when they are of one kind, else their images."""
+    m = plugin_module("panels.map_data").load(dataset, MAP_KEY)
+    box = np.asarray(region["box"], dtype=float)
+    (x0, x1), (y0, y1) = sorted(box[:2]), sorted(box[2:])
+    idx = np.flatnonzero((m.q[:, 0] >= x0) & (m.q[:, 0] <= x1) & (m.q[:, 1] >= y0)
+                         & (m.q[:, 1] <= y1))
+    if len(set(m.arrays["kind"][idx])) == 1:
+        return len(idx), len(idx)
+    return len(set(m.samples_of(m.arrays["ids"][idx]))), len(idx)
 
 
 def bench_callbacks(dataset, picks):
-    """Server side, in this process, as the App calls them: ``on_selected`` with each
-    selection the App sent and the panel state echoed back at its largest (state
+    """Server side, in this process, as the App calls them: ``on_region`` with each
+    region the page sent and the panel state echoed back at its largest (state
     merged with the data, as after a reload), then the three ``on_change_view``
-    events the view it set causes. Returns per-selection times (ms)."""
+    events the view it set causes. Returns per-selection times (ms) and the
+    sizes of the views set (bytes)."""
     import fiftyone.core.view as fov
     import fiftyone.operators as foo
 
@@ -234,12 +234,13 @@ def bench_callbacks(dataset, picks):
     echo = {**state, **data}
     out = []
     for picked in picks:
-        requests, t_sel = call(echo, "on_selected", data=picked)
+        requests, t_sel = call(echo, "on_region", **picked)
         stages = next(r["params"]["view"] for r in requests
                       if r["operator_uri"].endswith("set_view"))
         view = fov.DatasetView._build(dataset, stages)
         t_views = [call(echo, "on_change_view", view=view)[1] for _ in range(3)]
-        out.append(dict(selected=t_sel, change_view=t_views[0], repeats=max(t_views[1:])))
+        out.append(dict(selected=t_sel, change_view=t_views[0], repeats=max(t_views[1:]),
+                        view_bytes=len(json.dumps(stages))))
     return out
 
 
@@ -265,7 +266,7 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
             num_points, "true" if os.environ.get("BENCH_VX_DEBUG") else "false", PANEL_URI))
         bodies = []
         page.on("request", lambda r: bodies.append(r.post_data) if "operators/execute" in r.url
-                and '"__method__":"on_selected"' in (r.post_data or "") else None)
+                and '"__method__":"on_region"' in (r.post_data or "") else None)
         for run in range(runs + 1):  # the first load warms the server's caches: not counted
             page.goto(app.url) if run == 0 else page.reload()
             browser.poll(lambda: page.evaluate("window.__vx && window.__vx.drawn"), timeout=120,
@@ -300,13 +301,13 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
                 try:
                     # page.wait_for_timeout lets Playwright deliver the request events
                     picked = browser.poll(lambda: page.wait_for_timeout(50) or next(
-                        (json.loads(b)["params"]["data"] for b in bodies
-                         if json.loads(b)["params"].get("data")), None),
-                        timeout=15, message="the selection event")
+                        ({k: json.loads(b)["params"][k] for k in ("box", "hidden")}
+                         for b in bodies if json.loads(b)["params"].get("box")), None),
+                        timeout=15, message="the region event")
                     break
                 except AssertionError:
                     browser.screenshot(page, "bench_vector_explorer_lost_drag")
-                    print("  box %d: no selection event, dragging again" % k)
+                    print("  box %d: no region event, dragging again" % k)
             else:
                 raise RuntimeError("three drags gave no selection (see the screenshot)")
             picks.append(picked)
@@ -317,7 +318,7 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
             vx = page.evaluate("window.__vx")
             up = vx["ups"][n_ups]
             shown = next(t for t, text in vx["counts"] if t > up and parse_count(text) == want)
-            sel = next(e for e in vx["events"] if e["method"] == "on_selected" and e["sent"] >= up)
+            sel = next(e for e in vx["events"] if e["method"] == "on_region" and e["sent"] >= up)
             selections.append(dict(total=shown - up, points=n_points, count=want,
                                    to_request=sel["sent"] - up,
                                    server=sel["received"] - sel["sent"],
@@ -420,7 +421,9 @@ def main(argv=None):
         rows.append(("  mouse-up -> request / server / App after response, medians (s)", "",
                      "%.2f / %.2f / %.2f" % (med(sels, "to_request"), med(sels, "server"),
                                              med(sels, "after")), "info"))
-        rows.append(("  server side in-process: on_selected / first on_change_view / "
+        rows.append(("  view set by a box selection: median size (bytes)", "", "%.0f" % (
+            statistics.median(c["view_bytes"] for c in cbs)), "info"))
+        rows.append(("  server side in-process: on_region / first on_change_view / "
                      "repeats, medians (ms)", "", "%.0f / %.0f / %.0f" % tuple(
                          statistics.median(c[k] for c in cbs)
                          for k in ("selected", "change_view", "repeats")), "info"))

@@ -323,7 +323,9 @@
         let dragging = false;
         const onMove = (ev) => {
           if (!dragging && Math.hypot(ev.clientX - e.clientX, ev.clientY - e.clientY) < DRAG_PX) return;
-          dragging = true;
+          // plotly with dragmode false takes every mouse-up for a click (on_click
+          // would then replace this region's view with one point): tell it a drag
+          gd._dragged = dragging = true;
           if (now.tool === "lasso") pageXY.push([ev.clientX, ev.clientY]);
           else pageXY[1] = [ev.clientX, ev.clientY];
           setShape({ tool: now.tool, points: pageXY.map((p) => [p[0] - box.left, p[1] - box.top]) });
