@@ -318,7 +318,10 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
             vx = page.evaluate("window.__vx")
             up = vx["ups"][n_ups]
             shown = next(t for t, text in vx["counts"] if t > up and parse_count(text) == want)
-            sel = next(e for e in vx["events"] if e["method"] == "on_region" and e["sent"] >= up)
+            # sent from the page's own mouse-up handler, which may run before the
+            # one recording the mouse-up
+            sel = next(e for e in vx["events"] if e["method"] == "on_region"
+                       and e["sent"] >= up - 50)
             selections.append(dict(total=shown - up, points=n_points, count=want,
                                    to_request=sel["sent"] - up,
                                    server=sel["received"] - sel["sent"],
@@ -329,7 +332,7 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
                 print("    requests after mouse-up (sent, took, KB, what):", [
                     (round(r["sent"] - up), round(r.get("received", 0) - r["sent"]),
                      r["bytes"] // 1024, r["what"] or r["url"])
-                    for r in vx["all"] if r["sent"] > up])
+                    for r in vx["all"] if r["sent"] > up - 50])
                 print("    long tasks after mouse-up:", [(round(t - up), round(d))
                                                         for t, d in vx["long"] if t > up])
                 print("    count texts:", [(round(t - up), c) for t, c in vx["counts"] if t > up])

@@ -273,14 +273,16 @@
   // The vector explorer's map: the App's PlotlyView, with box and lasso selection
   // drawn here instead of by plotly. At 50,000 points plotly's own selection costs
   // more than the issue's second: it restyles every point of the WebGL scatter
-  // (a full redraw, ~0.25 s in headless Chromium's software WebGL), re-applies the
-  // selection at each of the App's re-renders (one redraw each, a dozen per
+  // (a full redraw, ~0.25-0.4 s in headless Chromium's software WebGL), re-applies
+  // the selection at each of the App's re-renders (one redraw each, a dozen per
   // selection measured), and the App sends the selected points' list to Python
   // (~460 KB for 5,000 points). Here the drawn region goes to the panel's
   // on_region as a few numbers (a box's corners or a lasso's vertices, in map
   // coordinates) with the legend groups hidden; Python finds the points, sets
-  // the App's view, and patches the "in view" trace that marks them. A click
-  // without a drag is plotly's: on_click.
+  // the App's view, and patches the "in view" trace (the last) that marks them.
+  // That trace is drawn here too, on a canvas over the plot: giving it to plotly
+  // would redraw every point while the App loads the grid. A click without a
+  // drag is plotly's: on_click.
   const DRAG_PX = 4;
   const TOOLS = [["box", "Box select"], ["lasso", "Lasso select"], ["pan", "Pan"]];
 
@@ -295,10 +297,51 @@
     return px >= 0 && py >= 0 && px <= s.w && py <= s.h;
   }
 
+  // The "in view" points as rings on a canvas over the plot area, at the plot's
+  // current axis ranges (redrawn after every zoom, pan or redraw).
+  function drawLit(canvas, gd, lit) {
+    const fl = gd && gd._fullLayout;
+    if (!canvas || !fl || !fl.xaxis || !fl.xaxis.d2p) return;
+    const box = canvas.parentNode.getBoundingClientRect(), r = gd.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    canvas.width = Math.round(box.width * ratio);
+    canvas.height = Math.round(box.height * ratio);
+    const c = canvas.getContext("2d");
+    c.setTransform(ratio, 0, 0, ratio, 0, 0);
+    c.clearRect(0, 0, box.width, box.height);
+    const xs = (lit && lit.x) || [], ys = (lit && lit.y) || [];
+    if (!xs.length) return;
+    const s = fl._size, xa = fl.xaxis, ya = fl.yaxis;
+    const left = r.left - box.left + s.l, top = r.top - box.top + s.t;
+    const marker = lit.marker || {}, line = marker.line || {};
+    c.save();
+    c.beginPath();
+    c.rect(left, top, s.w, s.h);
+    c.clip();
+    c.strokeStyle = line.color || "#ffffff";
+    c.lineWidth = line.width || 1.5;
+    const radius = (marker.size || 9) / 2;
+    c.beginPath();
+    for (let i = 0; i < xs.length; i++) {
+      const px = left + xa.d2p(xs[i]), py = top + ya.d2p(ys[i]);
+      c.moveTo(px + radius, py);
+      c.arc(px, py, radius, 0, 2 * Math.PI);
+    }
+    c.stroke();
+    c.restore();
+  }
+
   function ErrorMapScatter(props) {
     const view = (props.schema && props.schema.view) || {};
     const layout = view.layout || {};
-    const traces = Array.isArray(props.data) ? props.data : [];
+    const data = Array.isArray(props.data) ? props.data : [];
+    const last = data[data.length - 1];
+    const lit = last && String(last.name).startsWith("in view") ? last : null;
+    const traces = React.useMemo(() => (lit ? data.slice(0, -1) : data),
+                                 [layout.datarevision, data.length]);
+    const canvas = React.useRef(null);
+    const litRef = React.useRef(lit);
+    litRef.current = lit;
     const [tool, setTool] = React.useState("box");
     const [shape, setShape] = React.useState(null);  // {tool, points: [[x, y] in wrapper px]}
     const wrap = React.useRef(null);
@@ -306,8 +349,22 @@
     const latest = React.useRef({});
     latest.current = { tool: tool, send: (params) => triggerEvent(props.id, {
       operator: view.on_region, params: params }) };
-    // the shape stays until Python's answer is drawn (a new data revision)
-    React.useEffect(() => setShape(null), [layout.datarevision]);
+    // the shape stays until Python's answer is drawn
+    React.useEffect(() => setShape(null), [view.highlight_revision]);
+
+    // the rings: now, and after every zoom, pan or redraw of the plot (plotly's
+    // div may be replaced: looked for at every render)
+    React.useEffect(() => {
+      const gd = wrap.current && wrap.current.querySelector(".js-plotly-plot");
+      if (gd && gd.on && !gd.__eaLit) {
+        gd.__eaLit = true;
+        ["plotly_afterplot", "plotly_relayout", "plotly_relayouting"].forEach(
+          (name) => gd.on(name, () => drawLit(canvas.current, gd, litRef.current)));
+      }
+    });
+    React.useEffect(() => drawLit(canvas.current,
+                                  wrap.current && wrap.current.querySelector(".js-plotly-plot"),
+                                  litRef.current), [view.highlight_revision]);
 
     React.useEffect(() => {
       const el = wrap.current;
@@ -367,15 +424,21 @@
                                     width: Math.abs(p[1][0] - p[0][0]),
                                     height: Math.abs(p[1][1] - p[0][1]) }, style)));
     }
+    const n = lit ? (lit.x || []).length : 0;
     return h("div", { "data-ea-map-tool": tool },
-      h("div", { style: { display: "flex", gap: 8, margin: "4px 0" } },
+      h("div", { style: { display: "flex", gap: 8, margin: "4px 0", alignItems: "center" } },
         TOOLS.map((t) => h(mui.Button, {
           key: t[0], size: "small", variant: tool === t[0] ? "contained" : "outlined",
-          "data-ea-tool": t[0], onClick: () => setTool(t[0]) }, t[1]))),
+          "data-ea-tool": t[0], onClick: () => setTool(t[0]) }, t[1])),
+        h("span", { "data-ea-in-view": n, style: { marginLeft: 12, fontSize: 13, opacity: 0.85 } },
+          n ? "\u25cb in view (" + n + ")" : "")),
       h("div", { ref: wrap, style: { position: "relative" } },
         h(Plot, { name: "scatter", traces: traces, layout: plotLayout, config: view.config,
                   rev: [layout.datarevision, tool, traces.length].join("|"),
                   onClick: view.on_click }),
+        h("canvas", { ref: canvas, style: {
+          position: "absolute", left: 0, top: 0, width: "100%", height: "100%",
+          pointerEvents: "none" } }),
         drawn));
   }
 

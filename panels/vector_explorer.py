@@ -14,7 +14,9 @@ software WebGL a redraw of 50,000 points takes ~0.2 s. So:
   be smaller, but plotly's ``react`` counts them as changed on every call and
   redraws);
 - the highlight of the App's view ("in view (N)") is the last trace, patched
-  alone (``scatter.<n>``) when the view changes; the App fires three
+  alone (``scatter.<n>``) when the view changes and drawn by the browser
+  component on a canvas over the plot (plotly would redraw every point while
+  the App loads the grid for the new view); the App fires three
   view-change events per change, so views already shown are skipped, and a
   view this panel set is highlighted from the indices it was built from
   (no database query);
@@ -96,7 +98,8 @@ class VectorExplorer(foo.Panel):
         # into the panel state, which every later event then sends back
         # drawn by components.js: box and lasso selections there call on_region
         panel.obj("scatter", view=types.View(
-            component="ErrorMapScatter", composite_view=True, layout=self._layout(ctx),
+            component="ErrorMapScatter", composite_view=True,
+            layout=state.scatter_layout or {}, highlight_revision=self._highlight_revision(ctx),
             config={"scrollZoom": True, "displaylogo": False,
                     "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoom2d", "pan2d"]},
             on_region=self.on_region, on_click=self.on_point_click))
@@ -297,10 +300,10 @@ class VectorExplorer(foo.Panel):
         self._send_highlight(ctx, m, idx)
 
     def _send_highlight(self, ctx, m, idx):
-        """Patches the "in view" trace alone; the layout's new ``datarevision`` goes
-        out with the render, not in the panel state: a state change makes the
-        App save its spaces and reload its page query, which would compete with
-        the grid's own queries for the new view."""
+        """Patches the "in view" trace alone (drawn by the browser component over the
+        plot, not by plotly); its new revision goes out with the render, not in the
+        panel state: a state change makes the App save its spaces and reload its
+        page query, which would compete with the grid's own queries for the new view."""
         n = int(ctx.panel.state.n_groups)
         ctx.panel.data.set("scatter.%d" % n, m.highlight_trace(idx))
         memo = _memo(ctx.panel_id)
@@ -314,13 +317,10 @@ class VectorExplorer(foo.Panel):
             return color_by, drawn[2]
         return color_by, field_version(ctx.dataset) if color_by.startswith(FIELD) else None
 
-    def _layout(self, ctx):
-        """The scatter's layout: the state's, with the revisions of the last updates."""
-        layout = dict(ctx.panel.state.scatter_layout or {})
+    def _highlight_revision(self, ctx):
+        """Changes whenever the "in view" trace does (see :func:`_revision`)."""
         memo = _panels.get(ctx.panel_id)
-        if layout and memo and memo.get("revision"):
-            layout["datarevision"] = memo["revision"]
-        return layout
+        return memo.get("revision") if memo else None
 
     def _highlight(self, ctx, m, memo, key):
         """Point indices of the App's view (None for the whole dataset)."""
@@ -373,7 +373,9 @@ class VectorExplorer(foo.Panel):
         if color_by.startswith(FIELD) and m.config.level == "objects":
             caption += " Each object takes its image's value of '%s'." % color_by[len(FIELD):]
         layout = dict(BASE_LAYOUT, height=520, dragmode=False, hovermode="closest",
-                      uirevision=map_key, datarevision=memo["revision"],
+                      uirevision=map_key,
+                      # the groups' points change with the map and the colouring only
+                      datarevision="%s|%s|%s|%s" % (m.key[1], m.key[2], color_by, version),
                       margin={"t": 30, "r": 10, "b": 10, "l": 10},
                       xaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
                       yaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},

@@ -75,11 +75,17 @@ def ui(tmp_path_factory):
 
 
 def drawn(page):
-    """(points in the colour groups, the "in view" trace) as plotly drew them."""
+    """(points in the colour groups as plotly drew them, the "in view" points the
+    component marks over the plot: {"name", "n"}, or None before the map exists)."""
     traces = browser.scatter_traces(page) or []
     groups = [t for t in traces if not t["name"].startswith("in view")]
-    lit = next((t for t in traces if t["name"].startswith("in view")), None)
-    return sum(t["n"] for t in groups), lit
+    assert len(groups) == len(traces), "the highlight is not plotly's"
+    lit = page.evaluate("""(sel) => {
+      const el = document.querySelector(sel + ' [data-ea-in-view]');
+      return el ? Number(el.dataset.eaInView) : null;
+    }""", VX)
+    return sum(t["n"] for t in groups), (None if lit is None else
+                                         {"name": "in view (%d)" % lit, "n": lit})
 
 
 def clear_grid_view(page):
