@@ -350,7 +350,8 @@
     latest.current = { tool: tool, send: (params) => triggerEvent(props.id, {
       operator: view.on_region, params: params }) };
     // the shape stays until Python's answer is drawn
-    React.useEffect(() => setShape(null), [view.highlight_revision]);
+    const litRevision = lit ? lit.revision : null;
+    React.useEffect(() => setShape(null), [litRevision]);
 
     // the rings: now, and after every zoom, pan or redraw of the plot (plotly's
     // div may be replaced: looked for at every render)
@@ -364,7 +365,7 @@
     });
     React.useEffect(() => drawLit(canvas.current,
                                   wrap.current && wrap.current.querySelector(".js-plotly-plot"),
-                                  litRef.current), [view.highlight_revision]);
+                                  litRef.current), [litRevision]);
 
     React.useEffect(() => {
       const el = wrap.current;

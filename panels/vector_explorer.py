@@ -55,6 +55,7 @@ from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import COLOR_BY, FIELD, SCALE, field_choices, field_version, load, maps
 
 MAX_CLASS_ROWS = 15
+NO_RENDER = ("on_region", "on_point_click")
 _panels = OrderedDict()  # panel id -> what this process last showed it
 _lock = threading.Lock()
 
@@ -99,7 +100,7 @@ class VectorExplorer(foo.Panel):
         # drawn by components.js: box and lasso selections there call on_region
         panel.obj("scatter", view=types.View(
             component="ErrorMapScatter", composite_view=True,
-            layout=state.scatter_layout or {}, highlight_revision=self._highlight_revision(ctx),
+            layout=state.scatter_layout or {},
             config={"scrollZoom": True, "displaylogo": False,
                     "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoom2d", "pan2d"]},
             on_region=self.on_region, on_click=self.on_point_click))
@@ -168,8 +169,14 @@ class VectorExplorer(foo.Panel):
         # after reloading its page query: those that change nothing are answered
         # without a render (a render makes the App re-render the whole panel,
         # the scatter included, while the grid loads the new view).
-        if ctx.params.get("__method__") == "on_change_view" and not self._view_moved(ctx):
+        method = ctx.params.get("__method__")
+        if method == "on_change_view" and not self._view_moved(ctx):
             return None
+        # A selection changes the App's view and the "in view" trace (a data patch)
+        # only: no render, which would make the App re-render the whole panel
+        # while it loads the grid.
+        if method in NO_RENDER:
+            return getattr(self, method)(ctx)
         return super().execute(ctx)
 
     def _view_moved(self, ctx):
@@ -300,14 +307,14 @@ class VectorExplorer(foo.Panel):
         self._send_highlight(ctx, m, idx)
 
     def _send_highlight(self, ctx, m, idx):
-        """Patches the "in view" trace alone (drawn by the browser component over the
-        plot, not by plotly); its new revision goes out with the render, not in the
-        panel state: a state change makes the App save its spaces and reload its
-        page query, which would compete with the grid's own queries for the new view."""
+        """Patches the "in view" trace alone, with its revision (drawn by the browser
+        component over the plot, not by plotly); not the panel state: a state
+        change makes the App save its spaces and reload its page query, which would
+        compete with the grid's own queries for the new view."""
         n = int(ctx.panel.state.n_groups)
-        ctx.panel.data.set("scatter.%d" % n, m.highlight_trace(idx))
         memo = _memo(ctx.panel_id)
         memo["revision"] = _revision(m, "%s|%s" % self._colour(ctx, m), idx)
+        ctx.panel.data.set("scatter.%d" % n, dict(m.highlight_trace(idx), revision=memo["revision"]))
 
     def _colour(self, ctx, m):
         """``(color_by, version)`` of the colouring the scatter was drawn with."""
@@ -316,11 +323,6 @@ class VectorExplorer(foo.Panel):
         if drawn and drawn[:2] == (m.key, color_by):
             return color_by, drawn[2]
         return color_by, field_version(ctx.dataset) if color_by.startswith(FIELD) else None
-
-    def _highlight_revision(self, ctx):
-        """Changes whenever the "in view" trace does (see :func:`_revision`)."""
-        memo = _panels.get(ctx.panel_id)
-        return memo.get("revision") if memo else None
 
     def _highlight(self, ctx, m, memo, key):
         """Point indices of the App's view (None for the whole dataset)."""
@@ -394,7 +396,8 @@ class VectorExplorer(foo.Panel):
                          cluster_classes_md=None, cluster_op=None, cluster_layout=None,
                          cluster_plot=None)
         ctx.panel.state.set(state)
-        ctx.panel.data.set({"scatter": traces + [m.highlight_trace(idx)], "clusters": rows})
+        lit = dict(m.highlight_trace(idx), revision=memo["revision"])
+        ctx.panel.data.set({"scatter": traces + [lit], "clusters": rows})
 
 
 def _memo(panel_id):

@@ -142,8 +142,9 @@ def test_every_point_is_drawn_once_as_rounded_coordinates_coloured_by_error_type
     idx = np.flatnonzero(arrays["error"] == first["name"].split(" (")[0])
     np.testing.assert_array_equal(decode(first["x"]), q[idx, 0])
     np.testing.assert_array_equal(decode(first["y"]), q[idx, 1])
-    assert all(set(t) == {"type", "mode", "name", "x", "y", "marker", "hoverinfo", "showlegend"}
-               for t in client.data["scatter"])
+    keys = {"type", "mode", "name", "x", "y", "marker", "hoverinfo", "showlegend"}
+    assert all(set(t) == keys for t in client.groups())
+    assert set(client.highlight()) == keys | {"revision"}  # drawn by the browser component
     assert all(t["type"] == "scattergl" for t in client.data["scatter"])
     assert client.highlight()["name"] == "in view (0)"
 
@@ -168,12 +169,12 @@ def test_view_changes_send_only_the_highlight_and_only_once(mapped):
     # save its spaces and reload its page query); the groups' revision stays, so
     # plotly does not redraw them (the browser draws the highlight over the plot)
     assert client.patches("patch_panel_state") == []
-    revision, groups = client.scatter_view()["highlight_revision"], client.layout()["datarevision"]
+    revision, groups = client.highlight()["revision"], client.layout()["datarevision"]
     client.call("on_change_view", view=view)  # the App repeats each change: no update,
     assert client.requests == []                 # not even a render
     client.call("on_change_view", view=ds.view())
     assert client.highlight()["name"] == "in view (0)"
-    assert client.scatter_view()["highlight_revision"] != revision
+    assert client.highlight()["revision"] != revision
     assert client.layout()["datarevision"] == groups
 
 
@@ -204,6 +205,9 @@ def test_box_selection_shows_exactly_the_points_in_the_box(mapped):
     client.call("on_region", box=box, hidden=[])
     view = client.view()
     assert sorted(view.values("id")) == sorted(ids[inside])
+    # the view and the highlight only: no render (the App would re-render the panel)
+    assert [r["operator_uri"].split("/")[-1] for r in client.requests] == [
+        "set_view", "patch_panel_data"]
     assert is_compact(view)  # a range query on the stored grid coordinates
     # the highlight at once; the highlight of the view it set comes from the selection
     assert client.highlight()["name"] == "in view (%d)" % inside.sum()
@@ -454,7 +458,7 @@ def test_colour_by_a_sample_field_on_a_samples_map(mapped, fields):
     assert legend(client) == want and client.points() == len(ds)
     assert all(set(t) == {"type", "mode", "name", "x", "y", "marker", "hoverinfo", "showlegend"}
                and t["type"] == "scattergl" and all(isinstance(v, int) for v in t["x"])
-               for t in client.data["scatter"])
+               for t in client.groups())
     assert client.state["n_groups"] == len(client.groups())
     assert "field:weather" in client.layout()["datarevision"]
 
