@@ -261,21 +261,14 @@ class VectorExplorer(foo.Panel):
     # -- helpers ------------------------------------------------------------------
 
     def _points(self, ctx, m, trace, index):
-        """Point indices of (trace, index) pairs from the plot, the highlight trace included."""
+        """Point indices of (trace, index) pairs of the colour groups' traces (plotly
+        draws those only: the "in view" rings are the browser component's)."""
         color_by, version = self._colour(ctx, m)
         _, order, offsets = m.colouring(color_by, ctx.panel.state.class_names or [], version)
         n = len(offsets) - 1
         ok = (trace >= 0) & (trace < n) & (index >= 0)
         ok[ok] &= index[ok] < np.diff(offsets)[trace[ok]]
-        idx = order[offsets[trace[ok]] + index[ok]]
-        lit = index[trace == n]
-        if len(lit):
-            shown = _memo(ctx.panel_id).get("highlight")
-            if shown is None:
-                shown = self._highlight(ctx, m, _memo(ctx.panel_id), _view_key(ctx.view))
-            if shown is not None:
-                idx = np.r_[idx, shown[lit[lit < len(shown)]]]
-        return np.unique(idx)
+        return np.unique(order[offsets[trace[ok]] + index[ok]])
 
     def _shown(self, ctx, m, hidden):
         """Mask of the points drawn in the legend groups not ``hidden`` (trace

@@ -213,9 +213,12 @@ def test_box_selection_shows_exactly_the_points_in_the_box(mapped):
     assert client.highlight()["name"] == "in view (%d)" % inside.sum()
     client.call("on_change_view", view=view)
     assert client.highlight()["name"] == "in view (%d)" % inside.sum()
-    # a click on a highlighted point selects that point
-    client.call("on_point_click", trace_idx=len(client.groups()), idx=0, trace="in view")
+    # a click on a point selects that point; a click beyond the groups' traces, nothing
+    client.call("on_point_click", trace_idx=1, idx=0, trace=client.groups()[1]["name"])
     assert client.view().count() == 1
+    assert client.highlight()["name"] == "in view (1)"
+    client.call("on_point_click", trace_idx=len(client.groups()), idx=0, trace="in view")
+    assert client.view() is None
     # a region without points, or a malformed one, changes nothing
     client.call("on_region", box=[-50, -10, -50, -10], hidden=[])
     assert not any(r["operator_uri"].endswith("set_view") for r in client.requests)
