@@ -331,14 +331,51 @@
     c.restore();
   }
 
+  // The points of the shown groups inside a region (as the panel's map_region.points_in:
+  // a box with its edges, or a polygon by the even-odd rule), as a trace to mark.
+  function pointsIn(traces, hidden, region) {
+    const out = { x: [], y: [] };
+    let inside;
+    if (region.box) {
+      const b = region.box, x0 = Math.min(b[0], b[1]), x1 = Math.max(b[0], b[1]);
+      const y0 = Math.min(b[2], b[3]), y1 = Math.max(b[2], b[3]);
+      inside = (x, y) => x >= x0 && x <= x1 && y >= y0 && y <= y1;
+    } else {
+      const xs = region.lasso[0], ys = region.lasso[1], n = xs.length;
+      inside = (x, y) => {
+        let hit = false;
+        for (let i = 0, j = n - 1; i < n; j = i++) {
+          if ((ys[i] > y) !== (ys[j] > y) &&
+              x < xs[i] + (y - ys[i]) * (xs[j] - xs[i]) / (ys[j] - ys[i])) hit = !hit;
+        }
+        return hit;
+      };
+    }
+    traces.forEach((t, k) => {
+      if (hidden.indexOf(k) >= 0) return;
+      for (let i = 0; i < t.x.length; i++) {
+        if (inside(t.x[i], t.y[i])) { out.x.push(t.x[i]); out.y.push(t.y[i]); }
+      }
+    });
+    return out;
+  }
+
   function ErrorMapScatter(props) {
     const view = (props.schema && props.schema.view) || {};
     const layout = view.layout || {};
     const data = Array.isArray(props.data) ? props.data : [];
     const last = data[data.length - 1];
-    const lit = last && String(last.name).startsWith("in view") ? last : null;
-    const traces = React.useMemo(() => (lit ? data.slice(0, -1) : data),
+    const sent = last && String(last.name).startsWith("in view") ? last : null;
+    const traces = React.useMemo(() => (sent ? data.slice(0, -1) : data),
                                  [layout.datarevision, data.length]);
+    // A region's points are marked here at once; Python answers a region with the
+    // App's view only (patching the panel data makes the App deep-copy all of it,
+    // 50,000 points, while it loads the grid), so the marks stand until Python
+    // sends another "in view" trace (a new revision).
+    const [local, setLocal] = React.useState(null);  // {x, y, after: revision}
+    const litRevision = sent ? sent.revision : null;
+    const lit = React.useMemo(() => (local && local.after === litRevision ?
+      Object.assign({}, sent, { x: local.x, y: local.y }) : sent), [local, sent]);
     const canvas = React.useRef(null);
     const litRef = React.useRef(lit);
     litRef.current = lit;
@@ -347,11 +384,11 @@
     const wrap = React.useRef(null);
     const triggerEvent = foo.usePanelEvent();
     const latest = React.useRef({});
-    latest.current = { tool: tool, send: (params) => triggerEvent(props.id, {
-      operator: view.on_region, params: params }) };
-    // the shape stays until Python's answer is drawn
-    const litRevision = lit ? lit.revision : null;
-    React.useEffect(() => setShape(null), [litRevision]);
+    latest.current = { tool: tool, send: (params) => {
+      triggerEvent(props.id, { operator: view.on_region, params: params });
+      setLocal(Object.assign(pointsIn(traces, params.hidden, params), { after: litRevision }));
+      setShape(null);
+    } };
 
     // the rings: now, and after every zoom, pan or redraw of the plot (plotly's
     // div may be replaced: looked for at every render)
@@ -365,7 +402,7 @@
     });
     React.useEffect(() => drawLit(canvas.current,
                                   wrap.current && wrap.current.querySelector(".js-plotly-plot"),
-                                  litRef.current), [litRevision]);
+                                  litRef.current), [lit]);
 
     React.useEffect(() => {
       const el = wrap.current;

@@ -150,7 +150,8 @@ class VectorExplorer(foo.Panel):
         if not len(idx):
             ctx.ops.notify("No shown point in the region", variant="info")
             return
-        self._select(ctx, m, idx)
+        # the browser marks the region's points itself (components.js): the view only
+        self._set_view(ctx, m, map_region.view_of(ctx.dataset, m, idx), idx, patch=False)
 
     def on_point_click(self, ctx):
         trace, i = ctx.params.get("trace_idx"), ctx.params.get("idx")
@@ -271,8 +272,7 @@ class VectorExplorer(foo.Panel):
         return np.unique(order[offsets[trace[ok]] + index[ok]])
 
     def _shown(self, ctx, m, hidden):
-        """Mask of the points drawn in the legend groups not ``hidden`` (trace
-        indices), the "in view" trace's included when it is shown."""
+        """Mask of the points drawn in the legend groups not ``hidden`` (trace indices)."""
         color_by, version = self._colour(ctx, m)
         _, order, offsets = m.colouring(color_by, ctx.panel.state.class_names or [], version)
         n = len(offsets) - 1
@@ -280,24 +280,25 @@ class VectorExplorer(foo.Panel):
         group = np.repeat(np.arange(n), np.diff(offsets))
         shown = np.zeros(len(m), bool)
         shown[order[~np.isin(group, list(hidden))]] = True
-        lit = _memo(ctx.panel_id).get("highlight")
-        if n not in hidden and lit is not None:
-            shown[lit] = True
         return shown
 
     def _select(self, ctx, m, idx, cluster=None):
         self._set_view(ctx, m, map_region.view_of(ctx.dataset, m, idx, cluster), idx)
 
-    def _set_view(self, ctx, m, view, idx):
-        """Sets the App's view and highlights its points at once (one plot update);
-        remembers them, so the view-change events it causes need nothing more."""
+    def _set_view(self, ctx, m, view, idx, patch=True):
+        """Sets the App's view and highlights its points at once (``patch``: else the
+        browser has marked them); remembers them, so the view-change events it
+        causes need nothing more."""
         key = _view_key(view)
         memo = _memo(ctx.panel_id)
         with memo["lock"]:
             memo["own"] = (key, idx)
             memo["shown"], memo["highlight"] = (m.key, key), idx
         ctx.ops.set_view(view)
-        self._send_highlight(ctx, m, idx)
+        if patch:
+            self._send_highlight(ctx, m, idx)
+        else:  # the next patch must differ from the one the browser holds
+            memo["seq"] = memo.get("seq", 0) + 1
 
     def _send_highlight(self, ctx, m, idx):
         """Patches the "in view" trace alone, with its revision (drawn by the browser
@@ -306,7 +307,8 @@ class VectorExplorer(foo.Panel):
         compete with the grid's own queries for the new view."""
         n = int(ctx.panel.state.n_groups)
         memo = _memo(ctx.panel_id)
-        memo["revision"] = _revision(m, "%s|%s" % self._colour(ctx, m), idx)
+        memo["seq"] = memo.get("seq", 0) + 1
+        memo["revision"] = "%s|%d" % (_revision(m, "%s|%s" % self._colour(ctx, m), idx), memo["seq"])
         ctx.panel.data.set("scatter.%d" % n, dict(m.highlight_trace(idx), revision=memo["revision"]))
 
     def _colour(self, ctx, m):
@@ -356,7 +358,9 @@ class VectorExplorer(foo.Panel):
             idx = self._highlight(ctx, m, memo, key)
             memo["shown"], memo["highlight"] = (m.key, key), idx
             memo["colour"] = (m.key, color_by, version)  # what the scatter was drawn with
-            memo["revision"] = _revision(m, "%s|%s" % (color_by, version), idx)
+            memo["seq"] = memo.get("seq", 0) + 1
+            memo["revision"] = "%s|%d" % (_revision(m, "%s|%s" % (color_by, version), idx),
+                                          memo["seq"])
         rows = [{"rank": r + 1, "size": s["size"], "error_rate": _round(s["error_rate"], 3),
                  "lift": _round(s["lift"], 2), "top_error": _top_error(s),
                  "description": "; ".join(s["description"])} for r, s in enumerate(m.summaries)]
