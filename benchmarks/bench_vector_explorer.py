@@ -14,8 +14,10 @@ b. a box selection (mouse drag on the plot) around one of the map's blobs, and
    a lasso (an octagon inscribed in the same box): from the mouse-up to the
    App's grid count showing the view the selection sets, checked against the
    count the selection must give (target < 1 s);
-   with, for reference, a click on one point (the smallest view change) and
-   the panel's callbacks timed in this process (server side alone).
+   with, for reference, a click on one point (the smallest view change), the
+   panel's callbacks timed in this process (server side alone), and the App's
+   floor: the box selections' views set by the App's own ``set_view`` operator
+   from the page, timed from the call to the grid count.
 
 ``BENCH_VX_DEBUG=1`` also prints, per page load and per selection, the
 requests the page sent (start, duration, size), the browser's long tasks and
@@ -356,8 +358,9 @@ def bench_app(dataset, num_points, runs, regions, log_dir):
                 page.wait_for_timeout(800)
         page.locator(browser.VECTOR_SEL + ' [data-ea-tool="box"]').click()
         clicks = bench_clicks(page, runs, n_samples)
+        floor = bench_set_view(page, dataset, picks[:runs], n_samples)
         sizes = [e["bytes"] for e in page.evaluate("window.__vx.events")]
-    return opens, selections, clicks, sizes, picks
+    return opens, selections, clicks, floor, sizes, picks
 
 
 def drag(page, kind, region, area):
@@ -377,6 +380,36 @@ def drag(page, kind, region, area):
     for p in points[1:]:
         page.mouse.move(*p, steps=4)
     page.mouse.up()
+
+
+def bench_set_view(page, dataset, regions, n_samples):
+    """The App's own floor for the same views: each box selection's view (as the panel
+    builds it) set by the App's built-in ``set_view`` operator called from the page,
+    timed from the call to the grid count (the vector explorer stays open, as it
+    would for a view set by another panel)."""
+    from tests import browser
+
+    m = plugin_module("panels.map_data").load(dataset, MAP_KEY)
+    mr = plugin_module("panels.map_region")
+    out = []
+    for k, region in enumerate(regions):
+        idx = np.flatnonzero(mr.points_in(m.q, box=region.get("box"), lasso=region.get("lasso")))
+        stages = json.loads(json.dumps(mr.view_of(dataset, m, idx)._serialize(), default=str))
+        want = expected_count(dataset, region)[0]
+        t0 = page.evaluate("performance.now()")
+        page.evaluate("([u, p]) => { window.__foo__.executeOperator(u, p); }",
+                      ["@voxel51/operators/set_view", {"view": stages}])
+        browser.poll(lambda: browser.grid_count(page) and browser.grid_count(page)[0] == want,
+                     timeout=60, interval=0.05, message="grid count %d" % want)
+        page.wait_for_timeout(300)
+        vx = page.evaluate("window.__vx")
+        out.append(next(t for t, text in vx["counts"] if t > t0 and parse_count(text) == want) - t0)
+        print("  set_view %d: grid %d samples in %.2f s" % (k, want, out[-1] / 1000))
+        page.locator('[data-cy="btn-clear-view-bar"]').click()
+        browser.poll(lambda: browser.grid_count(page) == (n_samples, "samples"), timeout=60,
+                     message="the full grid again")
+        page.wait_for_timeout(800)
+    return out
 
 
 def bench_clicks(page, runs, n_samples):
@@ -431,8 +464,8 @@ def main(argv=None):
         print("%d images, %d predictions, %d objects; %d-point objects map stored in %.0f s"
               % (len(dataset), data["pred_score"].size, data["gt_label"].size, args.points,
                  time.perf_counter() - t0))
-        opens, sels, clicks, sizes, picks = bench_app(dataset, args.points, args.runs, regions,
-                                                      tmp)
+        opens, sels, clicks, floor, sizes, picks = bench_app(dataset, args.points, args.runs,
+                                                             regions, tmp)
         cbs = bench_callbacks(dataset, picks)
 
         med = lambda rows, key: statistics.median(r[key] for r in rows) / 1000
@@ -466,6 +499,9 @@ def main(argv=None):
                              for k in ("selected", "change_view", "repeats")), "info"))
         rows.append(("for reference: a click on one point -> grid shows it, median (s)", "",
                      "%.2f" % (statistics.median(clicks) / 1000), "info"))
+        rows.append(("the App's floor: the box selections' views set by its own set_view "
+                     "operator -> grid count, median (s)", "",
+                     "%.2f" % (statistics.median(floor) / 1000), "info"))
         rows.append(("  panel requests: median / max size (KB)", "", "%.0f / %.0f" % (
             statistics.median(sizes) / 1024, max(sizes) / 1024), "info"))
         rows.append(("  machine: CPUs, load average (1 min) at the end", "",
