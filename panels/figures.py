@@ -147,6 +147,7 @@ def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_cl
     return {
         "thresholds": CONFIDENCE_GRID.tolist(),
         "value": confidence,
+        "optimal": optimal["confidence"] if optimal else None,  # names its operating point
         "threshold": {"traces": threshold_traces, "layout": threshold_layout},
         "classes": {"x": class_traces[0]["x"],
                     "series": [[t["name"], t["marker"]["color"]] for t in class_traces],
