@@ -148,7 +148,7 @@ class EvaluationExplorer(foo.Panel):
             on_evaluate=self.on_evaluate, on_save_thresholds=self.on_save_thresholds,
             notice=(out.get("notice") or {}).get("thresholds")))
 
-        panel.md("#### Classes shown", name="table_title")
+        panel.md("##### Classes shown", name="table_title")
         panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
                    default=state.sort, label="Sort classes by", view=types.DropdownView(),
                    on_change=self.on_sort)
@@ -168,7 +168,7 @@ class EvaluationExplorer(foo.Panel):
             on_class_click=self.on_class_click, on_recommendation=self.on_recommendation,
             on_error_click=self.on_error_click))
 
-        panel.md("#### Error examples", name="examples_title")
+        panel.md("##### Error examples", name="examples_title")
         panel.enum("example_class", out.get("class_names") or [], default=state.example_class,
                    label="Class", view=types.DropdownView(), on_change=self.on_example_choice)
         panel.enum("example_kind", ["both", "fp", "fn"], default=state.example_kind,

@@ -63,7 +63,7 @@ def view_md(view, whole, n_pred, n_gt, n_images):
             ("FN", fn, whole["fn"])]
     rows += [(name.capitalize(), errors[name], whole_errors[name])
              for name in errors if name != "correct" and (errors[name] or whole_errors[name])]
-    lines = ["#### In the App's view",
+    lines = ["##### In the App's view",
              "The grid shows %d predictions and %d ground-truth objects of this run, in %d images; "
              "their numbers at this operating point, next to the whole run's:"
              % (n_pred, n_gt, n_images), "",
