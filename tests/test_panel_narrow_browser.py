@@ -94,7 +94,7 @@ def overflow(page):
 def test_nothing_in_the_panel_overflows_at_1440_with_three_columns(narrow):
     page = narrow.page
     browser.poll(lambda: browser.summary(page), message="the summary")
-    browser.poll(lambda: page.locator(PANEL_SEL + " .ea-class-table tbody tr").count() > 0,
+    browser.poll(lambda: page.locator(PANEL_SEL + " .ea-operating-point-details tbody tr").count() > 0,
                  message="the per-class table")
     out = overflow(page)
     assert 380 <= out["width"] <= 600, "three columns give the panel %d px" % out["width"]
@@ -168,6 +168,9 @@ def test_tag_says_what_it_did(narrow):
 
 def test_reevaluate_after_a_cell_click_opens_a_working_form(narrow):
     page, ev = narrow.page, narrow.ev
+    narrow.dataset.reload()
+    saved = narrow.dataset.load_run_results("error_atlas_eval", cache=False).class_thresholds
+    assert saved, "test_save_thresholds_says_what_it_did saved them"
     K = ev.num_classes
     a = ev.assess(0.5, ev.sweeps(0.5)[0].optimal()["confidence"])
     row = next(k for k in range(K) if a.confusion[k, k])
@@ -195,3 +198,5 @@ def test_reevaluate_after_a_cell_click_opens_a_working_form(narrow):
     raws = [x for x in re.findall(r"\d+\.\d+", body) if len(x.split(".")[1]) > 4]
     assert not raws, body
     assert re.search(r"Optimal threshold \(max F1\): 0\.\d+", body), body
+    narrow.dataset.reload()  # the App process re-evaluated: the saved thresholds stay
+    assert narrow.dataset.load_run_results("error_atlas_eval", cache=False).class_thresholds == saved
