@@ -34,7 +34,7 @@ from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run, eval_target
 from ..plugin import coco
-from . import figures, sections, selection, texts
+from . import clicked_views, figures, sections, selection, texts
 from .runs import drop_orphans, explorer_runs, load, load_fast
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
@@ -50,7 +50,6 @@ BROWSER_KEYS = ("confidence", "iou")
 BROWSER_EVENTS = ("on_confidence", "on_iou")
 _views = OrderedDict()  # (dataset, run, App view) -> the run's objects in that view
 _outputs = OrderedDict()  # panel id -> what the panel shows for its current choices
-_clicked = OrderedDict()  # panel id -> the stages of the last view a click here showed
 OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
 
 
@@ -226,7 +225,7 @@ class EvaluationExplorer(foo.Panel):
             if detection_run.analysis_source(ctx.dataset, key) == "fiftyone":
                 key += "_ea"  # evaluate_model never replaces a FiftyOne run
             params = {"pred_field": info.pred_field, "gt_field": info.gt_field, "eval_key": key}
-            if ctx.has_custom_view and _shows_a_click(ctx):
+            if ctx.has_custom_view and clicked_views.shows_a_click(ctx):
                 # objects a click here showed (patches, or samples with only
                 # those labels): evaluate the run's own images again
                 params[eval_target.RUN_VIEW] = ctx.panel.state.eval_key
@@ -330,9 +329,7 @@ class EvaluationExplorer(foo.Panel):
             info["samples_of"] = selection.label_index(ev)
         view = selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode, paired=paired,
                                       samples_of=info["samples_of"])
-        _clicked[ctx.panel.id] = _stages_key(view._serialize())
-        while len(_clicked) > OUTPUT_PANELS:
-            _clicked.popitem(last=False)
+        clicked_views.remember(ctx.panel.id, view)
         ctx.ops.set_view(view)
 
     def on_preload(self, ctx):
@@ -617,17 +614,3 @@ def _tell(ctx, where, text):
     out = _outputs.get(ctx.panel.id)
     if out is not None:
         out["notice"] = {where: text}
-
-
-def _stages_key(stages):
-    """A view's stages as text, their ids aside (the App gives them new ones)."""
-    return json.dumps([{k: v for k, v in s.items() if k != "_uuid"} if isinstance(s, dict) else s
-                       for s in stages or ()], sort_keys=True, default=str)
-
-
-def _shows_a_click(ctx):
-    """True when the App shows a generated view (patches) or the view a click
-    in this panel showed: objects of a run, not a set of images of the user's."""
-    if ctx.view._is_generated:
-        return True
-    return _clicked.get(ctx.panel.id) == _stages_key(ctx.request_params.get("view"))
