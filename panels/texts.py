@@ -1,4 +1,4 @@
-"""The evaluation explorer's text sections (markdown): the summary and the App's view."""
+"""The evaluation explorer's texts (markdown): the summary, the App's view, what actions did."""
 
 from . import figures
 
