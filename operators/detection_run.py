@@ -57,6 +57,7 @@ def evaluate_detections(
     assessment = ev.assess(iou, confidence)
 
     progress(0.6, "Writing results")
+    kept = _kept_thresholds(dataset, eval_key, pred_field, gt_field, ev.classes, warnings)
     eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list)
     label_values = _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence)
     updates = labels_io.SampleUpdates(sample_ids)
@@ -80,7 +81,7 @@ def evaluate_detections(
     }}
     eval_method.save_run_results(view, eval_key, results)
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
-    _save_analysis(dataset, eval_key, ev, areas_known, confidence)
+    _save_analysis(dataset, eval_key, ev, areas_known, confidence, class_thresholds=kept)
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
     return summary
@@ -459,13 +460,34 @@ def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, g
     )
 
 
-def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evaluate_model"):
+def _kept_thresholds(dataset, eval_key, pred_field, gt_field, classes, warnings):
+    """The per-class thresholds saved with the run that ``eval_key`` replaces,
+    for the classes still evaluated: re-evaluating the same fields keeps them.
+    Thresholds of other fields (another model) are dropped, with a warning."""
+    if not dataset.has_evaluation(eval_key) or analysis_source(dataset, eval_key) != "evaluate_model":
+        return None
+    saved = analysis_info(dataset, eval_key)["class_thresholds"]
+    if not saved:
+        return None
+    config = dataset.get_evaluation_info(eval_key).config
+    if (config.pred_field, config.gt_field) != (pred_field, gt_field):
+        warnings.append(
+            "The per-class thresholds saved with run '%s' were for '%s' against '%s'; this run "
+            "evaluates '%s' against '%s', so they were not kept: save them again from the "
+            "evaluation explorer." % (eval_key, config.pred_field, config.gt_field, pred_field,
+                                      gt_field))
+        return None
+    return {c: saved[c] for c in classes if c in saved}
+
+
+def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evaluate_model",
+                   class_thresholds=None):
     key = analysis_run_key(eval_key)
     config = dataset.init_run(eval_key=eval_key, kind="detection", version=1, source=source)
     dataset.register_run(key, config, overwrite=True)
     results = dataset.init_run_results(
         key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
         areas_known=bool(areas_known), confidence=confidence,
-        written_at=datetime.now(timezone.utc).isoformat(), class_thresholds=None,
+        written_at=datetime.now(timezone.utc).isoformat(), class_thresholds=class_thresholds,
     )
     dataset.save_run_results(key, results, cache=False)

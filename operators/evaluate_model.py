@@ -3,7 +3,8 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from . import detection_run, labels_io, sdk
+from ..panels.texts import confidence_text
+from . import detection_run, eval_target, labels_io, sdk
 
 DELEGATE_ABOVE = 5000  # samples; larger views default to delegated execution
 
@@ -60,13 +61,18 @@ class EvaluateModel(foo.Operator):
         return ExecutionOptions(
             allow_immediate_execution=True,
             allow_delegated_execution=True,
-            default_choice_to_delegated=len(ctx.target_view()) > DELEGATE_ABOVE,
+            default_choice_to_delegated=len(eval_target.target_samples(ctx)) > DELEGATE_ABOVE,
         )
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        inputs.view_target(ctx)
-        view = ctx.target_view()
+        rerun = eval_target.run_view_key(ctx)
+        if rerun:  # the evaluation explorer's Re-evaluate: that run's images
+            inputs.str(eval_target.RUN_VIEW, default=rerun, view=types.HiddenView(read_only=False))
+            inputs.view("run_view_notice", types.Notice(label=eval_target.describe(ctx, rerun)))
+        else:
+            inputs.view_target(ctx)
+        view = eval_target.target_samples(ctx)
         fields = labels_io.detections_fields(view)
         if len(fields) < 2:
             inputs.view(
@@ -111,7 +117,7 @@ class EvaluateModel(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
-        view = ctx.target_view()
+        view = eval_target.target_samples(ctx)
         summary = detection_run.evaluate_detections(
             view, p.get("pred_field"), p.get("gt_field"), p.get("eval_key") or "eval",
             iou=float(p.get("iou") or 0.5), classes=p.get("classes") or None,
@@ -124,15 +130,37 @@ class EvaluateModel(foo.Operator):
         return summary
 
     def resolve_output(self, ctx):
+        """The completion dialog: the run's numbers, formatted; warnings only if any."""
         outputs = types.Object()
-        outputs.float("mAP", label="mAP@[.50:.95]")
-        outputs.float("AP50", label="AP50")
-        outputs.float("AP75", label="AP75")
-        outputs.float("precision", label="Precision")
-        outputs.float("recall", label="Recall")
-        outputs.float("optimal_threshold", label="Optimal confidence (max F1)")
-        outputs.list("warnings", types.String(), label="Warnings")
+        summary = ctx.results or {}
+        outputs.md(completion_md(summary), name="report")
+        for i, text in enumerate(summary.get("warnings") or []):
+            outputs.view("warning_%d" % i, types.Warning(label=text))
         return types.Property(outputs, view=types.View(label="Evaluation complete"))
+
+
+def completion_md(summary):
+    """Markdown of a run's summary for the completion dialog (3 decimals, no raw floats)."""
+    if "mAP" not in summary:
+        return "The evaluation finished: open the **Evaluation explorer** panel to see it."
+    num = lambda v: "–" if v is None else "%.3f" % v
+    conf = summary.get("confidence")
+    best = summary.get("optimal_threshold")
+    at = ("every prediction (no confidence threshold)" if conf is None else
+          "confidence threshold %s" % confidence_text(conf))
+    lines = [
+        "Run **%s**: %d images." % (summary.get("eval_key", ""), summary.get("num_images", 0)),
+        "",
+        "| mAP@[.50:.95] | AP50 | AP75 |", "|---|---|---|",
+        "| %s | %s | %s |" % (num(summary.get("mAP")), num(summary.get("AP50")), num(summary.get("AP75"))),
+        "",
+        "At IoU %.2f and %s: precision %s, recall %s, F1 %s (TP %d, FP %d, FN %d)." % (
+            summary.get("iou", 0.5), at, num(summary.get("precision")), num(summary.get("recall")),
+            num(summary.get("f1")), summary.get("tp", 0), summary.get("fp", 0), summary.get("fn", 0)),
+        "",
+        "Optimal threshold (max F1): %s." % ("–" if best is None else confidence_text(best)),
+    ]
+    return "\n".join(lines)
 
 
 class ErrorAnalysis(foo.EvaluationMetric):

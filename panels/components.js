@@ -53,7 +53,37 @@
   }
 
   const COMMIT_DELAY_MS = 150;
-  const HEADING = { fontSize: "1.75rem", fontWeight: 700, margin: "24px 0 8px" };  // as the panel's "####"
+  const HEADING = { fontSize: "1.25rem", fontWeight: 700, margin: "16px 0 8px", cursor: "pointer" };
+
+  // The evaluation explorer fits a third of a laptop's screen (400-600 px): compact
+  // tables whose text wraps, and below 600 px the per-class table as one block per
+  // class (its cells labelled), since its nine columns cannot fit there.
+  const EVAL_CSS = `
+.ea-eval { max-width: 100%; min-width: 0; overflow-wrap: anywhere; }
+.ea-eval table { width: auto; max-width: 100%; }
+.ea-eval th, .ea-eval td { padding: 4px 8px; }
+.ea-eval .MuiButton-root { max-width: 100%; }
+.ea-eval-details { container-type: inline-size; }
+@container (max-width: 600px) {
+  .ea-class-table thead { display: none; }
+  .ea-class-table, .ea-class-table tbody { display: block; }
+  .ea-class-table tr { display: flex; flex-wrap: wrap; column-gap: 14px; padding: 6px 4px;
+                       border-bottom: 1px solid rgba(128, 128, 128, 0.35); }
+  .ea-class-table td { display: block; border: 0; padding: 0; }
+  .ea-class-table td::before { content: attr(data-label) " "; opacity: 0.65; }
+  .ea-class-table td[data-key="class"] { flex-basis: 100%; font-weight: 700; }
+  .ea-class-table td[data-key="class"]::before { content: none; }
+}`;
+
+  // A section that can be folded, open at first (as in FiftyOne's Model
+  // Evaluation panel); a folded section draws nothing.
+  function Section(props) {
+    const [open, setOpen] = React.useState(true);
+    return h("details", { open: open, "data-ea-section": props.name,
+                          onToggle: (e) => setOpen(e.currentTarget.open) },
+      h("summary", { style: HEADING }, props.title),
+      open ? props.children : null);
+  }
 
   function nearest(thresholds, value) {
     const j = Math.round(value * (thresholds.length - 1));
@@ -186,15 +216,22 @@
       size: "small", variant: "outlined", style: { marginRight: 8 },
       onClick: () => triggerEvent(props.id, { operator: operator, params: {} }) }, label);
     const at = String(value);
-    return h("div", { className: "ea-operating-point", "data-ea-ious": Object.keys(ious).length,
+    // the slider's value and the optimal threshold read alike at 2 decimals: name the optimum
+    const atOptimal = data.optimal !== null && data.optimal !== undefined &&
+      Math.abs(value - data.optimal) < 1e-9;
+    return h("div", { className: "ea-operating-point ea-eval", "data-ea-ious": Object.keys(ious).length,
                       "data-ea-iou": local },
-      h(Markdown, { name: "summary", text: step.summary || "", at: at }),
-      step.view ? h(Markdown, { name: "view", text: step.view, at: at }) : null,
-      h("h4", { style: HEADING }, "Precision, recall and F1 against confidence"),
+      h("style", null, EVAL_CSS),
+      h(Section, { name: "summary", title: "Summary" },
+        h(Markdown, { name: "summary", text: step.summary || "", at: at }),
+        step.view ? h(Markdown, { name: "view", text: step.view, at: at }) : null),
+      h(Section, { name: "threshold", title: "Precision, recall and F1 against confidence" },
       h("div", { style: { display: "flex", flexWrap: "wrap", gap: 8 } },
         button("Back to optimal", view.on_back_to_optimal),
         button("Re-evaluate (the App's view, if any)", view.on_evaluate),
         button("Save per-class thresholds", view.on_save_thresholds)),
+      view.notice ? h("div", { "data-ea": "notice", role: "status", style: { margin: "6px 0" } },
+        h(Markdown, { name: "notice", text: view.notice })) : null,
       h(mui.TextField, { select: true, size: "small", label: "IoU threshold", value: iou || "",
                          onChange: onIou, style: { minWidth: 160, margin: "8px 0" } },
         (view.iou_choices || []).map((c) => h(mui.MenuItem, { key: c, value: c }, c))),
@@ -203,20 +240,21 @@
                   valueLabelFormat: (v) => fmt(v, 2), onChange: onChange,
                   onChangeCommitted: onCommit, "aria-label": "Confidence threshold" }),
       h("div", { "data-ea": "operating-point-text", style: { margin: "4px 0 8px" } },
-        "At confidence " + fmt(value, 2) + ": precision " + fmt(p[3], 3) + ", recall " +
+        (atOptimal ? "At the optimal threshold (max F1), confidence " : "At confidence ") +
+        fmt(value, 2) + ": precision " + fmt(p[3], 3) + ", recall " +
         fmt(p[4], 3) + ", F1 " + fmt(p[5], 3) + " (TP " + p[0] + ", FP " + p[1] + ", FN " + p[2] + ")"),
       h(Plot, { name: "threshold_plot", rev: rev + "|" + value, traces: data.threshold.traces,
                 layout: thresholdLayout,
-                onClick: view.on_threshold_click }),
-      h("h4", { style: HEADING }, "Performance by class"),
+                onClick: view.on_threshold_click })),
+      h(Section, { name: "classes", title: "Performance by class" },
       h(Plot, { name: "class_plot", rev: rev, traces: barTraces,
                 layout: Object.assign({}, data.classes.layout, { datarevision: rev }),
-                onClick: view.on_class_click }),
-      h("h4", { style: HEADING }, "Confusion matrix" + (data.confusion.grid ? "" :
-        " (this many classes follow the slider when it is released)")),
+                onClick: view.on_class_click })),
+      h(Section, { name: "confusion", title: "Confusion matrix" + (data.confusion.grid ? "" :
+        " (this many classes follow the slider when it is released)") },
       h(Plot, { name: "confusion_plot", rev: rev, traces: heatmap,
                 layout: Object.assign({}, data.confusion.layout, { datarevision: rev }),
-                onClick: view.on_cell_click }));
+                onClick: view.on_cell_click })));
   }
 
   function cell(v) {
@@ -240,34 +278,37 @@
       table.moving.forEach((key, m) => { full[key] = moving[m]; });
       return h(T.TableRow, { key: row["class"], hover: true, style: { cursor: "pointer" },
                              onClick: () => send(view.on_class_click, { x: row["class"] }) },
-        table.keys.map((key) => h(T.TableCell, { key: key, size: "small" }, cell(full[key]))));
+        table.keys.map((key, k) => h(T.TableCell, { key: key, size: "small", "data-key": key,
+                                                    "data-label": table.labels[k] }, cell(full[key]))));
     });
     const recs = step.recommendations || [];
     const errorTrace = Object.assign({}, errs.trace, { y: step.errors });
-    return h("div", { className: "ea-operating-point-details", "data-ea-at": at, "data-ea-iou": s.iou },
+    return h("div", { className: "ea-operating-point-details ea-eval ea-eval-details", "data-ea-at": at,
+                      "data-ea-iou": s.iou },
+      h(Section, { name: "class_table", title: "Per-class table" },
       h(T.TableContainer, { style: { maxHeight: 480 } },
-        h(T.Table, { size: "small", stickyHeader: true },
+        h(T.Table, { size: "small", stickyHeader: true, className: "ea-class-table" },
           h(T.TableHead, null, h(T.TableRow, null,
             table.labels.map((label) => h(T.TableCell, { key: label }, label)))),
-          h(T.TableBody, null, rows))),
-      h("h4", { style: HEADING }, "Recommendations"),
+          h(T.TableBody, null, rows)))),
+      h(Section, { name: "recommendations", title: "Recommendations" },
       recs.length ? recs.map((rec, i) => h("div", {
         key: rec.rule + i, "data-ea-rec": rec.rule,
         style: { display: "flex", alignItems: "center", gap: 12, margin: "4px 0" } },
-        h("div", { style: { flex: 1 } }, h(Markdown, {
+        h("div", { style: { flex: 1, minWidth: 0 } }, h(Markdown, {
           name: "rec", text: "**" + rec.title + ".** " + rec.evidence + " " + rec.action, at: at })),
         Object.keys(rec.show || {}).length ? h(mui.Button, {
           size: "small", variant: "outlined",
           onClick: () => send(view.on_recommendation, { show: rec.show }) }, "Show") : null))
         : h("p", null, "Nothing stands out at this operating point."),
-      step.more ? h("p", null, "... and " + step.more + " less severe findings.") : null,
-      h("h4", { style: HEADING }, "Error types"),
+      step.more ? h("p", null, "... and " + step.more + " less severe findings.") : null),
+      h(Section, { name: "errors", title: "Error types" },
       h(Plot, { name: "error_plot", rev: s.rev, traces: [errorTrace],
                 layout: Object.assign({}, errs.layout, { datarevision: s.rev }),
-                onClick: view.on_error_click }),
-      h("h4", { style: HEADING }, "Precision-recall curves"),
+                onClick: view.on_error_click })),
+      h(Section, { name: "pr", title: "Precision-recall curves" },
       h(Plot, { name: "pr_plot", rev: s.rev.split("|").slice(0, 2).join("|"),
-                traces: s.data.pr.traces, layout: s.data.pr.layout }));
+                traces: s.data.pr.traces, layout: s.data.pr.layout })));
   }
 
   // The vector explorer's map: the App's PlotlyView, with box and lasso selection

@@ -32,9 +32,9 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from ..operators import detection_run
+from ..operators import detection_run, eval_target
 from ..plugin import coco
-from . import figures, sections, selection
+from . import clicked_views, figures, sections, selection, texts
 from .runs import drop_orphans, explorer_runs, load, load_fast
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
@@ -144,9 +144,10 @@ class EvaluationExplorer(foo.Panel):
             on_threshold_click=self.on_threshold_click, on_class_click=self.on_class_click,
             on_cell_click=self.on_cell_click, on_confidence=self.on_confidence,
             on_iou=self.on_iou, on_preload=self.on_preload, on_back_to_optimal=self.on_back_to_optimal,
-            on_evaluate=self.on_evaluate, on_save_thresholds=self.on_save_thresholds))
+            on_evaluate=self.on_evaluate, on_save_thresholds=self.on_save_thresholds,
+            notice=(out.get("notice") or {}).get("thresholds")))
 
-        panel.md("#### Classes shown", name="table_title")
+        panel.md("##### Classes shown", name="table_title")
         panel.enum("sort", ["errors", "AP", "f1", "recall", "precision", "support", "class"],
                    default=state.sort, label="Sort classes by", view=types.DropdownView(),
                    on_change=self.on_sort)
@@ -166,7 +167,7 @@ class EvaluationExplorer(foo.Panel):
             on_class_click=self.on_class_click, on_recommendation=self.on_recommendation,
             on_error_click=self.on_error_click))
 
-        panel.md("#### Error examples", name="examples_title")
+        panel.md("##### Error examples", name="examples_title")
         panel.enum("example_class", out.get("class_names") or [], default=state.example_class,
                    label="Class", view=types.DropdownView(), on_change=self.on_example_choice)
         panel.enum("example_kind", ["both", "fp", "fn"], default=state.example_kind,
@@ -175,6 +176,9 @@ class EvaluationExplorer(foo.Panel):
         ex = panel.h_stack("examples", align_y="center")
         ex.btn("show_examples", label="Show", on_click=self.on_show_examples)
         ex.btn("tag_examples", label="Tag shown as needs_review", on_click=self.on_tag_examples)
+        told = (out.get("notice") or {}).get("examples")
+        if told:
+            panel.md(told, name="examples_notice")
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     # -- choices -----------------------------------------------------------------
@@ -221,7 +225,11 @@ class EvaluationExplorer(foo.Panel):
             if detection_run.analysis_source(ctx.dataset, key) == "fiftyone":
                 key += "_ea"  # evaluate_model never replaces a FiftyOne run
             params = {"pred_field": info.pred_field, "gt_field": info.gt_field, "eval_key": key}
-            if ctx.has_custom_view:
+            if ctx.has_custom_view and clicked_views.shows_a_click(ctx):
+                # objects a click here showed (patches, or samples with only
+                # those labels): evaluate the run's own images again
+                params[eval_target.RUN_VIEW] = ctx.panel.state.eval_key
+            elif ctx.has_custom_view:
                 # the App shows a view: evaluate it, under its own key by default
                 params.update(view_target="CURRENT_VIEW", eval_key=key + "_view")
         ctx.prompt(EVALUATE_URI, params=params, on_success=self.on_load)
@@ -259,7 +267,8 @@ class EvaluationExplorer(foo.Panel):
         k = selection.as_index(state.example_class, ev.classes)
         preds, gts = selection.class_error_ids(ev, a, k, state.example_kind or "both")
         n = selection.tag_objects(ctx.dataset, config, preds, gts, "needs_review")
-        ctx.ops.notify("Tagged %d labels as needs_review" % n, variant="success")
+        _tell(ctx, "examples", texts.tagged_md(n, len(preds), len(gts), state.example_class,
+                                               self._shown(ctx)["choices"]))
 
     def on_recommendation(self, ctx):
         """A recommendation's Show button: its ``show`` (from the browser, which
@@ -284,9 +293,9 @@ class EvaluationExplorer(foo.Panel):
         ev, _, _ = self._current(ctx)
         best = ev.optimal_thresholds(float(self._choices(ctx)["iou"] or 0.5))["per_class"]
         detection_run.save_class_thresholds(ctx.dataset, ctx.panel.state.eval_key, best)
-        ctx.ops.notify("Saved %d per-class thresholds on run '%s'"
-                       % (sum(v is not None for v in best.values()), ctx.panel.state.eval_key),
-                       variant="success")
+        key = ctx.panel.state.eval_key
+        _tell(ctx, "thresholds", texts.thresholds_saved_md(
+            best, key, detection_run.analysis_run_key(key), self._choices(ctx)["iou"] or "0.50"))
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -318,8 +327,10 @@ class EvaluationExplorer(foo.Panel):
         ev, info = load_fast(ctx, ctx.panel.state.eval_key)
         if "samples_of" not in info:  # label id -> sample id, once per loaded run
             info["samples_of"] = selection.label_index(ev)
-        ctx.ops.set_view(selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode,
-                                                paired=paired, samples_of=info["samples_of"]))
+        view = selection.objects_view(ctx.dataset, config, pred_ids, gt_ids, mode, paired=paired,
+                                      samples_of=info["samples_of"])
+        clicked_views.remember(ctx.panel.id, view)
+        ctx.ops.set_view(view)
 
     def on_preload(self, ctx):
         """The browser drew the panel: send every other IoU's steps, so that an
@@ -594,3 +605,12 @@ def _covers(new, old):
             k in new and (not isinstance(v, (list, dict)) or _covers(new[k], v))
             for k, v in old.items())
     return True
+
+
+def _tell(ctx, where, text):
+    """Says what an action did: a notification, and a line in the panel next to
+    its button (``where``) until the panel's next update."""
+    ctx.ops.notify(text.replace("**", "").replace("`", ""), variant="success")
+    out = _outputs.get(ctx.panel.id)
+    if out is not None:
+        out["notice"] = {where: text}

@@ -80,12 +80,15 @@ def threshold_figure(overall, confidence, optimal):
          "line": {"shape": "hv"}}
         for n, y in (("Precision", s.precision), ("Recall", s.recall), ("F1", s.f1))
     ]
-    shapes = []
-    if optimal:
+    shapes, notes = [], []
+    if optimal:  # named on the plot: the slider's line is the other one
         shapes.append(_vline(optimal["confidence"], "#2ca02c", "dash"))
+        notes.append({"x": optimal["confidence"], "y": 0, "xref": "x", "yref": "paper",
+                      "text": "optimal (max F1)", "showarrow": False, "textangle": -90,
+                      "xanchor": "right", "yanchor": "bottom", "font": {"color": "#2ca02c"}})
     if confidence is not None:
         shapes.append(_vline(confidence, "#ffffff", "solid"))
-    layout = dict(BASE_LAYOUT, shapes=shapes,
+    layout = dict(BASE_LAYOUT, shapes=shapes, annotations=notes,
                   xaxis={"title": _title("confidence threshold"), "range": [0, 1]},
                   yaxis={"range": [0, 1.02]})
     return traces, _revised(layout, traces)
@@ -147,6 +150,7 @@ def operating_point(evaluation, iou, confidence, optimal, bar_classes, matrix_cl
     return {
         "thresholds": CONFIDENCE_GRID.tolist(),
         "value": confidence,
+        "optimal": optimal["confidence"] if optimal else None,  # names its operating point
         "threshold": {"traces": threshold_traces, "layout": threshold_layout},
         "classes": {"x": class_traces[0]["x"],
                     "series": [[t["name"], t["marker"]["color"]] for t in class_traces],

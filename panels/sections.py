@@ -22,7 +22,7 @@ MAX_RECOMMENDATIONS = 8  # the most severe; many classes can trigger dozens of r
 TABLE_KEYS = ("class", "AP", "AP50", "AP75", "precision", "recall", "f1", "support",
               "optimal_threshold")  # the per-class table's columns, in order
 TABLE_LABELS = ("Class", "AP", "AP50", "AP75", "Precision", "Recall", "F1", "Support",
-                "Optimal conf.")
+                "Optimal threshold")
 MOVING_KEYS = ("precision", "recall", "f1")  # the table's columns that follow the slider
 ERROR_NAMES = [n for n in errors.ERROR_TYPES if n != "correct"]  # the error plot's bars
 

@@ -253,17 +253,22 @@ def plot_point(page, kind, x_index, y_index, trace=0):
 
 
 def summary(page):
-    """The summary table (header -> cell text) and the sentence under it."""
+    """The summary's tables (header -> cell text, all its tables together) and the
+    sentence under them."""
     return page.evaluate("""() => {
       const panel = document.querySelector('%s');
       if (!panel) return null;
-      const table = [...panel.querySelectorAll('table')].find(
+      const first = [...panel.querySelectorAll('table')].find(
           t => [...t.querySelectorAll('th')].some(th => th.textContent.trim() === 'mAP'));
-      if (!table) return null;
-      const head = [...table.querySelectorAll('th')].map(th => th.textContent.trim());
-      const row = [...table.querySelectorAll('tbody tr:first-child td')].map(td => td.textContent.trim());
+      if (!first) return null;
+      const box = first.closest('[data-ea-md="summary"]');
+      const tables = box ? [...box.querySelectorAll('table')] : [first];
       const out = {};
-      head.forEach((h, i) => out[h] = row[i]);
+      for (const table of tables) {
+        const head = [...table.querySelectorAll('th')].map(th => th.textContent.trim());
+        const row = [...table.querySelectorAll('tbody tr:first-child td')].map(td => td.textContent.trim());
+        head.forEach((h, i) => out[h] = row[i]);
+      }
       const p = [...panel.querySelectorAll('p')].find(p => p.textContent.startsWith('At confidence'));
       out.sentence = p ? p.textContent : null;
       return out;
