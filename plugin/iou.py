@@ -108,6 +108,25 @@ def mask_pairs(pred_image, pred_rles, gt_image, gt_rles, gt_crowd):
     return np.concatenate(out_p), np.concatenate(out_g), np.concatenate(out_iou)
 
 
+def mask_areas(rles):
+    """Pixel areas of COCO RLEs, as ``pycocotools.mask.area`` gives them.
+
+    pycocotools builds the result's shape from a uint8 under NumPy 2, so one
+    call on 256 or more RLEs raises ``OverflowError``; it is called on chunks
+    of at most 255.
+    """
+    from pycocotools import mask as mask_utils
+
+    rles = list(rles)
+    if not rles:
+        return np.zeros(0, dtype=np.float64)
+    chunks = [mask_utils.area(rles[i:i + _AREA_CHUNK]) for i in range(0, len(rles), _AREA_CHUNK)]
+    return np.concatenate(chunks).astype(np.float64)
+
+
+_AREA_CHUNK = 255
+
+
 def _indices_by_image(image):
     order = np.argsort(image, kind="stable")
     images, starts = np.unique(image[order], return_index=True)
