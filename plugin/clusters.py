@@ -19,15 +19,15 @@ in every process (a minute). Here exact neighbours come from tiled BLAS
 products, the fuzzy graph from vectorized numpy, and each optimization epoch
 updates every point from the previous epoch's positions, so points are
 independent within an epoch and are split among threads with the same result
-for any number of threads. The numba kernels are cached on disk
-(``NUMBA_CACHE_DIR`` points at a user cache directory, as installed
-packages may be read-only): only the first process ever compiles them.
+for any number of threads. The numba kernels are cached on disk, one cache
+per import name of the engine (:mod:`.jit`): only the first process under
+each name compiles them.
 """
 
 import os
 import warnings
 
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.expanduser("~/.cache/error-atlas/numba"))
+from . import jit  # sets NUMBA_CACHE_DIR before numba is imported
 
 from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
@@ -137,7 +137,7 @@ _LAYOUT_PARTS = 8  # tile of the distance matrix: 4 MB, in cache
 _BLOCK = 32  # columns whose minimum is checked before any of them is merged
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@jit.cached_njit(__name__, nogil=True, fastmath=True)
 def _block_min(G, low):
     """low[r, b] = minimum of block b of the columns of G[r] (vectorized)."""
     n = G.shape[1]
@@ -153,7 +153,7 @@ def _block_min(G, low):
             low[r, blk] = m
 
 
-@numba.njit(nogil=True, cache=True)
+@jit.cached_njit(__name__, nogil=True)
 def _merge_nearest(G, low, row0, col0, idx, dist):
     """Merges one tile G of squared distances (minus |x|^2) into each row's sorted k best.
 
@@ -309,7 +309,7 @@ def _clip(v):
     return 4.0 if v > 4.0 else -4.0 if v < -4.0 else v
 
 
-@numba.njit(nogil=True, fastmath=True, cache=True)
+@jit.cached_njit(__name__, nogil=True, fastmath=True)
 def _epoch(prev, out, lo, hi, indptr, tail, eps, next_s, eps_neg, next_neg, rng,
            a, b, alpha, n):
     """One UMAP epoch for points lo..hi: out[j] = prev[j] moved by its samples.
