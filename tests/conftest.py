@@ -30,3 +30,22 @@ def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is absent (only development checkouts have it)")
     return SHARED_DATA
+
+
+class _RootAsDirectory:
+    """Collects the repository root as a plain directory, not a package.
+
+    The root's ``__init__.py`` registers the plugin with relative imports that
+    only FiftyOne's synthetic package name resolves; as a pytest package it
+    would be imported under the checkout folder's name, which fails for a clone
+    named e.g. ``error-atlas``."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collect_directory(self, path, parent):
+        if path == ROOT:
+            return pytest.Dir.from_parent(parent, path=path)
+        return None
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_RootAsDirectory(), "error-atlas-root")
