@@ -17,6 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenes  # noqa: E402
 
 OPERATOR = "@error-atlas/error-atlas/evaluate_model"
+MAP_OPERATOR = "@error-atlas/error-atlas/compute_error_map"
+MAP_KEYS = {"samples": "samples_map", "objects": "objects_map"}  # one error map per level
 ERROR_ORDER = ("classification", "localization", "both", "duplicate", "background", "missed")
 
 
@@ -61,6 +63,26 @@ def print_report(summary, num_images, masks=False):
         print("  warning: %s" % warning)
 
 
+def build_maps(dataset):
+    """Error maps of the run at both levels, so the vector explorer opens on one."""
+    op = foo.get_operator(MAP_OPERATOR)
+    for level, map_key in MAP_KEYS.items():
+        start = time.time()
+        out = op(dataset, eval_key="eval", level=level, map_key=map_key)
+        out = getattr(out, "result", out) or {}
+        print("Error map '%s' (%s): %s points, %s clusters in %.1f s" % (
+            map_key, level, out.get("num_points"), out.get("num_clusters"), time.time() - start))
+
+
+def app_spaces():
+    """Three columns, each panel rendered on load (a space renders only its
+    ``active_child``): the grid, the evaluation explorer, the vector explorer."""
+    panels = [fo.Panel(type="Samples", pinned=True), fo.Panel(type="evaluation_explorer"),
+              fo.Panel(type="vector_explorer")]
+    return fo.Space(children=[fo.Space(children=[p], active_child=p.component_id) for p in panels],
+                    orientation="horizontal", sizes=[0.34, 0.33, 0.33])
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
@@ -79,14 +101,11 @@ def main(argv=None):
     summary = getattr(summary, "result", summary) or {}
     print("Evaluated in %.1f s" % (time.time() - start))
     print_report(summary, len(dataset), args.masks)
+    build_maps(dataset)
 
     if args.no_app:
         return
-    # the grid and the evaluation explorer side by side
-    spaces = fo.Space(children=[fo.Space(children=[fo.Panel(type="Samples", pinned=True)]),
-                                fo.Space(children=[fo.Panel(type="evaluation_explorer")])],
-                      orientation="horizontal")
-    session = fo.launch_app(dataset, spaces=spaces, port=args.port, remote=True)
+    session = fo.launch_app(dataset, spaces=app_spaces(), port=args.port, remote=True)
     print("\nThe App is running: open http://localhost:%d (Ctrl+C to stop)" % args.port)
     try:
         session.wait(-1)

@@ -37,13 +37,29 @@ _cache = OrderedDict()   # (dataset id, map key, run time) -> MapData
 _lock = threading.Lock()
 
 
+def drop_orphans(dataset):
+    """Deletes the error maps (fields, run and brain runs) of evaluations deleted since:
+    ``dataset.delete_evaluation`` knows nothing of them. Returns their keys."""
+    evaluations = set(dataset.list_evaluations())
+    dropped = []
+    for run in dataset.list_runs():
+        if run.startswith("error_map_"):
+            eval_key = getattr(dataset.get_run_info(run).config, "eval_key", None)
+            if eval_key not in evaluations:
+                error_map.delete_error_map(dataset, run[len("error_map_"):])
+                dropped.append(run[len("error_map_"):])
+    return dropped
+
+
 def maps(dataset):
-    """Completed error maps on the dataset, oldest first."""
+    """Completed error maps of existing evaluations on the dataset, oldest first."""
     found = []
+    evaluations = set(dataset.list_evaluations())
     for run in dataset.list_runs():
         if run.startswith("error_map_"):
             info = dataset.get_run_info(run)
-            if getattr(info.config, "complete", False):
+            if getattr(info.config, "complete", False) and \
+                    getattr(info.config, "eval_key", None) in evaluations:
                 found.append((str(info.timestamp), run[len("error_map_"):]))
     return [key for _, key in sorted(found)]
 

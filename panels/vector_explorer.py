@@ -52,7 +52,8 @@ from fiftyone.operators.store import ExecutionStore
 
 from . import cluster_report, evaluation_explorer, map_region, selection
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
-from .map_data import COLOR_BY, FIELD, SCALE, field_choices, field_version, load, maps
+from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
+                       maps)
 
 MAX_CLASS_ROWS = 15
 NO_RENDER = ("on_region", "on_point_click")
@@ -67,12 +68,31 @@ class VectorExplorer(foo.Panel):
                                icon="scatter_plot", surfaces="grid")
 
     def on_load(self, ctx):
+        dropped = drop_orphans(ctx.dataset)
+        if dropped:
+            ctx.ops.notify("Deleted the error maps of deleted evaluations: %s" % ", ".join(dropped),
+                           variant="info")
         keys = maps(ctx.dataset)
         if not keys:
             ctx.panel.state.set("map_key", None)
             return
         key = ctx.panel.state.map_key if ctx.panel.state.map_key in keys else keys[-1]
         self._refresh(ctx, key, ctx.panel.state.color_by or "error", new_map=True)
+
+    def execute(self, ctx):
+        """Panel events, never a traceback: a map or evaluation deleted meanwhile
+        (another tab, the SDK) brings the panel back to its list of maps."""
+        try:
+            return self._execute(ctx)
+        except (KeyError, ValueError) as e:
+            if ctx.params.get("__method__") == "on_load" or not _gone(ctx):
+                raise
+            ctx.ops.notify("This error map or its evaluation was deleted (%s)" % e,
+                           variant="warning")
+            ctx.panel.state.set({"map_key": None, "map_keys": maps(ctx.dataset)})
+            self.on_load(ctx)
+            ctx.ops.show_panel_output(self.render(ctx))
+            return None
 
     def render(self, ctx):
         panel = types.Object()
@@ -165,7 +185,7 @@ class VectorExplorer(foo.Panel):
     def on_clear(self, ctx):
         ctx.ops.clear_view()
 
-    def execute(self, ctx):
+    def _execute(self, ctx):
         # The App sends on_change_view three times per view change, and again
         # after reloading its page query: those that change nothing are answered
         # without a render (a render makes the App re-render the whole panel,
@@ -395,6 +415,15 @@ class VectorExplorer(foo.Panel):
         ctx.panel.state.set(state)
         lit = dict(m.highlight_trace(idx), revision=memo["revision"])
         ctx.panel.data.set({"scatter": traces + [lit], "clusters": rows})
+
+
+def _gone(ctx):
+    """True when the panel's map, or its evaluation, no longer exists."""
+    key = ctx.panel.state.map_key
+    if not key:
+        return False
+    drop_orphans(ctx.dataset)
+    return key not in maps(ctx.dataset)
 
 
 def _memo(panel_id):

@@ -30,6 +30,28 @@ def test_run_demo_without_app_prints_the_report(capsys):
     out = capsys.readouterr().out
     assert "mAP@[.50:.95]" in out and "optimal confidence threshold" in out
     assert "error types:" in out
+    # the whole pipeline: the run and an error map at each level, complete
+    import fiftyone as fo
+
+    dataset = fo.load_dataset("demo-test")
+    try:
+        assert dataset.has_evaluation("eval")
+        for level, key in run_demo.MAP_KEYS.items():
+            config = dataset.get_run_info("error_map_" + key).config
+            assert config.complete and config.level == level and config.eval_key == "eval"
+            assert key in dataset.list_brain_runs()
+            assert "Error map '%s' (%s)" % (key, level) in out
+    finally:
+        dataset.delete()
+
+
+def test_demo_spaces_render_both_panels_on_load():
+    """fo.Space renders only its active_child: every column names one."""
+    spaces = run_demo.app_spaces()
+    columns = spaces.children
+    assert [c.active_child for c in columns] == [c.children[0].component_id for c in columns]
+    assert [c.children[0].type for c in columns] == ["Samples", "evaluation_explorer",
+                                                      "vector_explorer"]
 
 
 @pytest.mark.parametrize("masks", [True])

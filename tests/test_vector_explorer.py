@@ -542,3 +542,27 @@ def test_field_colouring_follows_edits_and_deleted_fields(mapped, fields):
     client.call("on_load")
     assert client.state["color_by"] == "error"
     assert "field:weather" not in {v for v, _ in client.state["color_choices"]}
+
+
+def test_deleting_the_evaluation_deletes_its_maps_and_the_panel_shows_no_traceback(tmp_path):
+    """dataset.delete_evaluation leaves the maps behind: the panel deletes them (fields,
+    run, brain runs) and offers to compute one, on load and on any later event."""
+    ds = random_dataset(seed=29, num_samples=24)
+    browser.write_images(ds, tmp_path / "images")
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+    compute_error_map(ds, eval_key="eval", level="samples", map_key="smap", num_clusters=3)
+    compute_error_map(ds, eval_key="eval", level="objects", map_key="omap", num_clusters=3)
+    client = VectorClient(ds).call("on_load")
+    assert client.state["map_key"] == "omap"
+    ds.delete_evaluation("eval")
+    # an event of the open panel: no traceback, back to "no error map yet"
+    client.call("on_cluster_row", row=0)
+    assert client.state["map_key"] is None
+    assert not [r for r in ds.list_runs() if r.startswith("error_map_")]
+    assert not {"smap", "smap_gt", "omap", "omap_gt"} & set(ds.list_brain_runs())
+    assert not ds.has_field("smap_cluster") and not ds.has_field("predictions.detections.omap_cluster")
+    assert any("deleted" in r["params"].get("message", "") for r in client.requests
+               if r["operator_uri"].endswith("notify"))
+    client.call("on_load")
+    assert client.state["map_key"] is None
+    ds.delete()
