@@ -19,7 +19,11 @@ ground truth
 - ``correct``: detected class-wise.
 - ``classification``: claimed by a classification error.
 - ``localization`` / ``both``: the best-overlapping object of such an error.
-- ``missed``: none of the above. Crowd regions get no error type.
+- ``missed``: none of the above.
+
+Crowd regions get no error type and, as in TIDE, are never the target of an
+error: a prediction is typed against the non-crowd objects only (a
+prediction matched to a crowd region is ignored, as in COCO).
 
 TIDE tests localization before classification; here classification comes
 first so that a prediction sitting squarely (IoU >= t) on an undetected object
@@ -138,7 +142,7 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
     pred_target = np.where(matched, pred_gt, -1)
 
     pp, pg, pv = (np.asarray(a) for a in pairs)
-    fp_pair = active[pp] & ~matched[pp]
+    fp_pair = active[pp] & ~matched[pp] & ~gt_crowd[pg]  # crowd regions are no error's target
     pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
     same = label[pp] == gt_label[pg]
 
@@ -177,7 +181,7 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
         gt_error[hit] = code
     gt_error[claimed] = CLASSIFICATION
     gt_error[detected] = CORRECT
-    gt_error[gt_crowd & ~detected] = NOT_EVALUATED
+    gt_error[gt_crowd] = NOT_EVALUATED
 
     # predictions on crowd regions are ignored, as in COCO
     crowd_match = matched & gt_crowd[np.where(pred_gt >= 0, pred_gt, 0)] if G else np.zeros(P, bool)
@@ -355,7 +359,7 @@ def error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, 
     base[to_crowd] = NOT_EVALUATED
     target = np.full(P, -1, dtype=np.int64)
     pp, pg, pv = (np.asarray(a) for a in pairs)
-    fp_pair = ~matched[pp]
+    fp_pair = ~matched[pp] & ~gt_crowd[pg]  # crowd regions are no error's target
     pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
     same = label[pp] == gt_label[pg]
     for code, sel in ((BOTH, ~same & (pv >= BACKGROUND_IOU)),   # localization wins over both
@@ -393,5 +397,5 @@ def error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, 
     gt_error[j_c[win], g_c[win]] = CLASSIFICATION
     detected = steps < detected_until
     np.putmask(gt_error, detected, CORRECT)
-    np.putmask(gt_error, gt_crowd & ~detected, NOT_EVALUATED)
+    gt_error[:, gt_crowd] = NOT_EVALUATED
     return pred_error, gt_error
