@@ -24,7 +24,7 @@ import numpy as np
 import fiftyone.core.fields as fof
 import fiftyone.utils.eval.coco as foec
 
-from ..plugin import detection, errors as engine_errors
+from ..plugin import detection, errors as engine_errors, pr_curves
 from . import labels_io
 from .errors import EvaluationInputError
 
@@ -40,9 +40,13 @@ def analysis_run_key(eval_key):
 
 def evaluate_detections(
     view, pred_field, gt_field, eval_key, iou=0.5, classes=None, use_masks=False,
-    iscrowd="iscrowd", confidence=None, progress=None,
+    iscrowd="iscrowd", confidence=None, progress=None, classwise=True, iou_threshs=None,
+    max_preds=None, missing=None,
 ):
     """Evaluates ``pred_field`` against ``gt_field`` on ``view`` and stores everything.
+
+    ``classwise``, ``iou_threshs``, ``max_preds`` and ``missing`` are FiftyOne's
+    ``evaluate_detections`` parameters (see :func:`_check_fiftyone_params`).
 
     Returns:
         the summary dict of :meth:`plugin.detection.Evaluation.summary` plus
@@ -51,14 +55,17 @@ def evaluate_detections(
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
     _check_request(view, pred_field, gt_field, eval_key, iou, confidence)
-    ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, areas_known = _analyze(
+    iou_threshs, max_preds = _check_fiftyone_params(classwise, iou_threshs, max_preds, missing)
+    ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, inputs, areas_known = _analyze(
         view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progress)
+    curves = _custom_curves(inputs, iou_threshs, max_preds)
     t = ev.threshold_index(iou)
     assessment = ev.assess(iou, confidence)
 
     progress(0.6, "Writing results")
     kept = _kept_thresholds(dataset, eval_key, pred_field, gt_field, ev.classes, warnings)
-    eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list)
+    eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list,
+                            iou_threshs=iou_threshs, max_preds=max_preds)
     label_values = _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence)
     updates = labels_io.SampleUpdates(sample_ids)
     for table, values in ((preds, label_values["pred"]), (gts, label_values["gt"])):
@@ -67,8 +74,10 @@ def evaluate_detections(
     updates.write(dataset)
 
     progress(0.85, "Saving the run")
-    results = _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel)
+    results = _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel,
+                                curves=curves, missing=missing)
     summary = ev.summary(iou, confidence)
+    _custom_summary(summary, curves, ev.classes, max_preds)
     if not areas_known:
         summary.update({k: None for k in AREA_STATS})
         warnings.append(
@@ -130,7 +139,7 @@ def _analyze(view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progr
                                 extra=("area",))
     sample_ids = view.values("id")
     class_list, warnings = _check_labels(preds, gts, pred_field, gt_field, classes, use_masks)
-    sizes, areas_known = _image_sizes(view, use_masks)
+    sizes, areas_known = _image_sizes(view, (preds, gts) if use_masks else ())
 
     progress(0.3, "Matching")
     p_sel = np.array([l in class_list for l in preds.label], dtype=bool)
@@ -143,17 +152,21 @@ def _analyze(view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progr
     if use_masks:
         pred_masks = _rles(preds, p_sel, sizes)
         gt_masks = _rles(gts, g_sel, sizes)
-    ev = detection.evaluate(
-        class_list,
-        preds.sample[p_sel], [index[l] for l in np.asarray(preds.label, dtype=object)[p_sel]],
-        np.asarray(preds.confidence, dtype=np.float64)[p_sel], (preds.box * scale_p)[p_sel],
-        gts.sample[g_sel], [index[l] for l in np.asarray(gts.label, dtype=object)[g_sel]],
-        (gts.box * scale_g)[g_sel], gt_crowd=gts.crowd[g_sel], gt_area=gt_area,
-        pred_masks=pred_masks, gt_masks=gt_masks, iou=iou,
+    inputs = dict(
+        classes=class_list,
+        pred_image=preds.sample[p_sel],
+        pred_label=[index[l] for l in np.asarray(preds.label, dtype=object)[p_sel]],
+        pred_score=np.asarray(preds.confidence, dtype=np.float64)[p_sel],
+        pred_box=(preds.box * scale_p)[p_sel],
+        gt_image=gts.sample[g_sel],
+        gt_label=[index[l] for l in np.asarray(gts.label, dtype=object)[g_sel]],
+        gt_box=(gts.box * scale_g)[g_sel], gt_crowd=gts.crowd[g_sel],
+        pred_masks=pred_masks, gt_masks=gt_masks,
     )
+    ev = detection.evaluate(**inputs, gt_area=gt_area, iou=iou)
     ev.set_ids(np.asarray(preds.ids, dtype=object)[p_sel], np.asarray(gts.ids, dtype=object)[g_sel],
                sample_ids)
-    return ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, areas_known
+    return ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, inputs, areas_known
 
 
 def load_analysis(dataset, eval_key):
@@ -206,6 +219,14 @@ def error_fields(samples, config, eval_key):
 # -- validation ---------------------------------------------------------------
 
 def _check_request(view, pred_field, gt_field, eval_key, iou, confidence):
+    if view.media_type == "video":
+        raise EvaluationInputError(
+            "evaluate_model evaluates image samples; this view holds videos, whose labels are "
+            "on frames ('frames.%s'). Evaluate the frames as images: frames = "
+            "dataset.to_frames(sample_frames=True).clone('<name>'), then "
+            "evaluate_model(frames, pred_field='%s', ...)." % (
+                str(pred_field).replace("frames.", "", 1), str(pred_field).replace("frames.", "", 1))
+        )
     if view.media_type != "image":
         raise EvaluationInputError(
             "evaluate_model evaluates images; this view holds %s media." % view.media_type
@@ -227,6 +248,40 @@ def _check_request(view, pred_field, gt_field, eval_key, iou, confidence):
     if confidence is not None and not 0 <= float(confidence) <= 1:
         raise EvaluationInputError("The confidence threshold must be in [0, 1]; got %r." % confidence)
     _check_eval_key(view._dataset, eval_key, pred_field, gt_field)
+
+
+def _check_fiftyone_params(classwise, iou_threshs, max_preds, missing):
+    """Checks ``evaluate_detections``' parameters; returns ``(iou_threshs, max_preds)``
+    as a float list and an int (None when not given)."""
+    if classwise is not True and classwise not in (None, 1):
+        raise EvaluationInputError(
+            "classwise=False (matching objects across classes) is not supported: Error Atlas "
+            "matches class-wise, like COCO, and reports a prediction that overlaps an object "
+            "of another class as a 'classification' error (<eval_key>_error and the confusion "
+            "matrix). Leave classwise at True, or run FiftyOne's "
+            "dataset.evaluate_detections(..., classwise=False) under another eval_key."
+        )
+    if iou_threshs is not None:
+        values = [iou_threshs] if isinstance(iou_threshs, (int, float)) else list(iou_threshs)
+        try:
+            iou_threshs = [float(v) for v in values]
+        except (TypeError, ValueError):
+            iou_threshs = []
+        if not iou_threshs or not all(0 < v <= 1 for v in iou_threshs):
+            raise EvaluationInputError(
+                "iou_threshs must be a non-empty list of IoU thresholds in (0, 1], e.g. "
+                "[0.5, 0.75]; got %r." % (values,))
+    if max_preds is not None:
+        if isinstance(max_preds, bool) or not float(max_preds).is_integer() or max_preds < 1:
+            raise EvaluationInputError(
+                "max_preds must be a positive whole number (predictions kept per image and "
+                "class for mAP, 100 by default); got %r." % (max_preds,))
+        max_preds = int(max_preds)
+    if missing is not None and (not isinstance(missing, str) or not missing):
+        raise EvaluationInputError(
+            "missing must be a non-empty class name for unmatched objects (e.g. "
+            "'background'); got %r." % (missing,))
+    return iou_threshs, max_preds
 
 
 def _check_eval_key(dataset, eval_key, pred_field, gt_field):
@@ -319,20 +374,60 @@ def _check_boxes(table, role):
         )
 
 
-def _image_sizes(view, need):
-    """(S, 2) [width, height] per sample; unknown sizes are computed or set to 1."""
+def _image_sizes(view, mask_tables=()):
+    """(S, 2) [width, height] per sample and whether all are known. Unknown sizes
+    are computed from the images, else inferred from the instance masks of
+    ``mask_tables`` (as FiftyOne's mask IoU does), else set to 1."""
     w, h = view.values(["metadata.width", "metadata.height"])
     if any(v is None for v in itertools.chain(w, h)):
         view.exists("metadata.width", False).compute_metadata(skip_failures=True, progress=False)
         w, h = view.values(["metadata.width", "metadata.height"])
-    known = all(v is not None for v in itertools.chain(w, h))
-    if need and not known:
-        raise EvaluationInputError(
-            "Instance masks need image sizes, but some samples have no metadata and their "
-            "images could not be read. Run dataset.compute_metadata() on readable images."
-        )
-    sizes = np.array([[a or 1, b or 1] for a, b in zip(w, h)], dtype=np.float64)
-    return sizes, known
+    sizes = np.array([[a or 0, b or 0] for a, b in zip(w, h)], dtype=np.float64).reshape(-1, 2)
+    unknown = (sizes <= 0).any(axis=1)
+    if unknown.any() and mask_tables:
+        inferred = _sizes_from_masks(len(sizes), mask_tables)
+        sizes[unknown] = inferred[unknown]
+        # a sample without objects needs no size
+        unknown = (sizes <= 0).any(axis=1)
+    sizes[unknown] = 1
+    return sizes, not unknown.any()
+
+
+def _sizes_from_masks(num_samples, tables):
+    """(S, 2) image sizes implied by instance masks: ``round(mask width / box
+    width)`` and likewise for heights, the largest per sample (FiftyOne resizes
+    the smaller of two masks' frames to the larger); 0 where a sample has none."""
+    out = np.zeros((num_samples, 2))
+    for table in tables:
+        if not len(table):
+            continue
+        shape = np.array([np.shape(m)[1::-1] for m in table.masks], dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            size = np.round(shape / table.box[:, 2:4])
+        size[~np.isfinite(size)] = 0
+        np.maximum.at(out, table.sample, size)
+    return out
+
+
+def _custom_curves(inputs, iou_threshs, max_preds):
+    """FiftyOne's PR curves at the requested ``iou_threshs`` / ``max_preds``
+    (None when both keep COCO's standard 0.50:0.95 and 100)."""
+    if iou_threshs is None and max_preds is None:
+        return None
+    threshs = iou_threshs if iou_threshs is not None else [x / 100 for x in range(50, 100, 5)]
+    return pr_curves.curves(**inputs, iou_threshs=threshs,
+                            max_preds=max_preds if max_preds is not None else 100)
+
+
+def _custom_summary(summary, curves, classes, max_preds):
+    """mAP and per-class AP of the summary at the requested ``iou_threshs`` / ``max_preds``."""
+    if curves is None:
+        return
+    undefined_is_none = lambda v: None if v < 0 else float(v)  # noqa: E731
+    summary["mAP"] = undefined_is_none(curves.mAP())
+    summary["per_class_AP"] = {c: undefined_is_none(a) for c, a in zip(classes, curves.class_ap())}
+    summary["iou_threshs"] = curves.iou_threshs.tolist()
+    summary["max_preds"] = max_preds if max_preds is not None else 100
 
 
 def _gt_area(gts, sel):
@@ -362,13 +457,15 @@ def _rles(table, sel, sizes):
 
 # -- writing ------------------------------------------------------------------
 
-def _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, classes):
+def _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, classes,
+              iou_threshs=None, max_preds=None):
     dataset = view._dataset
     if dataset.has_evaluation(eval_key):
         dataset.delete_evaluation(eval_key)
     config = foec.COCOEvaluationConfig(
         pred_field, gt_field, iou=float(iou), classwise=True, iscrowd=iscrowd,
         use_masks=use_masks, compute_mAP=True, custom_metrics=[ANALYSIS_METRIC],
+        iou_threshs=iou_threshs, max_preds=max_preds,
     )
     eval_method = config.build()
     eval_method.register_run(view, eval_key)
@@ -435,8 +532,10 @@ def _sample_counts(label_values, preds, gts, num_samples, eval_key):
     }
 
 
-def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel):
-    """FiftyOne's ``COCODetectionResults`` built from the engine's arrays."""
+def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel,
+                      curves=None, missing=None):
+    """FiftyOne's ``COCODetectionResults`` built from the engine's arrays (or from
+    ``curves`` at the requested ``iou_threshs`` / ``max_preds``)."""
     p_eval, p_gt_id, p_iou = (label_values["pred"][k] for k in ("", "_id", "_iou"))
     g_eval = label_values["gt"][""]
     gt_label_by_id = dict(zip(gts.ids, gts.label))
@@ -449,14 +548,20 @@ def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, g
         matches.append((gts.label[i], None, None, None, gts.ids[i], None))
 
     # engine precision (T, R, K, A, M) -> FiftyOne (T, K, R) at area "all", 100 dets
-    precision = ev.coco.precision[:, :, :, 0, 2].transpose(0, 2, 1)
-    scores = ev.coco.scores[:, :, :, 0, 2].transpose(0, 2, 1)
-    recall_sweep = ev.coco.recall[:, :, 0, 2]
+    if curves is None:
+        precision = ev.coco.precision[:, :, :, 0, 2].transpose(0, 2, 1)
+        scores = ev.coco.scores[:, :, :, 0, 2].transpose(0, 2, 1)
+        recall_sweep = ev.coco.recall[:, :, 0, 2]
+        iou_threshs = np.asarray(ev.thresholds[: precision.shape[0]])
+    else:
+        precision = curves.precision.transpose(0, 2, 1)
+        scores = curves.scores.transpose(0, 2, 1)
+        recall_sweep, iou_threshs = curves.recall, curves.iou_threshs
     return foec.COCODetectionResults(
         view, eval_method.config, eval_key, matches, precision,
-        np.linspace(0, 1, 101), np.asarray(ev.thresholds[: precision.shape[0]]),
+        np.linspace(0, 1, 101), iou_threshs,
         np.asarray(ev.classes), recall_sweep=recall_sweep, thresholds=scores,
-        backend=eval_method,
+        missing=missing, backend=eval_method,
     )
 
 

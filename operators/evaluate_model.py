@@ -26,7 +26,7 @@ class EvaluateModel(foo.Operator):
     def __call__(
         self, sample_collection, pred_field, gt_field="ground_truth", eval_key="eval",
         iou=0.5, classes=None, use_masks=False, iscrowd="iscrowd", confidence=None,
-        delegate=False,
+        delegate=False, iou_threshs=None, max_preds=None, missing=None, classwise=True,
     ):
         """Runs the evaluation from Python and returns its summary dict.
 
@@ -43,6 +43,13 @@ class EvaluateModel(foo.Operator):
                 types and counts (mAP always uses every prediction)
             delegate: queue as a delegated operation instead of running now
                 (run it with ``fiftyone delegated launch``)
+            iou_threshs, max_preds: as ``evaluate_detections(compute_mAP=True)``:
+                the IoU thresholds and per-(image, class) prediction cap of the
+                mAP and PR curves (default 0.50:0.05:0.95 and 100)
+            missing: as ``evaluate_detections``: the class name FiftyOne's
+                results give unmatched objects (confusion matrix, report)
+            classwise: only True (class-wise matching, as COCO); cross-class
+                overlaps are ``classification`` errors
 
         Returns:
             the summary dict, or with ``delegate=True`` the queued operation
@@ -51,6 +58,7 @@ class EvaluateModel(foo.Operator):
         params = dict(
             pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
             classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
+            iou_threshs=iou_threshs, max_preds=max_preds, missing=missing, classwise=classwise,
         )
         return sdk.run(self, sample_collection, params, delegate)
 
@@ -113,6 +121,7 @@ class EvaluateModel(foo.Operator):
                     description="Compare masks instead of boxes (instance segmentation)")
         inputs.str("iscrowd", default="iscrowd", label="Crowd attribute",
                    description="Ground-truth attribute marking crowd regions")
+        _fiftyone_inputs(inputs)
         return types.Property(inputs, view=types.View(label="Evaluate model"))
 
     def execute(self, ctx):
@@ -123,6 +132,8 @@ class EvaluateModel(foo.Operator):
             iou=float(p.get("iou") or 0.5), classes=p.get("classes") or None,
             use_masks=bool(p.get("use_masks")), iscrowd=p.get("iscrowd") or "iscrowd",
             confidence=p.get("confidence"),
+            iou_threshs=p.get("iou_threshs") or None, max_preds=p.get("max_preds"),
+            missing=p.get("missing") or None, classwise=p.get("classwise", True),
             progress=lambda fraction, label: ctx.set_progress(progress=fraction, label=label),
         )
         if not ctx.delegated:
@@ -161,6 +172,19 @@ def completion_md(summary):
         "Optimal threshold (max F1): %s." % ("–" if best is None else confidence_text(best)),
     ]
     return "\n".join(lines)
+
+
+def _fiftyone_inputs(inputs):
+    """The optional ``evaluate_detections`` parameters, under FiftyOne's names."""
+    inputs.list("iou_threshs", types.Number(float=True), default=None, label="mAP IoU thresholds (optional)",
+                description="IoU thresholds of mAP and PR curves (default 0.50:0.05:0.95)")
+    inputs.int("max_preds", default=None, label="Max predictions (optional)",
+               description="Most confident predictions per image and class for mAP (default 100)")
+    inputs.str("missing", default=None, label="Missing label (optional)",
+               description="Class name given to unmatched objects in FiftyOne's results")
+    inputs.bool("classwise", default=True, label="Class-wise matching",
+                description="Only class-wise matching is supported; cross-class overlaps are "
+                "classification errors")
 
 
 class ErrorAnalysis(foo.EvaluationMetric):

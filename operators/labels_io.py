@@ -46,16 +46,23 @@ def check_detections_field(view, name, role):
     """Raises a clear error unless ``name`` is a Detections field of ``view``."""
     if not name:
         raise EvaluationInputError("Choose the %s field (a Detections field)." % role)
-    schema = view.get_field_schema()
+    field = view.get_field(name) if not view._is_frame_field(name) else None
     choices = ", ".join(sorted(detections_fields(view))) or "none"
-    if name not in schema:
+    if field is None:
         raise EvaluationInputError(
             "%s field '%s' does not exist on this dataset. Detections fields: %s."
             % (role.capitalize(), name, choices)
         )
-    doc_type = getattr(schema[name], "document_type", None)
+    doc_type = getattr(field, "document_type", None)
+    if doc_type is fol.Polylines:
+        raise EvaluationInputError(
+            "%s field '%s' holds Polylines, which evaluate_model does not evaluate. Convert "
+            "them to fo.Detections with instance masks (Polylines.to_detections(frame_size=(w, h))) "
+            "and evaluate with use_masks=True, or use FiftyOne's dataset.evaluate_detections() "
+            "for polygon IoUs. Detections fields: %s." % (role.capitalize(), name, choices)
+        )
     if doc_type is not fol.Detections:
-        kind = doc_type.__name__ if doc_type else type(schema[name]).__name__
+        kind = doc_type.__name__ if doc_type else type(field).__name__
         raise EvaluationInputError(
             "%s field '%s' holds %s, but evaluate_model needs fo.Detections "
             "(boxes, optionally with instance masks). Detections fields: %s."
@@ -64,9 +71,10 @@ def check_detections_field(view, name, role):
 
 
 def detections_fields(view):
-    """Names of the top-level Detections fields of a collection."""
+    """Paths of the Detections fields of a collection's samples, including ones
+    inside embedded documents (e.g. ``embedded.predictions``)."""
     return [
-        name for name, f in view.get_field_schema().items()
+        name for name, f in view.get_field_schema(flat=True).items()
         if getattr(f, "document_type", None) is fol.Detections
     ]
 

@@ -119,7 +119,7 @@ def accumulate(
         ignored[matched] = gt_ignore[a][pred_gt[a][matched]]
         for m, max_det in enumerate(MAX_DETS):
             sel = order[pred_rank[order] < max_det]
-            _accumulate_one(
+            accumulate_one(
                 pred_label[sel], pred_score[sel], matched[:, sel], ignored[:, sel],
                 npig, precision[:, :, :, a, m], recall[:, :, a, m], scores[:, :, :, a, m],
             )
@@ -129,8 +129,9 @@ def accumulate(
     return metrics
 
 
-def _accumulate_one(label, score, matched, ignored, npig, precision, recall, scores):
-    """Fills one (area, maxDets) slice; arrays are sorted by (class, -score)."""
+def accumulate_one(label, score, matched, ignored, npig, precision, recall, scores):
+    """Fills one (area, maxDets) slice: ``precision``/``scores`` (T, R, K) and
+    ``recall`` (T, K) in place; arrays are sorted by (class, -score)."""
     n_thr, n = matched.shape
     K, n_rec = npig.size, RECALL_THRESHOLDS.size
     has_gt = npig > 0
