@@ -218,6 +218,9 @@ def error_fields(samples, config, eval_key):
 
 # -- validation ---------------------------------------------------------------
 
+MAX_EVAL_KEY_LENGTH = 64  # with the suffixes it names, far below MongoDB's document limits
+
+
 def _check_request(view, pred_field, gt_field, eval_key, iou, confidence):
     if view.media_type == "video":
         raise EvaluationInputError(
@@ -241,7 +244,13 @@ def _check_request(view, pred_field, gt_field, eval_key, iou, confidence):
                                    "fields." % pred_field)
     if not eval_key or not str(eval_key).isidentifier():
         raise EvaluationInputError(
-            "eval_key '%s' is not valid: use letters, digits and underscores, e.g. 'eval'." % eval_key
+            "eval_key '%s' is not valid: use letters, digits and underscores, e.g. 'eval'."
+            % str(eval_key)[:80]
+        )
+    if len(eval_key) > MAX_EVAL_KEY_LENGTH:
+        raise EvaluationInputError(
+            "eval_key '%s...' has %d characters: use at most %d (it names fields, runs and maps)."
+            % (eval_key[:20], len(eval_key), MAX_EVAL_KEY_LENGTH)
         )
     if not 0 < float(iou) < 1:
         raise EvaluationInputError("iou must be between 0 and 1 (exclusive); got %r." % iou)

@@ -34,6 +34,10 @@ def test_missing_field_names_the_available_ones(ds):
                     pred_field="preds")
 
 
+def test_eval_key_too_long_is_refused_before_any_write(ds):
+    assert_rejected(ds, ds, r"has 20000 characters: use at most 64", eval_key="k" * 20000)
+
+
 def test_wrong_label_type(ds):
     ds.set_values("weather", [fo.Classification(label="sunny")] * len(ds))
     assert_rejected(ds, ds, r"'weather' holds Classification.*fo.Detections", gt_field="weather")
