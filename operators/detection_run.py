@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+import fiftyone as fo
 import fiftyone.core.fields as fof
 import fiftyone.utils.eval.coco as foec
 
@@ -307,11 +308,13 @@ def _check_eval_key(dataset, eval_key, pred_field, gt_field):
         return
     taken = [f for f in ("%s_tp" % eval_key, "%s_fp" % eval_key, "%s_fn" % eval_key)
              if dataset.has_field(f)]
-    for field in (pred_field, gt_field):
-        for suffix in ("", "_id", "_iou", "_error"):
-            path = "%s.detections.%s%s" % (field, eval_key, suffix)
-            if dataset.has_field(path):
-                taken.append(path)
+    paths = ["%s.detections.%s%s" % (field, eval_key, suffix)
+             for field in (pred_field, gt_field) for suffix in ("", "_id", "_iou", "_error")]
+    taken += [path for path in paths if dataset.has_field(path)]
+    # attributes the user's labels hold without declaring them in the schema
+    undeclared = [path for path in paths if not dataset.has_field(path)]
+    counts = dataset.aggregate([fo.Count(path) for path in undeclared]) if undeclared else []
+    taken += [path for path, n in zip(undeclared, counts) if n]
     if taken:
         raise EvaluationInputError(
             "eval_key '%s' would overwrite existing fields that no evaluation owns: %s. Choose "

@@ -38,6 +38,18 @@ def test_eval_key_too_long_is_refused_before_any_write(ds):
     assert_rejected(ds, ds, r"has 20000 characters: use at most 64", eval_key="k" * 20000)
 
 
+def test_undeclared_attribute_of_the_same_name_is_never_overwritten():
+    ds = random_dataset(seed=22, num_samples=6)
+    ds.clear_cache()
+    coll = ds._dataset._sample_collection  # the user's own values, written without a schema change
+    sample = ds.match(F("predictions.detections").length() > 0).first()
+    coll.update_one({"_id": sample._id}, {"$set": {"predictions.detections.0.ea_iou": "mine"}})
+    ds.reload()
+    assert "predictions.detections.ea_iou" not in ds.get_field_schema(flat=True)
+    assert_rejected(ds, ds, r"would overwrite existing fields.*predictions.detections.ea_iou")
+    ds.delete()
+
+
 def test_wrong_label_type(ds):
     ds.set_values("weather", [fo.Classification(label="sunny")] * len(ds))
     assert_rejected(ds, ds, r"'weather' holds Classification.*fo.Detections", gt_field="weather")
