@@ -16,6 +16,7 @@ Stored the FiftyOne way:
 import base64
 import io
 import itertools
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 
@@ -278,7 +279,7 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
     for i, v in enumerate(done):
         if v is not None:
             image_X[i] = v
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             feats = list(pool.map(_image_descriptor_file, [paths[i] for i in batch], chunksize=8))
@@ -292,6 +293,14 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
     boxes, image_index = _point_boxes(dataset, config, points)
     obj = descriptors.object_descriptors(boxes, sizes[image_index], points["score"], image_index)
     return np.hstack([obj, image_X[image_index]])
+
+
+def _pool_context():
+    """Forked pool workers where the platform has fork: a spawned worker cannot import
+    this module under FiftyOne's synthetic plugin package name, and processes started
+    by spawn (``fiftyone delegated launch -m``) make spawn the default for their pools."""
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
 def _image_descriptor_file(path):
