@@ -45,7 +45,8 @@ def test_a_class_s_missed_objects_are_all_fn_in_the_view(mapped):
     """Show <class> / fn: the grid shows N objects; the view's FN is N (an object
     another class's prediction claimed is an FN too, counted by object)."""
     ds, ev, explorer, a, omap = mapped
-    claimed = np.bincount(ev.gt_label[a.gt_error == errors.CLASSIFICATION], minlength=ev.num_classes)
+    claimed = np.bincount(ev.gt_label[a.gt_error == errors.CLASSIFICATION],
+                          minlength=ev.num_classes)
     k = int(np.argmax(claimed))
     assert claimed[k] > 0, "the data must have objects confused by another class"
     explorer.state.update(example_class=ev.classes[k], example_kind="fn")
