@@ -90,7 +90,8 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     )
 
     progress(0.92, "Saving")
-    _write_point_fields(dataset, eval_view, info, points, labels, xy, level, map_key)
+    _write_point_fields(dataset, eval_view, info, points, labels, xy, level, map_key,
+                        detected=_detected_clusters(ev, assessment, points, labels))
     _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
     _finish_run(dataset, map_key, points, xy, labels, summaries)
     progress(1.0, "Done")
@@ -324,9 +325,23 @@ def _point_boxes(dataset, config, points):
     return boxes, points["image"]
 
 
-def _write_point_fields(dataset, eval_view, config, points, labels, xy, level, map_key):
+def _detected_clusters(ev, a, points, labels):
+    """``{object id: cluster}`` of the objects an objects map has no point for because
+    a prediction detected them at the map's operating point: the cluster of that
+    prediction, so that a cluster's view holds every object the cluster counts."""
+    if "score" not in points:  # a samples map: every sample is a point
+        return {}
+    preds = np.flatnonzero(points["kind"] == 0)
+    hit = preds[a.pred_error[points["index"][preds]] == engine_errors.CORRECT]
+    target = a.pred_target[points["index"][hit]]
+    return dict(zip(ev.gt_ids[target].tolist(), np.asarray(labels)[hit].tolist()))
+
+
+def _write_point_fields(dataset, eval_view, config, points, labels, xy, level, map_key,
+                        detected=()):
     """Each point's cluster and grid coordinates (:func:`grid_coordinates` of the float32
-    positions the run stores) on its sample or label; labels that are not points get None."""
+    positions the run stores) on its sample or label; labels that are not points get None,
+    but for the objects in ``detected`` (:func:`_detected_clusters`), which get a cluster."""
     field = map_key + "_cluster"
     fx, fy = grid_fields(map_key)
     q = grid_coordinates(np.asarray(xy).astype(np.float32))
@@ -337,7 +352,8 @@ def _write_point_fields(dataset, eval_view, config, points, labels, xy, level, m
         labels_io.write_sample_values(dataset, points["ids"].tolist(),
                                       {field: labels.tolist(), fx: gx, fy: gy})
         return
-    by_id = dict(zip(points["ids"].tolist(), zip(labels.tolist(), gx, gy)))
+    by_id = {i: (c, None, None) for i, c in dict(detected).items()}
+    by_id.update(zip(points["ids"].tolist(), zip(labels.tolist(), gx, gy)))
     sample_ids = eval_view.values("id")
     none = (None, None, None)
     for label_field in (config.pred_field, config.gt_field):

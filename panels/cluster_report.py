@@ -10,6 +10,7 @@ whole set's, and clicking a cell of its sub-matrix shows exactly what it counts.
 import numpy as np
 
 from ..plugin.errors import CORRECT
+from .counts import class_counts
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED, _revised, _title
 
 DEFAULT_IOU = 0.5
@@ -53,6 +54,16 @@ def restrict(ev, assessment, ids, map_assessment=None):
     return assessment.restrict(pred_in, gt_in)
 
 
+def with_detectors(ev, map_assessment, ids):
+    """``ids`` (label ids) plus the ids of the predictions that detected, at the map's
+    operating point, the objects among them: such an object has no point of its own
+    on an objects map, so its detecting prediction's point stands for it."""
+    _, gt_in = ev.members(ids)
+    a = map_assessment
+    hit = (a.pred_error == CORRECT) & gt_in[np.maximum(a.pred_target, 0)]
+    return set(ids) | set(ev.pred_ids[hit].tolist())
+
+
 def prf(tp, fp, fn):
     """Precision, recall, F1 (arrays; NaN where undefined)."""
     tp, fp, fn = (np.asarray(v, dtype=np.float64) for v in (tp, fp, fn))
@@ -63,18 +74,21 @@ def prf(tp, fp, fn):
     return p, r, f1
 
 
-def totals(assessment):
-    """Overall tp, fp, fn, precision, recall, F1 of an assessment (JSON-ready)."""
-    c = assessment.class_counts()
+def totals(ev, assessment):
+    """Overall tp, fp, fn, precision, recall, F1 of an assessment (JSON-ready),
+    counted as :mod:`.counts` defines them."""
+    c = class_counts(ev, assessment)
     tp, fp, fn = int(c["tp"].sum()), int(c["fp"].sum()), int(c["fn"].sum())
     p, r, f1 = (_num(v) for v in prf(tp, fp, fn))
     return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": f1}
 
 
-def class_rows(classes, sub, whole):
-    """Per class present in the cluster (tp + fp + fn > 0), its counts and
-    precision / recall / F1, next to the whole set's; most errors first."""
-    c, w = sub.class_counts(), whole.class_counts()
+def class_rows(ev, sub, whole):
+    """Per class present in the cluster (tp + fp + fn > 0), its counts (as
+    :mod:`.counts` defines them) and precision / recall / F1, next to the whole
+    set's; most errors first."""
+    classes = ev.classes
+    c, w = class_counts(ev, sub), class_counts(ev, whole)
     p, r, f1 = prf(c["tp"], c["fp"], c["fn"])
     wp, wr, wf1 = prf(w["tp"], w["fp"], w["fn"])
     errors = c["fp"] + c["fn"]

@@ -87,6 +87,13 @@ def encode(values):
     return np.asarray(values, dtype=np.int64).tolist()
 
 
+# on an objects map, the object behind a classification / localization / both error
+# has its own point but not its own error: its own legend entry (:data:`OBJECT_OF`),
+# so that each error type's entry counts its errors, as the run does
+SHARED = ("classification", "localization", "both")
+OBJECT_OF = "object of a %s error"
+
+
 def groups(arrays, summaries, color_by, class_names):
     """Point indices per legend entry, in a stable order: [(name, color, indices)]."""
     if color_by == "cluster":
@@ -106,7 +113,12 @@ def groups(arrays, summaries, color_by, class_names):
         colors = ("#7f7f7f", "#440154", "#3b528b", "#21918c", "#fde725")
         return [(names[b], colors[b], np.flatnonzero(bins == b)) for b in range(5)]
     err = arrays["error"]
-    return [(name, COLORS[name], np.flatnonzero(err == name)) for name in ERROR_TYPES] + [
+    behind = (arrays["kind"] == 1) & np.isin(err, SHARED) if "kind" in arrays else \
+        np.zeros(len(err), bool)
+    return [(name, COLORS[name], np.flatnonzero((err == name) & ~behind))
+            for name in ERROR_TYPES] + [
+        (OBJECT_OF % name, COLORS[name], np.flatnonzero((err == name) & behind))
+        for name in SHARED] + [
         ("nothing evaluated", "#7f7f7f", np.flatnonzero(err == ""))]  # images without objects
 
 

@@ -141,7 +141,7 @@ def view_of(dataset, m, idx, cluster=None):
     map_key, samples = m.key[1], m.config.level == "samples"
     if cluster is not None and stored(dataset, m, [map_key + "_cluster"]):
         test = foe.ViewField(map_key + "_cluster") == int(cluster)
-        return dataset.match(test) if samples else _labels_view(dataset, m, idx, test)
+        return dataset.match(test) if samples else _labels_view(dataset, m, idx, test, True)
     fields, boxes = error_map.grid_fields(map_key), None
     if stored(dataset, m, fields):
         selected = np.zeros(len(m), bool)
@@ -154,11 +154,15 @@ def view_of(dataset, m, idx, cluster=None):
     return _labels_view(dataset, m, idx, boxes_expr(fields, boxes))
 
 
-def _labels_view(dataset, m, idx, expr):
+def _labels_view(dataset, m, idx, expr, detected=False):
     """The labels of points ``idx`` (of both fields) that ``expr`` selects: patches
-    of one field, or their samples with only these labels."""
+    of one field, or their samples with only these labels. ``detected``: ``expr``
+    also selects the objects the points' correct predictions detected (a cluster's
+    objects without a point of their own)."""
     kinds = m.arrays["kind"][idx]
-    fields = [f for k, f in ((0, m.config.pred_field), (1, m.config.gt_field)) if (kinds == k).any()]
+    has_gt = (kinds == 1).any() or (detected and (m.arrays["error"][idx] == "correct").any())
+    fields = [f for f, present in ((m.config.pred_field, (kinds == 0).any()),
+                                   (m.config.gt_field, has_gt)) if present]
     if len(fields) == 1:
         return dataset.filter_labels(fields[0], expr).to_patches(fields[0])
     view = dataset

@@ -17,6 +17,7 @@ import numpy as np
 from ..plugin import errors
 from ..plugin.recommendations import class_support, recommend_at
 from . import figures, texts
+from .counts import subset_counts
 
 MAX_RECOMMENDATIONS = 8  # the most severe; many classes can trigger dozens of rules
 TABLE_KEYS = ("class", "AP", "AP50", "AP75", "precision", "recall", "f1", "support",
@@ -46,14 +47,8 @@ def error_counts(pred_error, gt_error):
 
 def view_counts(pred_error, gt_error):
     """``(tp, fp, fn, counts)`` (T,) x 3 and (T, 7) of a subset of objects, from
-    their error codes: the numbers of ``Assessment.restrict(...).confusion``.
-    An object confused by a prediction is counted with that prediction (its
-    row), so FN = classification errors + objects neither detected nor confused."""
-    counts = error_counts(pred_error, gt_error)
-    tp = counts[:, errors.CORRECT]
-    fp = counts[:, errors.CLASSIFICATION:errors.BACKGROUND + 1].sum(axis=1)
-    undetected = np.isin(gt_error, (errors.MISSED, errors.LOCALIZATION, errors.BOTH))
-    return tp, fp, counts[:, errors.CLASSIFICATION] + np.count_nonzero(undetected, axis=1), counts
+    their error codes, as :func:`.counts.subset_counts` defines them (FN by object)."""
+    return (*subset_counts(pred_error, gt_error), error_counts(pred_error, gt_error))
 
 
 def at_confidences(ev, iou, confidences, *, num_images, covers, table_classes, members=None):

@@ -233,13 +233,13 @@ class VectorExplorer(foo.Panel):
         ev, iou, conf, source = self._operating_point(ctx, m)
         a = ev.assess(iou, conf)
         sub = self._restrict(ctx, m, ev, a, members)
-        rows = cluster_report.class_rows(ev.classes, sub, a)
+        rows = cluster_report.class_rows(ev, sub, a)
         traces, layout = cluster_report.confusion_figure(sub.confusion, ev.classes)
         ctx.panel.state.set({
             "cluster": s["id"], "cluster_md": _cluster_md(s, i + 1, m.config.level),
             "cluster_op": {"iou": iou, "confidence": conf},
             "cluster_report_md": cluster_report.summary_md(
-                cluster_report.totals(sub), cluster_report.totals(a), iou, conf, source),
+                cluster_report.totals(ev, sub), cluster_report.totals(ev, a), iou, conf, source),
             "cluster_classes_md": _classes_md(rows), "cluster_layout": layout,
             "cluster_plot": None})  # a copy the App may have put in the state
         ctx.panel.data.set("cluster_plot", traces)
@@ -345,7 +345,12 @@ class VectorExplorer(foo.Panel):
         if own is not None and own[0] == key:
             return own[1]
         ids = _ids_in_view(ctx.view, m.config)
-        return None if ids is None else m.index_of(ids)
+        if ids is None:
+            return None
+        if m.config.level == "objects":
+            ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+            ids = cluster_report.with_detectors(ev, self._map_assessment(ctx, m, ev), ids)
+        return m.index_of(ids)
 
     def _operating_point(self, ctx, m):
         ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
@@ -355,12 +360,14 @@ class VectorExplorer(foo.Panel):
 
     def _restrict(self, ctx, m, ev, a, members):
         """The cluster's share of assessment ``a`` (see :func:`cluster_report.restrict`)."""
-        map_a = None
-        if m.config.level == "objects":  # the map's points were made at the run's operating point
-            _, info = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
-            iou = ctx.dataset.get_evaluation_info(m.config.eval_key).config.iou
-            map_a = ev.assess(iou, info.get("confidence"))
+        map_a = self._map_assessment(ctx, m, ev) if m.config.level == "objects" else None
         return cluster_report.restrict(ev, a, m.ids_of(members), map_a)
+
+    def _map_assessment(self, ctx, m, ev):
+        """The assessment an objects map's points were made at (the run's operating point)."""
+        _, info = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+        iou = ctx.dataset.get_evaluation_info(m.config.eval_key).config.iou
+        return ev.assess(iou, info.get("confidence"))
 
     def _refresh(self, ctx, map_key, color_by, new_map=False):
         """Sends the map in one colouring (the only time the scatter is sent)."""

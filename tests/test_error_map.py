@@ -19,6 +19,11 @@ def error_map_module():
     return next(m for n, m in sys.modules.items() if n.endswith("operators.error_map"))
 
 
+def detection_run_module():
+    foo.get_operator(URI)
+    return next(m for n, m in sys.modules.items() if n.endswith("operators.detection_run"))
+
+
 def compute_error_map(collection, **params):
     return foo.get_operator(URI)(collection, **params)
 
@@ -204,6 +209,15 @@ def test_objects_map_stores_each_points_grid_position_on_its_label(tmp_path):
     module = error_map_module()
     compute_error_map(ds, eval_key="eval", level="objects", map_key="og")
     expected = stored_grid(module, ds, "og")
+    # a matched ground truth object is not a point; it carries the cluster of the
+    # prediction that detected it (issue 11 item 4: a cluster's view holds its objects)
+    ev = detection_run_module().load_analysis(ds, "eval")
+    a = ev.assess(ds.get_evaluation_info("eval").config.iou,
+                  detection_run_module().analysis_info(ds, "eval")["confidence"])
+    hit = a.pred_error == 0
+    detector = dict(zip(ev.gt_ids[a.pred_target[hit]].tolist(), ev.pred_ids[hit].tolist()))
+    clusters = dict(zip(*ds.values(["predictions.detections.id",
+                                    "predictions.detections.og_cluster"], unwind=True)))
     seen = set()
     for field in ("predictions", "ground_truth"):
         ids, xs, ys, cl = (ds.values("%s.detections.%s" % (field, k), unwind=True)
@@ -213,7 +227,8 @@ def test_objects_map_stores_each_points_grid_position_on_its_label(tmp_path):
                 assert (x, y) == expected[i] and c is not None, (field, i)
                 seen.add(i)
             else:  # a label that is not a point (a matched ground truth object)
-                assert x is None and y is None and c is None, (field, i)
+                assert x is None and y is None and field == "ground_truth", (field, i)
+                assert c == clusters[detector[i]], (field, i)
         assert ds.has_field("%s.detections.og_x" % field)
     assert seen == set(expected)
     assert any(i not in expected for i in ds.values("ground_truth.detections.id", unwind=True))
