@@ -11,6 +11,10 @@ most :data:`MAX_SIDE` pixels per side (so sharpness is measured at that scale).
 
 import numpy as np
 
+from . import image_quality, object_context
+from .image_quality import QUALITY_FEATURES
+from .object_context import CONTEXT_FEATURES
+
 #: Images are strided down to at most this many pixels per side first.
 MAX_SIDE = 256
 
@@ -36,7 +40,7 @@ IMAGE_FEATURES = (
     "hue_cyan",         # ... cyan hue (150-210 deg)
     "hue_blue",         # ... blue hue (210-270 deg)
     "hue_magenta",      # ... magenta hue (270-330 deg)
-)
+) + QUALITY_FEATURES    # noise, blockiness, blur kind, cast, clipping, vignetting: image_quality.py
 
 #: Columns of :func:`object_descriptors` (boxes are relative ``[x, y, w, h]``).
 OBJECT_FEATURES = (
@@ -48,12 +52,14 @@ OBJECT_FEATURES = (
     "border_distance",   # relative distance from the box to the nearest image border
     "truncated",         # 1 if the box is within 1% of an image border, else 0
     "overlaps",          # other objects of its kind in its image overlapping it with IoU > 0.1
+    "overlap_fraction",  # largest share of its box covered by one other box of its kind (occlusion)
     "objects_in_image",  # objects of its kind (ground truth or prediction) in its image
     "is_prediction",     # 1 for predictions, 0 for ground truth (confidence was NaN)
     "confidence",        # prediction confidence; 0 for ground truth
 )
 
-#: Appended to :data:`OBJECT_FEATURES` when crops are given (NaN for empty crops).
+#: Appended to :data:`OBJECT_FEATURES` when crops are given (NaN for empty crops); the
+#: object-level map uses :data:`CONTEXT_FEATURES` (crop and a ring of context) instead.
 CROP_FEATURES = ("crop_brightness", "crop_contrast", "crop_sharpness", "crop_saturation")
 _CROP_SOURCE = ("brightness", "contrast", "sharpness", "saturation")
 
@@ -97,6 +103,21 @@ FEATURE_PHRASES = {
                          "in crowded scenes (median {med:.0f} objects)", "crowding"),
     "confidence": ("low confidence (median {med:.2f})", "high confidence (median {med:.2f})",
                    "confidence"),
+    "overlap_fraction": (None, "largely covered by another object (median {med:.0%})",
+                         "occlusion"),
+    "noise": _than("less noisy", "noisier", "noise"),
+    "blockiness": _than(None, "more JPEG blocking", "compression"),
+    "blur_anisotropy": _than(None, "more directional (motion) blur", "blur kind"),
+    "colour_cast": _than(None, "stronger colour cast", "cast"),
+    "clipped_highlights": _than(None, "more clipped highlights", "clipping"),
+    "clipped_shadows": _than(None, "more crushed shadows", "clipping"),
+    "vignetting": _than(None, "darker corners (vignetting)", "vignetting"),
+    "periodicity": _than(None, "more periodic background pattern", "pattern"),
+    "object_contrast": _than("objects blending into their surroundings",
+                             "objects standing out from their surroundings", "object contrast"),
+    "luma_contrast": _than("objects as bright as their surroundings",
+                           "objects brighter or darker than their surroundings", "object contrast"),
+    "ring_texture": _than("plain surroundings", "cluttered surroundings", "surroundings"),
 }
 #: 0/1 features: (what the 0s are, what the 1s are); None = not worth saying.
 BINARY_PHRASES = {"truncated": (None, "cut off at the image border"),
@@ -135,6 +156,16 @@ def _as_planes(image):
     return planes[0], planes[1], planes[2]
 
 
+def _full_luma255(image):
+    """Unscaled luma (0-255) of the central block-aligned crop, for blockiness."""
+    crop = image_quality.block_crop(np.asarray(image))
+    if crop.ndim == 3:
+        crop = crop[..., 0] if crop.shape[2] == 1 else (
+            0.299 * crop[..., 0] + 0.587 * crop[..., 1] + 0.114 * crop[..., 2])
+    crop = np.asarray(crop, dtype=np.float32)
+    return crop if np.asarray(image).dtype == np.uint8 else crop * 255.0
+
+
 def image_descriptor(image):
     """Describes one image by :data:`IMAGE_FEATURES`.
 
@@ -143,8 +174,9 @@ def image_descriptor(image):
             channel is ignored; float arrays in [0, 1] are accepted too)
 
     Returns:
-        (F,) float32, in the order of :data:`IMAGE_FEATURES`; sharpness and
-        edge density are NaN for images under 3 x 3 pixels
+        (F,) float32, in the order of :data:`IMAGE_FEATURES`; sharpness, edge
+        density and the quality signals are NaN for images too small to measure
+        them (3 x 3 to 16 x 16 pixels)
     """
     r, g, b = _as_planes(image)
     n = r.size
@@ -183,21 +215,28 @@ def image_descriptor(image):
         sat.mean(),
         colorfulness, sharpness, edge_density, entropy, r.mean(), g.mean(), b.mean(),
         *hue_hist,
+        *image_quality.quality_signals(r, g, b, luma, _full_luma255(image)),
     ]
     return np.array(values, dtype=np.float32)
 
 
-def _pairwise_iou(a, b):
-    """Elementwise IoU of aligned relative [x, y, w, h] boxes."""
+def _intersection(a, b):
+    """Elementwise intersection area of aligned relative [x, y, w, h] boxes."""
     iw = np.minimum(a[:, 0] + a[:, 2], b[:, 0] + b[:, 2]) - np.maximum(a[:, 0], b[:, 0])
     ih = np.minimum(a[:, 1] + a[:, 3], b[:, 1] + b[:, 3]) - np.maximum(a[:, 1], b[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+    return np.clip(iw, 0, None) * np.clip(ih, 0, None)
+
+
+def _pairwise_iou(a, b):
+    """Elementwise IoU of aligned relative [x, y, w, h] boxes."""
+    inter = _intersection(a, b)
     union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def _crowding(boxes, group):
-    """Per object: group size and how many other group members overlap it (IoU > 0.1).
+    """Per object: group size, how many other group members overlap it (IoU > 0.1) and the
+    largest share of its box one other member covers.
 
     Pairs are enumerated group by group (sorted order + np.repeat), in chunks of
     at most about ``_PAIR_CHUNK`` pairs so that huge images cannot exhaust memory.
@@ -211,6 +250,8 @@ def _crowding(boxes, group):
     cuts = np.searchsorted(cum, np.arange(_PAIR_CHUNK, cum[-1], _PAIR_CHUNK), side="right")
     bounds = np.unique(np.concatenate([[0], cuts, [N]]))
     overlaps = np.zeros(N, dtype=np.int64)
+    covered = np.zeros(N)
+    area = boxes[:, 2] * boxes[:, 3]
     for a, b in zip(bounds[:-1], bounds[1:]):
         objs, reps = order[a:b], partners[a:b]
         i = np.repeat(objs, reps)
@@ -218,12 +259,16 @@ def _crowding(boxes, group):
         j = order[np.repeat(start[group[objs]], reps) + offset]
         keep = i != j
         i, j = i[keep], j[keep]
-        hit = _pairwise_iou(boxes[i], boxes[j]) > _CROWD_IOU
+        inter = _intersection(boxes[i], boxes[j])
+        union = area[i] + area[j] - inter
+        hit = inter > _CROWD_IOU * union
         overlaps += np.bincount(i[hit], minlength=N)
-    return size[group], overlaps
+        share = np.divide(inter, area[i], out=np.zeros_like(inter), where=area[i] > 0)
+        np.maximum.at(covered, i, share)
+    return size[group], overlaps, covered
 
 
-def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None):
+def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None, context=None):
     """Describes N objects (ground truth and/or predictions) by :data:`OBJECT_FEATURES`.
 
     Crowding is counted among objects of the same kind in the same image
@@ -237,9 +282,12 @@ def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None):
         image_index: (N,) int id of each object's image
         crops: optional length-N sequence of (h, w, 3) uint8 arrays (the
             object's region) or None; adds :data:`CROP_FEATURES`
+        context: optional (N, len(CONTEXT_FEATURES)) rows of :func:`image_and_context`
+            (the object's crop and its ring of context); appended as they are
 
     Returns:
         (N, F2) float32, columns :data:`OBJECT_FEATURES` (+ :data:`CROP_FEATURES`)
+        (+ :data:`CONTEXT_FEATURES`)
     """
     boxes = np.asarray(boxes, dtype=np.float64)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
@@ -265,7 +313,12 @@ def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None):
         raise TypeError(f"image_index must be integers, got {image_index.dtype}")
     if crops is not None and len(crops) != N:
         raise ValueError(f"crops must have one entry per object ({N}), got {len(crops)}")
-    n_cols = len(OBJECT_FEATURES) + (len(CROP_FEATURES) if crops is not None else 0)
+    if context is not None:
+        context = np.asarray(context, dtype=np.float32)
+        if context.shape != (N, len(CONTEXT_FEATURES)):
+            raise ValueError(f"context must be ({N}, {len(CONTEXT_FEATURES)}), got {context.shape}")
+    n_cols = len(OBJECT_FEATURES) + (len(CROP_FEATURES) if crops is not None else 0) + \
+        (len(CONTEXT_FEATURES) if context is not None else 0)
     if N == 0:
         return np.zeros((0, n_cols), dtype=np.float32)
 
@@ -274,7 +327,7 @@ def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None):
     border = np.clip(np.min([x, y, 1.0 - x - w, 1.0 - y - h], axis=0), 0.0, None)
     is_pred = np.isfinite(confidence)
     group = np.unique(image_index, return_inverse=True)[1].ravel() * 2 + is_pred
-    in_image, overlaps = _crowding(boxes, group)
+    in_image, overlaps, covered = _crowding(boxes, group)
 
     columns = [
         np.log(np.maximum(w_px * h_px, 1.0)),
@@ -285,6 +338,7 @@ def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None):
         border,
         border <= _TRUNCATION_MARGIN,
         overlaps,
+        covered,
         in_image,
         is_pred,
         np.where(is_pred, confidence, 0.0),
@@ -296,7 +350,23 @@ def object_descriptors(boxes, image_sizes, confidence, image_index, crops=None):
             if crop is not None and np.size(crop) > 0:
                 crop_values[n] = image_descriptor(crop)[idx]
         columns.extend(crop_values.T)
+    if context is not None:
+        columns.extend(context.T)
     return np.column_stack(columns).astype(np.float32)
+
+
+def image_and_context(image, boxes):
+    """One image's :data:`IMAGE_FEATURES` and its objects' :data:`CONTEXT_FEATURES`.
+
+    Args:
+        image: (H, W, 3) uint8 RGB array
+        boxes: (N, 4) relative ``[x, y, w, h]`` boxes of objects in that image
+
+    Returns:
+        ((F,) float32, (N, len(CONTEXT_FEATURES)) float32)
+    """
+    context = object_context.context_features(object_context.strided_planes(image), boxes)
+    return image_descriptor(image), context
 
 
 def standardize(X, clip=10.0):

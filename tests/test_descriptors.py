@@ -54,7 +54,7 @@ def test_saturated_red_is_more_saturated_and_colourful_than_grey():
     assert feature(red, "saturation") == 1 and feature(grey, "saturation") == 0
     assert feature(red, "colorfulness") > feature(grey, "colorfulness") == 0
     d = image_descriptor(red)
-    hues = d[IMAGE_FEATURES.index("hue_red"):]
+    hues = d[IMAGE_FEATURES.index("hue_red"):IMAGE_FEATURES.index("hue_magenta") + 1]
     assert hues.tolist() == [1, 0, 0, 0, 0, 0]
     assert d[IMAGE_FEATURES.index("mean_r")] == 1 and d[IMAGE_FEATURES.index("mean_g")] == 0
 
@@ -206,3 +206,44 @@ def test_normal_scores_put_every_feature_on_one_scale():
         normal_scores([[np.inf]])
     with pytest.raises(ValueError, match="2-D"):
         normal_scores([1.0, 2.0])
+
+
+def test_added_noise_raises_the_noise_estimate_monotonically():
+    rng = np.random.default_rng(7)
+    base = np.full((128, 128, 3), 120.0)
+    sigmas = [0, 5, 10, 20, 40]
+    got = [feature(np.clip(base + rng.normal(0, s, base.shape), 0, 255).astype(np.uint8), "noise")
+           for s in sigmas]
+    assert np.all(np.diff(got) > 0), got
+
+
+def test_low_jpeg_quality_raises_blockiness():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(8)
+    yy, xx = np.mgrid[:256, :256]
+    image = (127 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0))[..., None] + rng.normal(0, 4, (256, 256, 3))
+    image = np.clip(image, 0, 255).astype(np.uint8)
+
+    def jpeg(quality):
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, format="JPEG", quality=quality)
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+
+    assert feature(jpeg(5), "blockiness") > feature(jpeg(90), "blockiness") + 0.1
+    assert abs(feature(image, "blockiness")) < 0.05
+
+
+def test_context_ring_sees_an_object_blending_into_its_surroundings():
+    from plugin.descriptors import CONTEXT_FEATURES, image_and_context
+
+    image = np.full((200, 200, 3), 100, np.uint8)
+    image[20:60, 20:60] = 220      # stands out
+    image[120:160, 120:160] = 104  # blends in
+    boxes = [[0.1, 0.1, 0.2, 0.2], [0.6, 0.6, 0.2, 0.2]]
+    _, context = image_and_context(image, boxes)
+    contrast = context[:, CONTEXT_FEATURES.index("object_contrast")]
+    assert contrast[0] > 0.3 > 0.05 > contrast[1]
+    assert context[0, CONTEXT_FEATURES.index("crop_brightness")] == pytest.approx(220 / 255, abs=0.03)

@@ -1,0 +1,151 @@
+"""Cheap image-quality signals that make detectors fail in deployment.
+
+Each is one number per image, computed with a few vectorized numpy passes on the
+luma (Rec. 601, 0-255 units) or the RGB planes in [0, 1]:
+
+- noise: sensor noise sigma (Donoho's wavelet MAD on the Haar HH band);
+- blockiness: JPEG 8x8 block artefacts (gradient at block boundaries vs inside);
+- blur_anisotropy: directional blur (motion) vs isotropic (defocus), from the
+  coherence of the gradient structure tensor;
+- colour_cast: grey-world deviation of the mean colour from neutral;
+- clipped_highlights / clipped_shadows: pixels lost to saturation;
+- vignetting: corners darker than the centre;
+- periodicity: a periodic background pattern, as the height of the strongest
+  spectral peak above the spectrum's median.
+"""
+
+import numpy as np
+
+QUALITY_FEATURES = (
+    "noise", "blockiness", "blur_anisotropy", "colour_cast", "clipped_highlights",
+    "clipped_shadows", "vignetting", "periodicity",
+)
+
+#: Blockiness is measured on an unscaled crop of at most this many pixels per side.
+BLOCK_CROP = 512
+_MAD_TO_SIGMA = 1.0 / 0.6745
+
+
+def noise_sigma(l255):
+    """Noise sigma of a luma image (0-255): median |HH| / 0.6745 over 2x2 Haar blocks.
+
+    The HH band of a smooth image is near zero, so its median absolute value
+    measures the noise while edges (few pixels) do not move the median.
+    """
+    h, w = (l255.shape[0] // 2) * 2, (l255.shape[1] // 2) * 2
+    if h < 2 or w < 2:
+        return np.nan
+    x = l255[:h, :w]
+    hh = 0.5 * (x[0::2, 0::2] - x[0::2, 1::2] - x[1::2, 0::2] + x[1::2, 1::2])
+    return float(np.median(np.abs(hh)) * _MAD_TO_SIGMA)
+
+
+def blockiness(l255):
+    """log(mean |gradient| across 8x8 block boundaries / mean |gradient| elsewhere).
+
+    ``l255`` must start on the image's own 8x8 grid (JPEG's blocks are aligned to
+    the top-left corner). About 0 for images without block artefacts, > 0 with.
+    """
+    if min(l255.shape) < 16:
+        return np.nan
+    dh = np.abs(np.diff(l255, axis=1))  # dh[:, j] is between columns j and j + 1
+    dv = np.abs(np.diff(l255, axis=0))
+    at_h = (np.arange(dh.shape[1]) % 8) == 7
+    at_v = (np.arange(dv.shape[0]) % 8) == 7
+    boundary = dh[:, at_h].mean() + dv[at_v].mean()
+    inside = dh[:, ~at_h].mean() + dv[~at_v].mean()
+    return float(np.log((boundary + 0.05) / (inside + 0.05)))
+
+
+def blur_anisotropy(luma):
+    """Coherence of the gradient structure tensor, in [0, 1].
+
+    Motion blur removes gradient along the motion, so the remaining gradient
+    energy points one way (near 1); defocus blur and sharp images keep it
+    spread over all directions (near 0) in scenes without one dominant edge.
+    """
+    if min(luma.shape) < 3:
+        return np.nan
+    gx = 0.5 * (luma[1:-1, 2:] - luma[1:-1, :-2])
+    gy = 0.5 * (luma[2:, 1:-1] - luma[:-2, 1:-1])
+    jxx, jyy, jxy = (gx * gx).mean(), (gy * gy).mean(), (gx * gy).mean()
+    trace = jxx + jyy
+    if trace <= 1e-12:
+        return 0.0
+    return float(np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy) / trace)
+
+
+def colour_cast(r, g, b):
+    """Grey-world colour cast: distance of the mean chromaticity from neutral grey.
+
+    The mean (R, G, B) normalized to sum 3 is (1, 1, 1) for a neutral scene; the
+    cast is its Euclidean distance from it (0 neutral, up to sqrt(6)).
+    """
+    means = np.array([r.mean(), g.mean(), b.mean()], dtype=np.float64)
+    total = means.sum()
+    if total <= 1e-6:
+        return 0.0
+    return float(np.linalg.norm(3.0 * means / total - 1.0))
+
+
+def clipping(r, g, b, luma):
+    """(share of pixels with a channel at 255, share with luma at or below 2 / 255)."""
+    high = np.maximum(np.maximum(r, g), b) >= 254.5 / 255.0
+    return float(high.mean()), float((luma <= 2.0 / 255.0).mean())
+
+
+def vignetting(luma):
+    """1 - mean luma of the corners (radius > 0.8) / mean luma of the centre (radius < 0.4).
+
+    Radius is 1 at a corner, 0 at the centre; about 0 without vignetting.
+    """
+    h, w = luma.shape
+    if h < 5 or w < 5:
+        return np.nan
+    yy = (np.arange(h) - (h - 1) / 2.0) / ((h - 1) / 2.0)
+    xx = (np.arange(w) - (w - 1) / 2.0) / ((w - 1) / 2.0)
+    radius = np.sqrt((yy[:, None] ** 2 + xx[None, :] ** 2) / 2.0)
+    centre = luma[radius < 0.4].mean()
+    if centre <= 1e-3:
+        return 0.0
+    return float(1.0 - luma[radius > 0.8].mean() / centre)
+
+
+def periodicity(luma):
+    """log10(strongest spectral peak / median magnitude) outside the lowest frequencies.
+
+    A Hann window keeps the image borders from making spectral lines; a
+    repeating background pattern (stripes, grids, tiles) makes a sharp peak.
+    """
+    h, w = luma.shape
+    if h < 16 or w < 16:
+        return np.nan
+    window = np.outer(np.hanning(h), np.hanning(w))
+    spectrum = np.abs(np.fft.rfft2((luma - luma.mean()) * window))
+    fy = np.fft.fftfreq(h)[:, None] * h
+    fx = np.fft.rfftfreq(w)[None, :] * w
+    spectrum = spectrum[np.hypot(fy, fx) >= 4]
+    median = np.median(spectrum)
+    if median <= 1e-9:
+        return 0.0
+    return float(np.log10(spectrum.max() / median))
+
+
+def block_crop(image):
+    """Central crop of the unscaled image, at most BLOCK_CROP per side, starting on the 8x8 grid."""
+    h, w = image.shape[:2]
+    y0 = max((h - BLOCK_CROP) // 2, 0) // 8 * 8
+    x0 = max((w - BLOCK_CROP) // 2, 0) // 8 * 8
+    return image[y0:y0 + BLOCK_CROP, x0:x0 + BLOCK_CROP]
+
+
+def quality_signals(r, g, b, luma, full_luma255):
+    """The :data:`QUALITY_FEATURES` of one image.
+
+    Args:
+        r, g, b, luma: planes in [0, 1] (possibly strided down)
+        full_luma255: unscaled luma (0-255) of :func:`block_crop`, for blockiness
+    """
+    high, low = clipping(r, g, b, luma)
+    return [noise_sigma(luma * 255.0), blockiness(full_luma255), blur_anisotropy(luma),
+            colour_cast(r, g, b), high, low, vignetting(luma), periodicity(luma)]
