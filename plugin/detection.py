@@ -63,12 +63,10 @@ def evaluate(
 
     use_masks = pred_masks is not None and gt_masks is not None
     if use_masks:
-        from pycocotools import mask as mask_utils
-
         if pred_area is None:
-            pred_area = mask_utils.area(pred_masks) if P else np.zeros(0)
+            pred_area = iou_ops.mask_areas(pred_masks)
         if gt_area is None:
-            gt_area = mask_utils.area(gt_masks) if G else np.zeros(0)
+            gt_area = iou_ops.mask_areas(gt_masks)
         pp, pg, pv = iou_ops.mask_pairs(pred_image, pred_masks, gt_image, gt_masks, gt_crowd)
     else:
         pp, pg, pv = iou_ops.box_pairs(pred_image, pred_box, gt_image, gt_box, gt_crowd)

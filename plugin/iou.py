@@ -108,6 +108,20 @@ def mask_pairs(pred_image, pred_rles, gt_image, gt_rles, gt_crowd):
     return np.concatenate(out_p), np.concatenate(out_g), np.concatenate(out_iou)
 
 
+#: pycocotools' ``area`` builds a uint8 array holding the list's length before
+#: filling it, which NumPy 2 refuses from 256 on: longer lists go in chunks.
+_AREA_CHUNK = 255
+
+
+def mask_areas(rles):
+    """(N,) pixel areas of COCO RLEs, at any N (pycocotools' ``area`` in chunks)."""
+    from pycocotools import mask as mask_utils
+
+    rles = list(rles)
+    chunks = [mask_utils.area(rles[i:i + _AREA_CHUNK]) for i in range(0, len(rles), _AREA_CHUNK)]
+    return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
+
+
 def _indices_by_image(image):
     order = np.argsort(image, kind="stable")
     images, starts = np.unique(image[order], return_index=True)
