@@ -137,7 +137,7 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
     pred_error[matched] = CORRECT
     pred_target = np.where(matched, pred_gt, -1)
 
-    pp, pg, pv = (np.asarray(a) for a in pairs)
+    pp, pg, pv = _object_pairs(pairs, gt_crowd)
     fp_pair = active[pp] & ~matched[pp]
     pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
     same = label[pp] == gt_label[pg]
@@ -177,7 +177,7 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
         gt_error[hit] = code
     gt_error[claimed] = CLASSIFICATION
     gt_error[detected] = CORRECT
-    gt_error[gt_crowd & ~detected] = NOT_EVALUATED
+    gt_error[gt_crowd] = NOT_EVALUATED
 
     # predictions on crowd regions are ignored, as in COCO
     crowd_match = matched & gt_crowd[np.where(pred_gt >= 0, pred_gt, 0)] if G else np.zeros(P, bool)
@@ -215,6 +215,15 @@ def sort_pairs(p, g, v):
     """Pairs ordered by (prediction, IoU), the order :func:`assess` expects."""
     order = np.lexsort((v, p))
     return p[order], g[order], v[order]
+
+
+def _object_pairs(pairs, gt_crowd):
+    """The pairs with real objects: crowd regions are never an error's target (as in TIDE)."""
+    pp, pg, pv = (np.asarray(a) for a in pairs)
+    if gt_crowd.any():
+        real = ~gt_crowd[pg]
+        pp, pg, pv = pp[real], pg[real], pv[real]
+    return pp, pg, pv
 
 
 def _best_pair(p, g, v):
@@ -354,7 +363,7 @@ def error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, 
     base[matched] = CORRECT
     base[to_crowd] = NOT_EVALUATED
     target = np.full(P, -1, dtype=np.int64)
-    pp, pg, pv = (np.asarray(a) for a in pairs)
+    pp, pg, pv = _object_pairs(pairs, gt_crowd)
     fp_pair = ~matched[pp]
     pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
     same = label[pp] == gt_label[pg]
@@ -393,5 +402,5 @@ def error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, 
     gt_error[j_c[win], g_c[win]] = CLASSIFICATION
     detected = steps < detected_until
     np.putmask(gt_error, detected, CORRECT)
-    np.putmask(gt_error, gt_crowd & ~detected, NOT_EVALUATED)
+    gt_error[:, gt_crowd] = NOT_EVALUATED
     return pred_error, gt_error
