@@ -19,15 +19,20 @@ ground truth
 - ``correct``: detected class-wise.
 - ``classification``: claimed by a classification error.
 - ``localization`` / ``both``: the best-overlapping object of such an error.
-- ``missed``: none of the above. Crowd regions get no error type.
+- ``missed``: none of the above.
 
-TIDE tests localization before classification; here classification comes
-first so that a prediction sitting squarely (IoU >= t) on an undetected object
-of another class is always a confusion, which makes the error types and the
-confusion matrix tell the same story: its off-diagonal cells are exactly the
-classification errors, its **Not an object** row the other false positives and
-its **Not detected** column the undetected objects. Predictions matched to crowd
-regions are ignored, as in COCO.
+Crowd regions follow TIDE: they get no error type and are never the target of
+an error (pairs with them are dropped before typing). Predictions matched to
+crowd regions are ignored, as in COCO.
+
+TIDE tests localization before classification and duplicates last; here
+classification comes first so that a prediction sitting squarely (IoU >= t)
+on an undetected object of another class is always a confusion, which makes
+the error types and the confusion matrix tell the same story: its off-diagonal
+cells are exactly the classification errors, its **Not an object** row the
+other false positives and its **Not detected** column the undetected objects.
+Every resulting difference from TIDE is listed in the README (Exact semantics)
+and asserted against ``tidecv`` in tests/test_tide_reference.py.
 """
 
 from dataclasses import dataclass
