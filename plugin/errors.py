@@ -21,17 +21,18 @@ ground truth
 - ``localization`` / ``both``: the best-overlapping object of such an error.
 - ``missed``: none of the above.
 
-Crowd regions get no error type and, as in TIDE, are never the target of an
-error: a prediction is typed against the non-crowd objects only (a
-prediction matched to a crowd region is ignored, as in COCO).
+Crowd regions follow TIDE: they get no error type and are never the target of
+an error (pairs with them are dropped before typing). Predictions matched to
+crowd regions are ignored, as in COCO.
 
-TIDE tests localization before classification; here classification comes
-first so that a prediction sitting squarely (IoU >= t) on an undetected object
-of another class is always a confusion, which makes the error types and the
-confusion matrix tell the same story: its off-diagonal cells are exactly the
-classification errors, its **Not an object** row the other false positives and
-its **Not detected** column the undetected objects. Predictions matched to crowd
-regions are ignored, as in COCO.
+TIDE tests localization before classification and duplicates last; here
+classification comes first so that a prediction sitting squarely (IoU >= t)
+on an undetected object of another class is always a confusion, which makes
+the error types and the confusion matrix tell the same story: its off-diagonal
+cells are exactly the classification errors, its **Not an object** row the
+other false positives and its **Not detected** column the undetected objects.
+Every resulting difference from TIDE is listed in the README (Exact semantics)
+and asserted against ``tidecv`` in tests/test_tide_reference.py.
 """
 
 from dataclasses import dataclass
@@ -141,8 +142,8 @@ def assess(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, num_c
     pred_error[matched] = CORRECT
     pred_target = np.where(matched, pred_gt, -1)
 
-    pp, pg, pv = (np.asarray(a) for a in pairs)
-    fp_pair = active[pp] & ~matched[pp] & ~gt_crowd[pg]  # crowd regions are no error's target
+    pp, pg, pv = _object_pairs(pairs, gt_crowd)
+    fp_pair = active[pp] & ~matched[pp]
     pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
     same = label[pp] == gt_label[pg]
 
@@ -219,6 +220,15 @@ def sort_pairs(p, g, v):
     """Pairs ordered by (prediction, IoU), the order :func:`assess` expects."""
     order = np.lexsort((v, p))
     return p[order], g[order], v[order]
+
+
+def _object_pairs(pairs, gt_crowd):
+    """The pairs with real objects: crowd regions are never an error's target (as in TIDE)."""
+    pp, pg, pv = (np.asarray(a) for a in pairs)
+    if gt_crowd.any():
+        real = ~gt_crowd[pg]
+        pp, pg, pv = pp[real], pg[real], pv[real]
+    return pp, pg, pv
 
 
 def _best_pair(p, g, v):
@@ -358,8 +368,8 @@ def error_sweep(score, label, gt_label, gt_crowd, pred_gt, gt_pred, pairs, iou, 
     base[matched] = CORRECT
     base[to_crowd] = NOT_EVALUATED
     target = np.full(P, -1, dtype=np.int64)
-    pp, pg, pv = (np.asarray(a) for a in pairs)
-    fp_pair = ~matched[pp] & ~gt_crowd[pg]  # crowd regions are no error's target
+    pp, pg, pv = _object_pairs(pairs, gt_crowd)
+    fp_pair = ~matched[pp]
     pp, pg, pv = pp[fp_pair], pg[fp_pair], pv[fp_pair]
     same = label[pp] == gt_label[pg]
     for code, sel in ((BOTH, ~same & (pv >= BACKGROUND_IOU)),   # localization wins over both

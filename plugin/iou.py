@@ -108,23 +108,18 @@ def mask_pairs(pred_image, pred_rles, gt_image, gt_rles, gt_crowd):
     return np.concatenate(out_p), np.concatenate(out_g), np.concatenate(out_iou)
 
 
-def mask_areas(rles):
-    """Pixel areas of COCO RLEs, as ``pycocotools.mask.area`` gives them.
+#: pycocotools' ``area`` builds a uint8 array holding the list's length before
+#: filling it, which NumPy 2 refuses from 256 on: longer lists go in chunks.
+_AREA_CHUNK = 255
 
-    pycocotools builds the result's shape from a uint8 under NumPy 2, so one
-    call on 256 or more RLEs raises ``OverflowError``; it is called on chunks
-    of at most 255.
-    """
+
+def mask_areas(rles):
+    """(N,) pixel areas of COCO RLEs, at any N (pycocotools' ``area`` in chunks)."""
     from pycocotools import mask as mask_utils
 
     rles = list(rles)
-    if not rles:
-        return np.zeros(0, dtype=np.float64)
     chunks = [mask_utils.area(rles[i:i + _AREA_CHUNK]) for i in range(0, len(rles), _AREA_CHUNK)]
-    return np.concatenate(chunks).astype(np.float64)
-
-
-_AREA_CHUNK = 255
+    return np.concatenate(chunks).astype(np.float64) if chunks else np.zeros(0)
 
 
 def _indices_by_image(image):

@@ -1,57 +1,45 @@
-"""Crowd regions in error types: no error type, and never an error's target (as TIDE)."""
+"""Crowd regions in error types, as TIDE treats them: never typed, never a target."""
 
 import numpy as np
 
-from plugin import detection
-from plugin.errors import BACKGROUND, ERROR_TYPES, LOCALIZATION, NOT_EVALUATED
+from plugin import detection, errors
 
 
-def _evaluate(preds, gts):
-    """preds: (image, class, score, box); gts: (image, class, box, crowd)."""
-    return detection.evaluate(
-        ["a", "b"], [p[0] for p in preds], [p[1] for p in preds], [p[2] for p in preds],
-        [p[3] for p in preds], [g[0] for g in gts], [g[1] for g in gts], [g[2] for g in gts],
-        gt_crowd=[g[3] for g in gts], iou=0.75)
+def names(codes):
+    return [errors.ERROR_TYPES[c] if c >= 0 else None for c in codes]
 
 
-CASES = _evaluate(
-    preds=[
-        (0, 1, 0.9, [10, 10, 5, 5]),      # other class, inside a crowd region (IoU 0.0025)
-        (1, 0, 0.9, [0, 0, 100, 100]),    # matches a crowd region
-        (1, 1, 0.8, [0, 0, 100, 90]),     # other class on that detected crowd region
-        (2, 0, 0.9, [300, 300, 46, 40]),  # a real object at IoU 0.87 next to a crowd region
-        (2, 0, 0.7, [305, 300, 40, 40]),  # same class, overlaps both
-    ],
-    gts=[
-        (0, 0, [0, 0, 100, 100], True),
-        (1, 0, [0, 0, 100, 100], True),
-        (2, 0, [300, 300, 40, 40], False),
-        (2, 0, [290, 290, 200, 200], True),
-    ],
-)
+def crowd_scene():
+    """Class A=0, B=1. g0: a crowd of A (100x100); g1: a real A object next to it."""
+    gt_box = [[0, 0, 100, 100], [120, 0, 20, 20]]
+    pred_box = [[10, 10, 20, 20],    # A inside the crowd: matched to it, ignored (COCO)
+                [50, 50, 6, 6],      # B inside the crowd: ordinary IoU 0.004, crowd IoU 1
+                [104, 0, 20, 20],    # A: IoU 0.2 with g1, crowd IoU 0.8 with g0 (unmatched at 0.9)
+                [300, 300, 5, 5]]    # background
+    return detection.evaluate(["A", "B"], [0] * 4, [0, 1, 0, 0], [0.9, 0.8, 0.7, 0.6], pred_box,
+                              [0, 0], [0, 0], gt_box, gt_crowd=[True, False], iou=0.9)
 
 
-def test_crowd_regions_get_no_error_type_even_when_detected():
-    for iou in (0.5, 0.75):
-        a = CASES.assess(iou=iou)
-        assert a.gt_error[0] == a.gt_error[1] == a.gt_error[3] == NOT_EVALUATED
-        assert a.pred_error[1] == NOT_EVALUATED  # matched to a crowd region: ignored, as COCO
+def test_a_crowd_region_matched_by_a_prediction_gets_no_error_type():
+    a = crowd_scene().assess(iou=0.5)
+    assert names(a.gt_error)[0] is None
+    assert names(a.pred_error)[0] is None  # matched to the crowd: ignored
+    sweep_pred, sweep_gt = crowd_scene().error_sweeps(0.5, [0.0, 0.85])
+    assert names(sweep_gt[:, 0]) == [None, None]
 
 
-def test_crowd_regions_are_never_the_target_of_an_error():
-    a = CASES.assess(iou=0.5)
-    assert ERROR_TYPES[a.pred_error[0]] == "background"  # not `both` through crowd IoU
-    assert ERROR_TYPES[a.pred_error[2]] == "background"  # not a duplicate of the crowd region
-    targets = a.pred_target[a.pred_error > 0]
-    assert not np.isin(targets, [0, 1, 3]).any()
+def test_a_prediction_of_another_class_inside_a_crowd_is_background_not_both():
+    a = crowd_scene().assess(iou=0.5)
+    assert names(a.pred_error)[1] == "background"
 
 
-def test_error_sweep_agrees_on_crowds():
-    thresholds = np.array([0.0, 0.75, 0.85, 0.95])
-    pred_error, gt_error = CASES.error_sweeps(0.5, thresholds)
-    for j, c in enumerate(thresholds):
-        a = CASES.assess(iou=0.5, confidence=c)
-        np.testing.assert_array_equal(pred_error[j], a.pred_error)
-        np.testing.assert_array_equal(gt_error[j], a.gt_error)
-    assert (gt_error[:, [0, 1, 3]] == NOT_EVALUATED).all()
-    assert BACKGROUND in pred_error[0] and LOCALIZATION not in pred_error[0, :2]
+def test_a_crowd_region_never_takes_an_error_from_a_real_object():
+    # at IoU 0.9 prediction 2 is not matched to the crowd (crowd IoU 0.8); its only
+    # real object is g1, so it is g1's localization error and g1 is not missed
+    ev = crowd_scene()
+    a = ev.assess(iou=0.9)
+    assert names(a.pred_error)[2] == "localization" and a.pred_target[2] == 1
+    assert names(a.gt_error) == [None, "localization"]
+    sweep_pred, sweep_gt = ev.error_sweeps(0.9, [0.0, 0.65])
+    np.testing.assert_array_equal(sweep_pred[0], a.pred_error)
+    np.testing.assert_array_equal(sweep_gt[0], a.gt_error)

@@ -1,103 +1,113 @@
-"""Instance masks at realistic sizes: thousands of masks, areas computed from them.
+"""Instance masks at realistic sizes: thousands of masks, against COCOeval('segm')."""
 
-pycocotools' ``mask.area`` raises ``OverflowError`` on 256 or more RLEs under
-NumPy 2; these sizes are where that defect lived.
-"""
+import json
 
 import numpy as np
-import pytest
 from pycocotools import mask as mask_utils
 
-from plugin import detection, iou
-from tests.cocodata import pycocotools_evaluate
-from tests.fodata import evaluate_model, random_dataset
+import fiftyone as fo
+
+from tests.cocodata import engine_evaluate, pycocotools_evaluate
+from tests.fodata import evaluate_model
 from tests.test_engine_coco import assert_same_as_pycocotools
-from tests.test_evaluate_model import assert_same_as_fiftyone
+
+W, H = 160, 120
+CLASSES = ("cat", "dog", "car", "person")
 
 
-def _mask(rng, h, w, box):
-    x, y, bw, bh = (int(round(v)) for v in box)
-    m = np.zeros((h, w), dtype=np.uint8, order="F")
-    m[y:y + bh, x:x + bw] = rng.random((len(range(h)[y:y + bh]), len(range(w)[x:x + bw]))) < 0.8
-    return mask_utils.encode(m)
-
-
-def many_masks(seed=0, num_images=360, h=48, w=64, num_classes=4):
-    """A COCO ground truth / segm results pair with ~2,000 masks on each side."""
+def _mask_case(seed, num_images):
+    """COCO ground truth and segm results, with the FiftyOne samples holding the same masks
+    (whole-pixel boxes, so FiftyOne's box-relative masks land on the same pixels)."""
     rng = np.random.default_rng(seed)
-    images = [{"id": i + 1, "width": w, "height": h} for i in range(num_images)]
-    anns, dets = [], []
+    images = [{"id": i + 1, "width": W, "height": H} for i in range(num_images)]
+    anns, dets, samples = [], [], []
+
+    def obj(image_id, x, y, w, h):
+        crop = (rng.random((h, w)) < 0.85).astype(np.uint8)
+        full = np.zeros((H, W), dtype=np.uint8, order="F")
+        full[y:y + h, x:x + w] = crop
+        rle = mask_utils.encode(full)
+        rle["counts"] = rle["counts"].decode("ascii")
+        box = [x / W, y / H, w / W, h / H]
+        return crop.astype(bool), rle, float(mask_utils.area(rle)), box
+
     for im in images:
-        for _ in range(rng.integers(3, 11)):
-            box = [*rng.uniform(0, [w - 8, h - 8]), *rng.uniform(4, [w / 2, h / 2])]
-            rle = _mask(rng, h, w, box)
-            anns.append({"id": len(anns) + 1, "image_id": im["id"], "rle": rle,
-                         "category_id": int(rng.integers(1, num_classes + 1)),
-                         "bbox": [float(v) for v in mask_utils.toBbox(rle)],
-                         "area": float(mask_utils.area(rle)), "iscrowd": int(rng.random() < 0.05)})
-            if rng.random() < 0.85:
-                jitter = box + rng.normal(0, 2, 4)
-                jitter[2:] = np.maximum(jitter[2:], 2)
-                dets.append({"image_id": im["id"], "rle": _mask(rng, h, w, jitter),
-                             "score": float(rng.random()),
-                             "category_id": anns[-1]["category_id"] if rng.random() < 0.85
-                             else int(rng.integers(1, num_classes + 1))})
-        for _ in range(rng.integers(0, 3)):
-            box = [*rng.uniform(0, [w - 8, h - 8]), 8, 8]
-            dets.append({"image_id": im["id"], "rle": _mask(rng, h, w, box), "score": float(rng.random()),
-                         "category_id": int(rng.integers(1, num_classes + 1))})
+        gts, preds = [], []
+        for _ in range(rng.integers(8, 20)):
+            w, h = (int(v) for v in rng.integers(4, 50, 2))
+            x, y = int(rng.integers(0, W - w)), int(rng.integers(0, H - h))
+            k = int(rng.integers(len(CLASSES)))
+            crowd = bool(rng.random() < 0.03)
+            crop, rle, area, box = obj(im["id"], x, y, w, h)
+            anns.append({"id": len(anns) + 1, "image_id": im["id"], "category_id": k + 1,
+                         "bbox": [x, y, w, h], "area": area, "iscrowd": int(crowd),
+                         "segmentation": rle})
+            attrs = {"area": area} if rng.random() < 0.7 else {}  # some objects without area
+            gts.append(fo.Detection(label=CLASSES[k], bounding_box=box, mask=crop,
+                                    iscrowd=crowd, **attrs))
+            for _ in range(int(rng.random() < 0.9) + int(rng.random() < 0.15)):
+                dx, dy = (int(v) for v in rng.integers(-3, 4, 2))
+                px, py = min(max(x + dx, 0), W - w), min(max(y + dy, 0), H - h)
+                kk = k if rng.random() < 0.85 else int(rng.integers(len(CLASSES)))
+                preds.append((kk, px, py, w, h))
+        for _ in range(rng.integers(0, 4)):
+            w, h = (int(v) for v in rng.integers(4, 40, 2))
+            preds.append((int(rng.integers(len(CLASSES))), int(rng.integers(0, W - w)),
+                          int(rng.integers(0, H - h)), w, h))
+        fo_preds = []
+        for kk, px, py, w, h in preds:
+            score = float(rng.random())
+            crop, rle, _, box = obj(im["id"], px, py, w, h)
+            dets.append({"image_id": im["id"], "category_id": kk + 1, "segmentation": rle,
+                         "score": score})
+            fo_preds.append(fo.Detection(label=CLASSES[kk], bounding_box=box, mask=crop,
+                                         confidence=score))
+        samples.append(fo.Sample(filepath="/nonexistent/mask%04d.jpg" % im["id"],
+                                 metadata=fo.ImageMetadata(width=W, height=H),
+                                 ground_truth=fo.Detections(detections=gts),
+                                 predictions=fo.Detections(detections=fo_preds)))
     gt = {"images": images, "annotations": anns,
-          "categories": [{"id": k, "name": "c%d" % k} for k in range(1, num_classes + 1)]}
-    return gt, dets
+          "categories": [{"id": k + 1, "name": c} for k, c in enumerate(CLASSES)]}
+    return gt, dets, samples
 
 
-def _as_json(obj):
-    out = {k: v for k, v in obj.items() if k != "rle"}
-    out["segmentation"] = {**obj["rle"], "counts": obj["rle"]["counts"].decode("ascii")}
-    return out
-
-
-def test_mask_areas_of_thousands_of_rles_equal_pycocotools_one_by_one():
-    gt, dets = many_masks(seed=1, num_images=60)
-    rles = [d["rle"] for d in dets] + [a["rle"] for a in gt["annotations"]]
-    assert len(rles) > 600
-    expected = np.array([mask_utils.area(r) for r in rles], dtype=float)
-    np.testing.assert_array_equal(iou.mask_areas(rles), expected)
-    assert iou.mask_areas([]).shape == (0,)
-
-
-def test_thousands_of_masks_without_areas_equal_cocoeval_segm():
-    gt, dets = many_masks(seed=0)
-    anns = gt["annotations"]
-    assert len(anns) >= 2000 and len(dets) >= 2000
-    cats = {c["id"]: k for k, c in enumerate(gt["categories"])}
-    ours = detection.evaluate(
-        [c["name"] for c in gt["categories"]],
-        [d["image_id"] - 1 for d in dets], [cats[d["category_id"]] for d in dets],
-        [d["score"] for d in dets], [mask_utils.toBbox(d["rle"]) for d in dets],
-        [a["image_id"] - 1 for a in anns], [cats[a["category_id"]] for a in anns],
-        [a["bbox"] for a in anns], gt_crowd=[bool(a["iscrowd"]) for a in anns],
-        pred_masks=[d["rle"] for d in dets], gt_masks=[a["rle"] for a in anns],
-    )
-    # Results as masks only: pycocotools takes their area and box from the mask.
-    ref = pycocotools_evaluate({**gt, "annotations": [_as_json(a) for a in anns]},
-                               [{k: v for k, v in _as_json(d).items() if k != "bbox"} for d in dets],
-                               iou_type="segm")
-    assert_same_as_pycocotools(ours, ref)
-
-
-def test_evaluate_model_with_thousands_of_masks_equals_fiftyone():
-    ds = random_dataset(seed=7, num_samples=700, masks=True)
+def test_thousands_of_masks_through_fiftyone_equal_cocoeval_segm():
+    gt, dets, samples = _mask_case(seed=11, num_images=160)
+    assert len(gt["annotations"]) >= 2000 and len(dets) >= 2000
+    dataset = fo.Dataset()
     try:
-        num_gt = ds.count("ground_truth.detections")
-        num_pred = ds.count("predictions.detections")
-        assert num_gt >= 1500 and num_pred >= 1500
-        assert ds.count("ground_truth.detections.area") == 0  # areas come from the masks
-        summary = evaluate_model(ds, pred_field="predictions", gt_field="ground_truth",
-                                 eval_key="ea", use_masks=True)
-        theirs = ds.evaluate_detections("predictions", gt_field="ground_truth", eval_key="fo",
-                                        use_masks=True, compute_mAP=True, progress=False)
-        assert_same_as_fiftyone(ds)
-        assert summary["mAP"] == pytest.approx(theirs.mAP(), abs=1e-9)
+        dataset.add_samples(samples, progress=False)
+        with_area = dataset.count("ground_truth.detections.area")
+        assert 0 < with_area < dataset.count("ground_truth.detections")
+        summary = evaluate_model(dataset, pred_field="predictions", gt_field="ground_truth",
+                                 eval_key="segm", use_masks=True)
+        ref = pycocotools_evaluate(gt, dets, iou_type="segm")
+        names = ("mAP", "AP50", "AP75", "AP_small", "AP_medium", "AP_large",
+                 "AR1", "AR10", "AR100", "AR_small", "AR_medium", "AR_large")
+        ours = [-1.0 if summary[n] is None else summary[n] for n in names]  # None: undefined
+        np.testing.assert_allclose(ours, ref.stats, atol=1e-6, rtol=0)
+        # per-IoU AP of the stored FiftyOne results, at area "all" and 100 detections
+        results = dataset.load_evaluation_results("segm")
+        theirs = ref.eval["precision"][:, :, :, 0, 2]  # (T, R, K)
+        valid = theirs[0, 0] > -1
+        np.testing.assert_allclose(results.precision[:, valid, :].mean(axis=(1, 2)),
+                                   theirs[:, :, valid].mean(axis=(1, 2)), atol=1e-6, rtol=0)
+        assert abs(results.mAP() - ref.stats[0]) < 1e-6
     finally:
-        ds.delete()
+        dataset.delete()
+
+
+def test_coco100_as_masks_equals_cocoeval_segm(shared_data):
+    """pycocotools' demo-sized set: 734 segm results (coco100's boxes as filled masks)."""
+    gt = json.loads((shared_data / "coco100" / "ground_truth.json").read_text())
+    dets = json.loads((shared_data / "coco100" / "predictions.json").read_text())
+    size = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    for obj in gt["annotations"] + dets:
+        h, w = size[obj["image_id"]]
+        rle = mask_utils.frPyObjects(np.array([obj["bbox"]], dtype=np.float64), h, w)[0]
+        rle["counts"] = rle["counts"].decode("ascii")
+        obj["segmentation"] = rle
+    assert len(dets) == 734
+    ours = engine_evaluate(gt, dets, use_masks=True)
+    mask_dets = [{k: v for k, v in d.items() if k != "bbox"} for d in dets]
+    assert_same_as_pycocotools(ours, pycocotools_evaluate(gt, mask_dets, iou_type="segm"))
