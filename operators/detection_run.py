@@ -64,14 +64,15 @@ def evaluate_detections(
     assessment = ev.assess(iou, confidence)
 
     progress(0.6, "Writing results")
-    kept = _kept_thresholds(dataset, eval_key, pred_field, gt_field, ev.classes, warnings)
-    eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list,
-                            iou_threshs=iou_threshs, max_preds=max_preds)
     label_values = _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence)
     updates = labels_io.SampleUpdates(sample_ids)
     for table, values in ((preds, label_values["pred"]), (gts, label_values["gt"])):
         updates.labels(table, {eval_key + k: v for k, v in values.items()})
     updates.samples(_sample_counts(label_values, preds, gts, len(sample_ids), eval_key))
+    updates.check_size(dataset)
+    kept = _kept_thresholds(dataset, eval_key, pred_field, gt_field, ev.classes, warnings)
+    eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list,
+                            iou_threshs=iou_threshs, max_preds=max_preds)
     updates.write(dataset)
 
     progress(0.85, "Saving the run")

@@ -21,6 +21,9 @@ import fiftyone.core.view as fov
 from .errors import EvaluationInputError
 
 WRITE_BATCH = 2000
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's limit on a document, and on one update
+OP_BYTES = 4 * 1024 * 1024  # one sample's $set is split into updates of about this size
+DOC_MARGIN = 64 * 1024
 
 
 @dataclass
@@ -175,6 +178,28 @@ class SampleUpdates:
             self._for(s).update(zip(names, vals))
         return self
 
+    def check_size(self, dataset):
+        """Refuses, before anything is written, when a sample's document would
+        outgrow MongoDB's 16 MB limit with these values (e.g. one image with
+        tens of thousands of predictions)."""
+        added = {s: sum(_value_bytes(k.rsplit(".", 1)[-1], v) for k, v in sets.items())
+                 for s, sets in self.sets.items()}
+        large = [s for s, n in added.items() if n > MAX_DOCUMENT_BYTES // 16]
+        if not large:
+            return
+        ids = [ObjectId(self.sample_ids[s]) for s in large]
+        sizes = {d["_id"]: d["size"] for d in dataset._sample_collection.aggregate([
+            {"$match": {"_id": {"$in": ids}}}, {"$project": {"size": {"$bsonSize": "$$ROOT"}}}])}
+        for s, oid in zip(large, ids):
+            total = sizes.get(oid, 0) + added[s]
+            if total > MAX_DOCUMENT_BYTES - DOC_MARGIN:
+                raise EvaluationInputError(
+                    "Sample %s would grow to %.1f MB with the evaluation's per-label values, over "
+                    "MongoDB's 16 MB document limit (it holds too many labels). Evaluate a view "
+                    "without it, e.g. view.exclude('%s'), or keep fewer predictions per image "
+                    "(e.g. filter_labels on confidence)." % (self.sample_ids[s], total / 2 ** 20,
+                                                              self.sample_ids[s]))
+
     def write(self, dataset):
         _bulk_set(dataset, self.sample_ids, self.sets)
 
@@ -191,7 +216,8 @@ def write_sample_values(dataset, sample_ids, values):
 
 def _bulk_set(dataset, sample_ids, updates):
     coll = dataset._sample_collection
-    ops = [UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": sets}) for i, sets in updates.items()]
+    ops = [UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": part})
+           for i, sets in updates.items() for part in _split(sets)]
     for start in range(0, len(ops), WRITE_BATCH):
         batch = ops[start:start + WRITE_BATCH]
         try:
@@ -201,3 +227,25 @@ def _bulk_set(dataset, sample_ids, updates):
             # idempotent, so the batch is simply sent again
             coll.bulk_write(batch, ordered=False)
     dataset._reload_docs(hard=True)
+
+
+def _value_bytes(key, value):
+    """An upper bound of the BSON bytes ``key: value`` takes in a document."""
+    if isinstance(value, str):
+        return len(key) + 7 + len(value.encode("utf-8"))
+    return len(key) + 10
+
+
+def _split(sets):
+    """One sample's ``$set`` as parts of at most :data:`OP_BYTES` each, so that
+    no single update exceeds MongoDB's 16 MB limit."""
+    part, size = {}, 0
+    for key, value in sets.items():
+        n = _value_bytes(key, value)
+        if part and size + n > OP_BYTES:
+            yield part
+            part, size = {}, 0
+        part[key] = value
+        size += n
+    if part:
+        yield part
