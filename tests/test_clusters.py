@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from plugin import clusters
+from plugin import clustering, projection
 from plugin.clusters import cluster, project, summarize_clusters
 from plugin.descriptors import IMAGE_FEATURES, OBJECT_FEATURES
 
@@ -52,7 +52,7 @@ def test_silhouette_equals_scikit_learn():
     for k in (2, 5, 13):
         labels = rng.integers(0, k - 1, 400)
         labels[-1] = k - 1             # a cluster of one point (silhouette 0)
-        assert clusters._silhouette(D, labels, k) == pytest.approx(
+        assert clustering._silhouette(D, labels, k) == pytest.approx(
             silhouette_score(D, labels, metric="precomputed"), abs=1e-12)
 
 
@@ -89,7 +89,7 @@ def test_project_tiny_inputs(n):
 def test_project_wide_input_and_three_components():
     X, _ = blobs(n=40, dims=80)
     assert project(X, n_components=3).shape == (80, 3)
-    assert clusters.reduce(X).shape == (80, 50)
+    assert projection.reduce(X).shape == (80, 50)
 
 
 def test_exact_neighbours_match_scikit_learn():
@@ -97,7 +97,7 @@ def test_exact_neighbours_match_scikit_learn():
 
     X = np.random.default_rng(4).normal(size=(3000, 20))  # tiles of 512 x 2048: several
     X[7] = X[8]                                           # a duplicate: distance 0, not itself
-    idx, dist = clusters._knn(X, 15)
+    idx, dist = projection._knn(X, 15)
     ref_dist, ref_idx = NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X).kneighbors(X)
     assert idx.dtype == np.int64 and dist.dtype == np.float32
     assert np.all(idx[:, 0] == np.arange(3000)) and np.all(dist[:, 0] == 0)
@@ -107,25 +107,30 @@ def test_exact_neighbours_match_scikit_learn():
     assert same.mean() > 0.999                            # only float32 near-ties may differ
 
 
-def test_graph_and_curve_equal_umap_learn():
-    import umap.umap_ as umap_
+def test_map_is_umap_learn_and_places_new_points():
+    """project() is umap-learn's UMAP; fit_umap gives the same map with transform."""
+    import umap
 
-    X = np.random.default_rng(5).normal(size=(600, 8)).astype(np.float32)
-    X[:200] += 6
-    idx, dist = clusters._knn(X, 15)
-    ours = clusters._fuzzy_graph(idx, dist)
-    ref, _, _ = umap_.fuzzy_simplicial_set(X, 15, np.random.RandomState(0), "euclidean",
-                                           knn_indices=idx, knn_dists=dist)
-    assert ours.nnz == ref.nnz
-    assert abs(ours - ref.tocsr()).max() < 1e-6
-    np.testing.assert_allclose(clusters._ab(0.1), umap_.find_ab_params(1.0, 0.1), rtol=1e-6)
+    X, truth = blobs(n=200, dims=8)
+    model = projection.fit_umap(X, seed=3)
+    assert isinstance(model, umap.UMAP)
+    np.testing.assert_array_equal(model.embedding_.astype(np.float32), project(X, seed=3))
+    rng = np.random.default_rng(9)
+    new = np.r_[rng.normal(0, 1, (10, 8)), rng.normal(8, 1, (10, 8))]
+    placed = model.transform(new)
+    Y = model.embedding_
+    centres = np.array([Y[truth == g].mean(axis=0) for g in (0, 1)])
+    nearest = np.argmin(((placed[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(nearest, np.repeat([0, 1], 10))
+    wide = projection.fit_umap(blobs(n=40, dims=80)[0])      # PCA, then UMAP
+    assert wide.transform(blobs(n=40, dims=80, seed=1)[0][:5]).shape == (5, 2)
 
 
 def test_map_is_the_same_for_any_number_of_threads(monkeypatch):
     X, truth = blobs(n=300, dims=12)
     Y = project(X, seed=7)
     for threads in (1, 3):
-        monkeypatch.setattr(clusters, "_threads", lambda: threads)
+        monkeypatch.setattr(projection, "_threads", lambda: threads)
         np.testing.assert_array_equal(project(X, seed=7), Y)
     assert not np.array_equal(project(X, seed=8), Y)
 
