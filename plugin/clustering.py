@@ -29,7 +29,7 @@ MAX_AUTO_K = 20
 SILHOUETTE_SHARE = 0.6
 
 
-def _error_codes(error_type, N):
+def error_codes(error_type, N):
     """(N,) int codes into ERROR_TYPES, -1 for not evaluated."""
     if error_type is None:
         return np.full(N, -1, dtype=np.int64)
@@ -253,7 +253,7 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None):
         return np.zeros(0, dtype=np.int64), 0
     failed = expected = None
     if error_type is not None:
-        failed, expected = failures(_error_codes(error_type, N), expected)
+        failed, expected = failures(error_codes(error_type, N), expected)
     Xr = reduce(X, seed)
     with threadpool_limits(1):  # small fits: OpenMP threads only add overhead (10x when busy)
         labels, k = _kmeans(Xr, k, seed, failed, expected)
