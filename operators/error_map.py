@@ -100,6 +100,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     return {
         "map_key": map_key, "level": level, "num_points": int(len(labels)),
         "num_clusters": int(k), "failure_clusters": failing[:5],
+        "clusters": [s.to_dict() for s in summaries[:5]],
         "message": None if failing else
         "No significant failure cluster: no cluster has more errors than its content predicts "
         "(one-sided binomial test, Holm-adjusted, p < %g)." % clustering.ALPHA,
