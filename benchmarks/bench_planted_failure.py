@@ -199,6 +199,9 @@ def run(args, table, tmpdir):
             result = foo.get_operator(ERROR_MAP)(dataset, eval_key="eval", level=level,
                                                  map_key=map_key)
             elapsed = time.perf_counter() - t0
+            if not result["failure_clusters"]:
+                table.add("%s: a significant failure cluster" % level, "found", "none", False)
+                continue
             top = result["failure_clusters"][0]
             precision, recall, recall_all, size, n_hidden = scorer(dataset, map_key, top["id"],
                                                                    hidden)

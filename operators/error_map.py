@@ -24,7 +24,7 @@ import numpy as np
 
 import fiftyone.core.fields as fof
 
-from ..plugin import clusters, descriptors, errors as engine_errors
+from ..plugin import clustering, clusters, descriptors, errors as engine_errors
 from . import detection_run, labels_io
 from .errors import EvaluationInputError
 
@@ -82,12 +82,16 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     Z = descriptors.normal_scores(X) if given is None else descriptors.standardize(X)[0]
     xy = clusters.project(Z, seed=seed)
     progress(0.85, "Clustering")
-    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=points["error"])
+    expected = _expected_failure(points)
+    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=points["error"],
+                                 expected=expected)
     summaries = clusters.summarize_clusters(
         labels, points["error"], points["label"], ev.classes,
         features=X if embeddings == "descriptor" else None,
         feature_names=_feature_names(level) if embeddings == "descriptor" else None,
+        expected=expected,
     )
+    failing = [s.to_dict() for s in summaries if s.significant]
 
     progress(0.92, "Saving")
     _write_point_fields(dataset, eval_view, info, points, labels, xy, level, map_key,
@@ -97,7 +101,11 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress(1.0, "Done")
     return {
         "map_key": map_key, "level": level, "num_points": int(len(labels)),
-        "num_clusters": int(k), "failure_clusters": [s.to_dict() for s in summaries[:5]],
+        "num_clusters": int(k), "failure_clusters": failing[:5],
+        "clusters": [s.to_dict() for s in summaries[:5]],
+        "message": None if failing else
+        "No significant failure cluster: no cluster has more errors than its content predicts "
+        "(one-sided binomial test, Holm-adjusted, p < %g)." % clustering.ALPHA,
     }
 
 
@@ -228,7 +236,7 @@ def _points(ev, a, level):
                          minlength=n * ev.num_classes).reshape(n, ev.num_classes)
         label[gl.sum(axis=1) > 0] = np.argmax(gl[gl.sum(axis=1) > 0], axis=1)
         return {"kind": np.zeros(n, np.int8), "index": np.arange(n), "image": np.arange(n),
-                "label": label, "error": worst, "ids": ev.image_ids}
+                "label": label, "error": worst, "ids": ev.image_ids, "objects": gl.sum(axis=1)}
     keep_p = a.pred_error >= 0
     keep_g = (a.gt_error >= 0) & (a.gt_error != engine_errors.CORRECT)
     return {
@@ -240,6 +248,16 @@ def _points(ev, a, level):
         "ids": np.r_[ev.pred_ids[keep_p], ev.gt_ids[keep_g]],
         "score": np.r_[ev.pred_score[keep_p], np.full(keep_g.sum(), np.nan)],
     }
+
+
+def _expected_failure(points):
+    """Each point's chance of an error given its content: at sample level from its
+    number of ground-truth objects (busy images fail more), at object level the
+    overall rate (None)."""
+    if "objects" not in points:
+        return None
+    failed, _ = clustering.failures(clustering.error_codes(points["error"], len(points["error"])))
+    return clustering.expected_failure(failed, points["objects"])
 
 
 def _feature_names(level):

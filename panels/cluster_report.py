@@ -144,3 +144,45 @@ def summary_md(cluster_totals, whole_totals, iou, confidence, source):
 def _num(v):
     v = float(v)
     return None if np.isnan(v) else round(v, 3)
+
+
+def significance_md(s, level):
+    """Whether a cluster fails more than its content predicts, with the test's p-value."""
+    expected = s.get("expected_errors")
+    if expected is None:
+        return ""
+    what = "images with an error" if level == "samples" else "errors"
+    basis = "their numbers of objects predict" if level == "samples" else "the overall rate predicts"
+    p = s.get("p_value")
+    verdict = ("**a significant failure cluster**" if s.get("significant") else
+               "not significantly more than expected")
+    return ("%d %s where %s %.1f (%+.1f): %s (one-sided binomial test, Holm-adjusted "
+            "p = %s)." % (s["error_count"], what, basis, expected, s["excess_errors"] or 0,
+                          verdict, "–" if p is None else "%.2g" % p))
+
+
+def phrases_md(s):
+    """The cluster's phrases with their effect sizes (Cohen's h), largest first."""
+    effects = s.get("effect_sizes") or [None] * len(s["description"])
+    return "; ".join(p if h is None else "%s (h %.1f)" % (p, h)
+                     for p, h in zip(s["description"], effects))
+
+
+def slices_md(s):
+    """The threshold rules that best pick out the cluster's errors."""
+    rules = s.get("slices") or []
+    if not rules:
+        return ""
+    return "Rules for its errors: " + "; ".join(
+        "**%s %s %.3g** (precision %.2f, recall %.2f)"
+        % (r["feature"], "≤" if r["op"] == "<=" else "≥", r["threshold"], r["precision"],
+           r["recall"]) for r in rules) + "."
+
+
+def ranking_note(summaries):
+    """Said plainly when no cluster fails significantly more than expected."""
+    if any(s.get("significant") for s in summaries):
+        return ""
+    return ("No significant failure cluster: no cluster has more errors than its content "
+            "predicts (one-sided binomial test, Holm-adjusted, p < 0.05). The clusters below "
+            "are groups of similar points, not causes of failure.")

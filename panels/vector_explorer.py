@@ -127,10 +127,13 @@ class VectorExplorer(foo.Panel):
         buttons = panel.h_stack("selection_row", align_y="center")
         buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
         buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
+        buttons.btn("more", label="More clusters", on_click=self.on_more_clusters)
         panel.md("#### Failure clusters (ranked by errors explained)", name="clusters_title")
         table = types.TableView(on_click_row=self.on_cluster_row)
+        panel.md(state.ranking_note or "", name="ranking_note")
         for key, label in (("rank", "#"), ("size", "Size"), ("error_rate", "Error rate"),
-                           ("lift", "Lift"), ("top_error", "Main error"),
+                           ("lift", "Lift"), ("excess", "Excess"), ("p_value", "p"),
+                           ("top_error", "Main error"),
                            ("description", "What they share")):
             table.add_column(key, label=label)
         panel.list("clusters", types.Object(), view=table)
@@ -145,6 +148,13 @@ class VectorExplorer(foo.Panel):
 
     def on_compute(self, ctx):
         ctx.prompt("@error-atlas/error-atlas/compute_error_map", on_success=self.on_load)
+
+    def on_more_clusters(self, ctx):
+        """compute_error_map again on this map with more clusters (to split mixed ones)."""
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        ctx.prompt("@error-atlas/error-atlas/compute_error_map", on_success=self.on_load, params={
+            "eval_key": m.config.eval_key, "level": m.config.level, "map_key": m.key,
+            "embeddings": getattr(m.config, "embeddings", "descriptor"), "num_clusters": len(m.summaries) + 4})
 
     def on_map(self, ctx):
         self._refresh(ctx, ctx.params["value"], ctx.panel.state.color_by or "error", new_map=True)
@@ -389,8 +399,9 @@ class VectorExplorer(foo.Panel):
             memo["revision"] = "%s|%d" % (_revision(m, "%s|%s" % (color_by, version), idx),
                                           memo["seq"])
         rows = [{"rank": r + 1, "size": s["size"], "error_rate": _round(s["error_rate"], 3),
-                 "lift": _round(s["lift"], 2), "top_error": _top_error(s),
-                 "description": "; ".join(s["description"])} for r, s in enumerate(m.summaries)]
+                 "lift": _round(s["lift"], 2), "excess": _round(s.get("excess_errors"), 1),
+                 "p_value": _round(s.get("p_value"), 4), "top_error": _top_error(s),
+                 "description": cluster_report.phrases_md(s)} for r, s in enumerate(m.summaries)]
         caption = ("%d %s, %d clusters, map of evaluation '%s'. Drag to select (box or lasso, "
                    "chosen above the map), click a point to show it, click a legend entry to hide "
                    "or show a group." % (
@@ -413,7 +424,7 @@ class VectorExplorer(foo.Panel):
         # None: copies of the data the App may have put in the state (merged under it)
         state = {"scatter": None, "clusters": None, "map_key": map_key,
                  "map_keys": maps(ctx.dataset), "color_by": color_by, "color_choices": choices,
-                 "caption": caption,
+                 "caption": caption, "ranking_note": cluster_report.ranking_note(m.summaries),
                  "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces)}
         if new_map:
             state.update(cluster=None, cluster_md=None, cluster_report_md=None,
@@ -475,10 +486,12 @@ def _cluster_md(s, rank, level):
     classes = ", ".join("%s %.0f%%" % (c, 100 * share) for c, share in s["classes"])
     excess = round(s["excess_errors"] or 0)
     return ("#### Cluster %d (failure cluster #%d)\n\n%d %s, error rate %s (lift %s), %d error%s "
-            "beyond its share. %s.\n\nClasses: %s. Errors: %s." % (
+            "beyond its share. %s.\n\n%s %s\n\nClasses: %s. Errors: %s." % (
                 s["id"], rank, s["size"], "images" if level == "samples" else "objects",
                 _percent(s["error_rate"]), _round(s["lift"], 1), excess, "" if excess == 1 else "s",
-                "; ".join(s["description"]).capitalize() or "Nothing stands out", classes, counts))
+                cluster_report.phrases_md(s).capitalize() or "Nothing stands out",
+                cluster_report.significance_md(s, level), cluster_report.slices_md(s),
+                classes, counts))
 
 
 def _classes_md(rows):

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from plugin import clusters
+from plugin import clustering, descriptions, projection
 from plugin.clusters import cluster, project, summarize_clusters
 from plugin.descriptors import IMAGE_FEATURES, OBJECT_FEATURES
 
@@ -52,7 +52,7 @@ def test_silhouette_equals_scikit_learn():
     for k in (2, 5, 13):
         labels = rng.integers(0, k - 1, 400)
         labels[-1] = k - 1             # a cluster of one point (silhouette 0)
-        assert clusters._silhouette(D, labels, k) == pytest.approx(
+        assert clustering._silhouette(D, labels, k) == pytest.approx(
             silhouette_score(D, labels, metric="precomputed"), abs=1e-12)
 
 
@@ -89,7 +89,7 @@ def test_project_tiny_inputs(n):
 def test_project_wide_input_and_three_components():
     X, _ = blobs(n=40, dims=80)
     assert project(X, n_components=3).shape == (80, 3)
-    assert clusters.reduce(X).shape == (80, 50)
+    assert projection.reduce(X).shape == (80, 50)
 
 
 def test_exact_neighbours_match_scikit_learn():
@@ -97,7 +97,7 @@ def test_exact_neighbours_match_scikit_learn():
 
     X = np.random.default_rng(4).normal(size=(3000, 20))  # tiles of 512 x 2048: several
     X[7] = X[8]                                           # a duplicate: distance 0, not itself
-    idx, dist = clusters._knn(X, 15)
+    idx, dist = projection._knn(X, 15)
     ref_dist, ref_idx = NearestNeighbors(n_neighbors=15, algorithm="brute").fit(X).kneighbors(X)
     assert idx.dtype == np.int64 and dist.dtype == np.float32
     assert np.all(idx[:, 0] == np.arange(3000)) and np.all(dist[:, 0] == 0)
@@ -107,25 +107,30 @@ def test_exact_neighbours_match_scikit_learn():
     assert same.mean() > 0.999                            # only float32 near-ties may differ
 
 
-def test_graph_and_curve_equal_umap_learn():
-    import umap.umap_ as umap_
+def test_map_is_umap_learn_and_places_new_points():
+    """project() is umap-learn's UMAP; fit_umap gives the same map with transform."""
+    import umap
 
-    X = np.random.default_rng(5).normal(size=(600, 8)).astype(np.float32)
-    X[:200] += 6
-    idx, dist = clusters._knn(X, 15)
-    ours = clusters._fuzzy_graph(idx, dist)
-    ref, _, _ = umap_.fuzzy_simplicial_set(X, 15, np.random.RandomState(0), "euclidean",
-                                           knn_indices=idx, knn_dists=dist)
-    assert ours.nnz == ref.nnz
-    assert abs(ours - ref.tocsr()).max() < 1e-6
-    np.testing.assert_allclose(clusters._ab(0.1), umap_.find_ab_params(1.0, 0.1), rtol=1e-6)
+    X, truth = blobs(n=200, dims=8)
+    model = projection.fit_umap(X, seed=3)
+    assert isinstance(model, umap.UMAP)
+    np.testing.assert_array_equal(model.embedding_.astype(np.float32), project(X, seed=3))
+    rng = np.random.default_rng(9)
+    new = np.r_[rng.normal(0, 1, (10, 8)), rng.normal(8, 1, (10, 8))]
+    placed = model.transform(new)
+    Y = model.embedding_
+    centres = np.array([Y[truth == g].mean(axis=0) for g in (0, 1)])
+    nearest = np.argmin(((placed[:, None] - centres[None]) ** 2).sum(-1), axis=1)
+    np.testing.assert_array_equal(nearest, np.repeat([0, 1], 10))
+    wide = projection.fit_umap(blobs(n=40, dims=80)[0])      # PCA, then UMAP
+    assert wide.transform(blobs(n=40, dims=80, seed=1)[0][:5]).shape == (5, 2)
 
 
 def test_map_is_the_same_for_any_number_of_threads(monkeypatch):
     X, truth = blobs(n=300, dims=12)
     Y = project(X, seed=7)
     for threads in (1, 3):
-        monkeypatch.setattr(clusters, "_threads", lambda: threads)
+        monkeypatch.setattr(projection, "_threads", lambda: threads)
         np.testing.assert_array_equal(project(X, seed=7), Y)
     assert not np.array_equal(project(X, seed=8), Y)
 
@@ -265,3 +270,100 @@ def test_error_types_choose_the_clusters_that_isolate_failures():
     np.testing.assert_array_equal(labels, cluster(X, error_type=error_type)[0])
     # no contrast (all correct): silhouette as before
     np.testing.assert_array_equal(cluster(X, error_type=["correct"] * 950)[0], plain)
+
+
+# ------------------------------------------------ significance, content, effects, slices
+
+def busy_scene(seed=0):
+    """2,000 images: the chance of an error rises with the number of objects
+    (0.15 + 0.12 per object); a hidden cause adds 0.4 in cluster 2. Clusters: 0 few
+    objects, 1 many objects, 2 the hidden cause (few objects)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat([0, 1, 2], [900, 900, 200])
+    objects = np.where(labels == 1, rng.integers(6, 9, 2000), rng.integers(1, 3, 2000))
+    p = np.clip(0.15 + 0.12 * (objects - 1), 0, 0.95) + np.where(labels == 2, 0.4, 0)
+    error_type = np.where(rng.random(2000) < p, "missed", "correct").astype(object)
+    return labels, error_type, objects
+
+
+def test_busy_images_are_not_a_failure_once_content_predicts_their_errors():
+    labels, error_type, objects = busy_scene()
+    naive = summarize_clusters(labels, error_type, None, [])
+    assert naive[0].id == 1 and naive[0].significant        # busy images rank first
+    failed, _ = clustering.failures(clustering.error_codes(error_type, 2000))
+    expected = clustering.expected_failure(failed, objects)
+    out = {s.id: s for s in summarize_clusters(labels, error_type, None, [], expected=expected)}
+    ranked = summarize_clusters(labels, error_type, None, [], expected=expected)
+    assert ranked[0].id == 2 and ranked[0].significant and ranked[0].p_value < 1e-6
+    assert not out[1].significant and abs(out[1].excess_errors) < 0.1 * out[1].error_count
+    assert out[2].expected_errors == pytest.approx(expected[labels == 2].sum())
+    assert out[2].excess_errors == pytest.approx(out[2].error_count - out[2].expected_errors)
+    # the partition is chosen against the same expectation: the hidden cause stays apart
+    X = np.c_[labels == 2, objects].astype(float) + np.random.default_rng(1).normal(0, .1, (2000, 2))
+    found, _ = cluster(X, error_type=error_type, expected=expected)
+    top = summarize_clusters(found, error_type, None, [], expected=expected)[0]
+    assert np.mean(labels[found == top.id] == 2) > 0.9
+
+
+def test_no_significant_failure_cluster_when_errors_are_everywhere_alike():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 6, 3000)
+    error_type = np.where(rng.random(3000) < 0.3, "background", "correct")
+    out = summarize_clusters(labels, error_type, None, [])
+    assert not any(s.significant for s in out)
+    assert all(0 <= s.p_value <= 1 for s in out)
+    assert all(s.slices == [] for s in out)
+    # a real failure is significant; clusters at or below the overall rate never are
+    error_type = np.where(rng.random(3000) < np.where(labels == 4, 0.5, 0.3), "missed", "correct")
+    out = summarize_clusters(labels, error_type, None, [])
+    assert [s.id for s in out if s.significant] == [4] and out[0].id == 4
+    assert all(not s.significant for s in out if s.lift <= 1)
+
+
+def test_holm_adjustment_matches_its_definition():
+    p = np.array([0.01, 0.04, 0.03, 0.2])
+    np.testing.assert_allclose(clustering._holm(p), [0.04, 0.09, 0.09, 0.2])
+
+
+def test_phrases_describe_the_errors_of_a_failure_cluster_with_effect_sizes():
+    """Cluster 1 fails on dark images; its correct members are coincidentally sharp."""
+    rng = np.random.default_rng(4)
+    n = 1200
+    labels = np.repeat([0, 1], [800, 400])
+    bad = (labels == 1) & (np.arange(n) % 2 == 0)
+    error_type = np.where(bad | (rng.random(n) < 0.05), "missed", "correct")
+    X = rng.normal(0.5, 0.05, (n, len(IMAGE_FEATURES)))
+    col = IMAGE_FEATURES.index
+    X[:, col("brightness")] = np.where(bad, 0.1, 0.5) + rng.normal(0, 0.03, n)
+    X[:, col("sharpness")] = np.where((labels == 1) & ~bad, 3.0, 0.5) + rng.normal(0, 0.03, n)
+    out = {s.id: s for s in summarize_clusters(labels, error_type, None, [], X, IMAGE_FEATURES)}
+    fail = out[1]
+    assert fail.significant and fail.rank == 1
+    assert fail.description and "darker than" in fail.description[0]
+    assert not any("sharp" in p for p in fail.description)  # a trait of its correct members
+    assert len(fail.effect_sizes) == len(fail.description)
+    assert fail.effect_sizes == sorted(fail.effect_sizes, reverse=True)
+    assert fail.effect_sizes[0] > 1                        # Cohen's h: large
+    rule = fail.slices[0]
+    assert rule["feature"] == "brightness" and rule["op"] == "<="
+    assert 0.1 < rule["threshold"] < 0.5 and rule["precision"] > 0.95 and rule["recall"] > 0.95
+
+
+def test_feature_slices_equal_a_brute_force_search():
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(size=400), 1)                  # ties
+    target = rng.random(400) < np.where(x > 0.8, 0.7, 0.1)
+    F = np.c_[x, rng.normal(size=400)]
+    rule = descriptions.feature_slices(F, ["x", "noise"], target)[0]
+    best = (-1, None)
+    for t in np.unique(x):
+        for op, sel in (("<=", x <= t), (">=", x >= t)):
+            if sel.sum() >= 3:
+                tp = (sel & target).sum()
+                f1 = 2 * tp / (sel.sum() + target.sum())
+                if f1 > best[0] + 1e-12:
+                    best = (f1, (op, t, tp / sel.sum(), tp / target.sum()))
+    op, t, precision, recall = best[1]
+    assert (rule["feature"], rule["op"], rule["threshold"]) == ("x", op, t)
+    assert rule["precision"] == pytest.approx(precision) and rule["recall"] == pytest.approx(recall)
+    assert rule["f1"] == pytest.approx(best[0])

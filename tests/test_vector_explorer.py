@@ -274,7 +274,7 @@ def test_a_cluster_shows_its_members_its_class_metrics_and_its_confusion(mapped)
         client.call("on_cluster_row", row=0)
     finally:
         set_explorer_choices(ds)
-    top = smap["failure_clusters"][0]
+    top = smap["clusters"][0]
     assert client.view().count() == top["size"]
     assert client.state["cluster"] == top["id"]
     assert "Cluster %d (failure cluster #1)" % top["id"] in client.state["cluster_md"]

@@ -366,7 +366,7 @@ def test_lasso_selection_coloured_by_a_sample_field_shows_the_points_in_the_grid
 
 def test_choosing_a_failure_cluster_shows_its_members_metrics_and_confusion(ui):
     page, ev, ds = ui.page, ui.ev, ui.dataset
-    top = ui.smap["failure_clusters"][0]
+    top = ui.smap["clusters"][0]
     clear_grid_view(page)
     page.locator(VX + " tbody tr").first.click()
     browser.poll(lambda: browser.grid_count(page) == (top["size"], "samples"),
