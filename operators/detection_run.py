@@ -80,7 +80,7 @@ def evaluate_detections(
     }}
     eval_method.save_run_results(view, eval_key, results)
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
-    _save_analysis(dataset, eval_key, ev, areas_known, confidence)
+    _save_analysis(dataset, eval_key, ev, areas_known, confidence, delta_ap=summary["delta_ap"])
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
     return summary
@@ -108,7 +108,8 @@ def analyze_run(dataset, eval_key, progress=None):
     ev, *_, areas_known = _analyze(view, pred_field, gt_field, iou, None,
                                    bool(getattr(config, "use_masks", False)),
                                    getattr(config, "iscrowd", None) or "iscrowd", progress)
-    _save_analysis(dataset, eval_key, ev, areas_known, None, source="fiftyone")
+    _save_analysis(dataset, eval_key, ev, areas_known, None, source="fiftyone",
+                   delta_ap=ev.delta_ap(iou))
     progress(1.0, "Done")
     return ev.summary(iou)
 
@@ -459,7 +460,8 @@ def _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, g
     )
 
 
-def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evaluate_model"):
+def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evaluate_model",
+                   delta_ap=None):
     key = analysis_run_key(eval_key)
     config = dataset.init_run(eval_key=eval_key, kind="detection", version=1, source=source)
     dataset.register_run(key, config, overwrite=True)
@@ -467,5 +469,6 @@ def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evalu
         key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
         areas_known=bool(areas_known), confidence=confidence,
         written_at=datetime.now(timezone.utc).isoformat(), class_thresholds=None,
+        delta_ap=delta_ap,
     )
     dataset.save_run_results(key, results, cache=False)

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import coco, errors, iou as iou_ops, matching, sweep
+from . import coco, errors, iou as iou_ops, matching, sweep, tide
 
 #: Optional opaque identifiers (e.g. FiftyOne ids) kept with the arrays.
 ID_FIELDS = ("pred_ids", "gt_ids", "image_ids")
@@ -182,6 +182,10 @@ class Evaluation:
             self.thresholds[t], self.num_classes, confidence,
         )
 
+    def delta_ap(self, iou=0.5):
+        """TIDE's oracle dAP per error type at IoU ``iou`` (see :mod:`.tide`)."""
+        return tide.delta_ap(self, iou)
+
     def confusions(self, iou, thresholds):
         """(T, K+1, K+1) confusion matrices at ascending confidence ``thresholds``,
         each equal to ``assess(iou, threshold).confusion``, in one vectorized pass."""
@@ -237,6 +241,7 @@ class Evaluation:
             "per_class_AP": {c: _clean(a) for c, a in zip(self.classes, class_ap)},
             "per_class_optimal_threshold": self.optimal_thresholds(iou)["per_class"],
             "error_counts": assessment.error_counts(),
+            "delta_ap": self.delta_ap(iou),
             "num_gt": int(np.count_nonzero(~self.gt_crowd)),
             "num_pred": int(self.pred_score.size),
         }
