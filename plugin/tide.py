@@ -34,18 +34,18 @@ MAIN = ("classification", "localization", "both", "duplicate", "background", "mi
 SPECIAL = ("false_positives", "false_negatives")
 
 
-def mean_ap(label, score, tp, num_gt, tiebreak):
-    """COCO's 101-point AP averaged over the classes with ground truth (None if none).
+def mean_ap(label, rank, tp, num_gt):
+    """101-point AP averaged over the classes with ground truth (None if none).
 
-    ``label``, ``score``, ``tp`` (N,) describe the ranked predictions, ``num_gt`` (K,) the
-    objects per class, ``tiebreak`` (N,) orders equal confidences (COCO: image, then rank).
+    ``label``, ``tp`` (N,) describe the predictions, ``rank`` (N,) distinct integers ordering
+    them most confident first (see :func:`rankings`), ``num_gt`` (K,) the objects per class.
     """
     valid = num_gt > 0
     if not valid.any():
         return None
     keep = valid[label]
-    label, score, tp, tiebreak = label[keep], score[keep], tp[keep], tiebreak[keep]
-    order = np.lexsort((tiebreak, -score, label))
+    label, rank, tp = label[keep], rank[keep], tp[keep]
+    order = np.argsort(label * (int(rank.max(initial=0)) + 1) + rank)
     label, tp = label[order], tp[order].astype(np.int64)
     K, thresholds = num_gt.size, RECALL_THRESHOLDS
     counts = np.bincount(label, minlength=K)
@@ -63,30 +63,42 @@ def mean_ap(label, score, tp, num_gt, tiebreak):
     return float(envelope[valid, 1:].mean())
 
 
+def rankings(ev, tp):
+    """``(original, fixed)`` (P,) ranks, most confident first. Equal confidences keep COCO's
+    order (image, then rank in its image and class); after a fix TIDE puts the errors of a
+    confidence before its true positives, and so does ``fixed``."""
+    within = matching.group_rank(ev.pred_image, ev.pred_label, ev.pred_score)
+    order = np.lexsort((within, ev.pred_image, -ev.pred_score))
+    P = order.size
+    original = np.empty(P, dtype=np.int64)
+    original[order] = np.arange(P)
+    sorted_score = ev.pred_score[order]
+    level = np.empty(P, dtype=np.int64)
+    level[order] = np.cumsum(np.r_[False, sorted_score[1:] != sorted_score[:-1]])
+    fixed = (level * 2 + tp) * P + original
+    return original, fixed
+
+
 def delta_ap(ev, iou=0.5):
     """``{"AP": ..., "main": {type: dAP}, "special": {type: dAP}}`` at IoU ``iou`` (fractions
     of 1, like the COCO numbers; TIDE prints them x100)."""
     t = ev.threshold_index(iou)
     a = ev.assess(iou)
-    err, target = a.pred_error, a.pred_target
-    label, score = ev.pred_label, ev.pred_score
+    err, target, label = a.pred_error, a.pred_target, ev.pred_label
     K = ev.num_classes
     kept = err >= 0  # predictions matched to crowd regions are ignored
     tp = err == errors.CORRECT
     num_gt = np.bincount(ev.gt_label[~ev.gt_crowd], minlength=K)
-    tiebreak = _tie_order(ev)
+    original, fixed_rank = rankings(ev, tp)
 
-    # at equal confidence TIDE ranks a fixed set's errors before its true positives
-    fixed_tiebreak = tiebreak + tp * tiebreak.size
+    def ap(keep=kept, lab=label, hit=tp, n_gt=num_gt, rank=fixed_rank):
+        return mean_ap(lab[keep], rank[keep], hit[keep], n_gt)
 
-    def ap(keep=kept, lab=label, hit=tp, n_gt=num_gt, sc=score):
-        return mean_ap(lab[keep], sc[keep], hit[keep], n_gt, fixed_tiebreak[keep])
-
-    base = mean_ap(label[kept], score[kept], tp[kept], num_gt, tiebreak[kept])
+    base = ap(rank=original)
     if base is None:
         return {"AP": None, "main": dict.fromkeys(MAIN), "special": dict.fromkeys(SPECIAL)}
     fixed = {}
-    best = _best_claims(ev, t, err, target, score)
+    best = _best_claims(ev, t, err, target)
     for name, code in (("classification", errors.CLASSIFICATION), ("localization", errors.LOCALIZATION)):
         mine = err == code
         hit = tp | (mine & best)
@@ -98,34 +110,25 @@ def delta_ap(ev, iou=0.5):
     missed = ev.gt_label[a.gt_error == errors.MISSED]
     fixed["missed"] = ap(n_gt=num_gt - np.bincount(missed, minlength=K))
     main = {name: max(_delta(fixed[name], base), 0.0) for name in MAIN}
-    special = {
-        "false_positives": _delta(ap(sc=tp.astype(np.float64)), base),
+    special = {  # perfect precision: every true positive first; perfect recall: no missed object
+        "false_positives": _delta(ap(rank=~tp * tp.size + original), base),
         "false_negatives": _delta(ap(n_gt=np.bincount(label[kept & tp], minlength=K)), base),
     }
     return {"AP": base, "main": main, "special": special}
 
 
-def _best_claims(ev, t, err, target, score):
+def _best_claims(ev, t, err, target):
     """(P,) whether each classification / localization error is the one that fixes its
     object: the most confident (then the first) of those errors on an undetected object."""
     claim = np.isin(err, (errors.CLASSIFICATION, errors.LOCALIZATION))
     claim &= ev.gt_pred[t][np.maximum(target, 0)] < 0
     p = np.flatnonzero(claim)
     g = target[p]
-    order = np.lexsort((p, -score[p], g))
+    order = np.lexsort((p, -ev.pred_score[p], g))
     first = np.r_[True, g[order][1:] != g[order][:-1]] if p.size else np.zeros(0, bool)
     best = np.zeros(err.size, bool)
     best[p[order][first]] = True
     return best
-
-
-def _tie_order(ev):
-    """(P,) position of each prediction in COCO's order for equal confidences: image, then rank."""
-    rank = matching.group_rank(ev.pred_image, ev.pred_label, ev.pred_score)
-    order = np.lexsort((rank, ev.pred_image))
-    position = np.empty(order.size, dtype=np.int64)
-    position[order] = np.arange(order.size)
-    return position
 
 
 def _delta(value, base):
