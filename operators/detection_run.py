@@ -177,6 +177,7 @@ def analysis_info(dataset, eval_key):
         "areas_known": getattr(results, "areas_known", True),
         "confidence": getattr(results, "confidence", None),
         "class_thresholds": getattr(results, "class_thresholds", None),
+        "delta_ap": getattr(results, "delta_ap", None),
     }
 
 

@@ -123,6 +123,7 @@ class Evaluation:
         self._orders = sweep.sort_orders(self.pred_score, self.pred_label)
         self._sweeps = lru_cache(maxsize=16)(self._compute_sweeps)
         self._assess = lru_cache(maxsize=8)(self._compute_assessment)
+        self._delta_ap = lru_cache(maxsize=4)(lambda iou: tide.delta_ap(self, iou))
 
     @property
     def num_classes(self):
@@ -184,7 +185,7 @@ class Evaluation:
 
     def delta_ap(self, iou=0.5):
         """TIDE's oracle dAP per error type at IoU ``iou`` (see :mod:`.tide`)."""
-        return tide.delta_ap(self, iou)
+        return self._delta_ap(float(iou))
 
     def confusions(self, iou, thresholds):
         """(T, K+1, K+1) confusion matrices at ascending confidence ``thresholds``,

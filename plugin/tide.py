@@ -80,8 +80,8 @@ def rankings(ev, tp):
 
 
 def delta_ap(ev, iou=0.5):
-    """``{"AP": ..., "main": {type: dAP}, "special": {type: dAP}}`` at IoU ``iou`` (fractions
-    of 1, like the COCO numbers; TIDE prints them x100)."""
+    """``{"iou", "AP", "main": {type: dAP}, "special": {type: dAP}}`` at IoU ``iou``
+    (fractions of 1, like the COCO numbers; TIDE prints them x100)."""
     t = ev.threshold_index(iou)
     a = ev.assess(iou)
     err, target, label = a.pred_error, a.pred_target, ev.pred_label
@@ -96,7 +96,8 @@ def delta_ap(ev, iou=0.5):
 
     base = ap(rank=original)
     if base is None:
-        return {"AP": None, "main": dict.fromkeys(MAIN), "special": dict.fromkeys(SPECIAL)}
+        return {"iou": float(iou), "AP": None, "main": dict.fromkeys(MAIN),
+                "special": dict.fromkeys(SPECIAL)}
     fixed = {}
     best = _best_claims(ev, t, err, target)
     for name, code in (("classification", errors.CLASSIFICATION), ("localization", errors.LOCALIZATION)):
@@ -114,7 +115,7 @@ def delta_ap(ev, iou=0.5):
         "false_positives": _delta(ap(rank=~tp * tp.size + original), base),
         "false_negatives": _delta(ap(n_gt=np.bincount(label[kept & tp], minlength=K)), base),
     }
-    return {"AP": base, "main": main, "special": special}
+    return {"iou": float(iou), "AP": base, "main": main, "special": special}
 
 
 def _best_claims(ev, t, err, target):

@@ -84,3 +84,22 @@ def test_summary_and_stored_analysis_carry_delta_ap():
         assert abs(stored["AP"] - summary["AP50"]) < 2e-3 and stored["main"]["classification"] > 0
     finally:
         dataset.delete()
+
+
+def test_evaluation_explorer_sends_the_runs_delta_ap_as_horizontal_bars():
+    from tests.test_panel_callbacks import PanelClient
+
+    dataset = random_dataset(seed=5, num_samples=30)
+    try:
+        summary = evaluate_model(dataset, pred_field="predictions", gt_field="ground_truth",
+                                 eval_key="dap")
+        client = PanelClient(dataset).call("on_load")
+        (trace,) = client.data["delta_ap"]
+        assert trace["orientation"] == "h"
+        assert trace["y"] == ["Cls", "Loc", "Both", "Dupe", "Bkg", "Miss", "FalsePos", "FalseNeg"]
+        d = summary["delta_ap"]
+        expected = [round(100 * v, 2) for v in list(d["main"].values()) + list(d["special"].values())]
+        assert trace["x"] == expected and max(expected) > 0
+        assert "IoU 0.50" in client.shown["delta_ap_layout"]["title"]["text"]
+    finally:
+        dataset.delete()
