@@ -92,7 +92,8 @@ def evaluate_detections(
     }}
     eval_method.save_run_results(view, eval_key, results)
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
-    _save_analysis(dataset, eval_key, ev, areas_known, confidence, class_thresholds=kept)
+    _save_analysis(dataset, eval_key, ev, areas_known, confidence, class_thresholds=kept,
+                   delta_ap=summary["delta_ap"])
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
     return summary
@@ -120,7 +121,8 @@ def analyze_run(dataset, eval_key, progress=None):
     ev, *_, areas_known = _analyze(view, pred_field, gt_field, iou, None,
                                    bool(getattr(config, "use_masks", False)),
                                    getattr(config, "iscrowd", None) or "iscrowd", progress)
-    _save_analysis(dataset, eval_key, ev, areas_known, None, source="fiftyone")
+    _save_analysis(dataset, eval_key, ev, areas_known, None, source="fiftyone",
+                   delta_ap=ev.delta_ap(iou))
     progress(1.0, "Done")
     return ev.summary(iou)
 
@@ -192,6 +194,7 @@ def analysis_info(dataset, eval_key):
         "areas_known": getattr(results, "areas_known", True),
         "confidence": getattr(results, "confidence", None),
         "class_thresholds": getattr(results, "class_thresholds", None),
+        "delta_ap": getattr(results, "delta_ap", None),
     }
 
 
@@ -599,7 +602,7 @@ def _kept_thresholds(dataset, eval_key, pred_field, gt_field, classes, warnings)
 
 
 def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evaluate_model",
-                   class_thresholds=None):
+                   class_thresholds=None, delta_ap=None):
     key = analysis_run_key(eval_key)
     config = dataset.init_run(eval_key=eval_key, kind="detection", version=1, source=source)
     dataset.register_run(key, config, overwrite=True)
@@ -607,5 +610,6 @@ def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evalu
         key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
         areas_known=bool(areas_known), confidence=confidence,
         written_at=datetime.now(timezone.utc).isoformat(), class_thresholds=class_thresholds,
+        delta_ap=delta_ap,
     )
     dataset.save_run_results(key, results, cache=False)

@@ -167,6 +167,8 @@ class EvaluationExplorer(foo.Panel):
             on_class_click=self.on_class_click, on_recommendation=self.on_recommendation,
             on_error_click=self.on_error_click))
 
+        panel.plot("delta_ap", layout=out["delta_ap_layout"], composite_view=True,
+                   config={"displayModeBar": False})
         panel.md("##### Error examples", name="examples_title")
         panel.enum("example_class", out.get("class_names") or [], default=state.example_class,
                    label="Class", view=types.DropdownView(), on_change=self.on_example_choice)
@@ -455,6 +457,8 @@ class EvaluationExplorer(foo.Panel):
         sorted_rows = figures.sort_rows(shown_classes, choices.get("sort") or "errors",
                                         descending=(choices.get("sort") or "errors") in ("errors", "support"))
 
+        delta_ap_traces, delta_ap_layout = figures.delta_ap_figure(
+            info.get("delta_ap") or ev.delta_ap(0.5))
         # The classes shown and their order are kept while only the confidence
         # or the IoU moves, so the bars do not jump under the slider and the
         # browser keeps every step's numbers: sent once per order and IoU, under
@@ -484,6 +488,7 @@ class EvaluationExplorer(foo.Panel):
             op_key, ious = "op_" + revision, {}
             pr_classes = None if keep is None else [ev.classes[k] for k in keep[:8]]
             data[op_key] = {"revision": revision, "ious": {}}
+            data["delta_ap"] = delta_ap_traces  # the run's, whatever the choices
         out = {"order_key": order_key, "bar_classes": bar_classes, "matrix_classes": matrix_classes,
                "op_key": op_key, "pr_classes": pr_classes, "steps_view": steps_view}
         patch = self._steps_patch(ev, info, out, [iou], conf_value, members, ious)
@@ -502,6 +507,7 @@ class EvaluationExplorer(foo.Panel):
             "class_names": ev.classes,
             "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": _view_key(ctx)},
             "current": current, "ious": ious,
+            "delta_ap_layout": delta_ap_layout,
         })
         if check_stale:
             dataset = ctx.dataset

@@ -251,6 +251,32 @@ def error_types_figure(counts):
                              [trace])
 
 
+DELTA_AP_LABELS = {"classification": "Cls", "localization": "Loc", "both": "Both",
+                   "duplicate": "Dupe", "background": "Bkg", "missed": "Miss",
+                   "false_positives": "FalsePos", "false_negatives": "FalseNeg"}
+SPECIAL_COLORS = {"false_positives": "#7f7f7f", "false_negatives": "#17becf"}
+
+
+def delta_ap_figure(delta):
+    """TIDE's summary as TIDE draws it: horizontal bars of the AP (in points) that fixing each
+    main error type would gain, then the special errors, from :meth:`Evaluation.delta_ap`."""
+    names = list(delta["main"]) + list(delta["special"])
+    values = [100 * (v or 0.0) for v in list(delta["main"].values()) + list(delta["special"].values())]
+    colors = [COLORS.get(n) or SPECIAL_COLORS[n] for n in names]
+    trace = {"type": "bar", "orientation": "h", "y": [DELTA_AP_LABELS[n] for n in names],
+             "x": [round(v, 2) for v in values], "marker": {"color": colors},
+             "text": ["%.2f" % v for v in values], "textposition": "outside", "name": "dAP",
+             "hovertext": names, "hoverinfo": "text+x"}
+    ap = delta.get("AP")
+    title = "TIDE: AP gained by fixing each error type (dAP, IoU %.2f; AP %s)" % (
+        delta.get("iou", 0.5), "%.1f" % (100 * ap) if ap is not None else "undefined")
+    layout = dict(BASE_LAYOUT, showlegend=False, title=_title(title), height=280,
+                  margin={"t": 40, "r": 40, "b": 40, "l": 70},
+                  xaxis={"title": _title("dAP (AP points)"), "rangemode": "tozero"},
+                  yaxis={"type": "category", "autorange": "reversed"})
+    return [trace], _revised(layout, [trace])
+
+
 def verdict(summary, rows):
     """One plain-language sentence about the model at the current operating point."""
     parts = []

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from . import coco, errors, iou as iou_ops, matching, sweep
+from . import coco, errors, iou as iou_ops, matching, sweep, tide
 
 #: Optional opaque identifiers (e.g. FiftyOne ids) kept with the arrays.
 ID_FIELDS = ("pred_ids", "gt_ids", "image_ids")
@@ -123,6 +123,7 @@ class Evaluation:
         self._orders = sweep.sort_orders(self.pred_score, self.pred_label)
         self._sweeps = lru_cache(maxsize=16)(self._compute_sweeps)
         self._assess = lru_cache(maxsize=8)(self._compute_assessment)
+        self._delta_ap = lru_cache(maxsize=4)(lambda iou: tide.delta_ap(self, iou))
 
     @property
     def num_classes(self):
@@ -182,6 +183,10 @@ class Evaluation:
             self.thresholds[t], self.num_classes, confidence,
         )
 
+    def delta_ap(self, iou=0.5):
+        """TIDE's oracle dAP per error type at IoU ``iou`` (see :mod:`.tide`)."""
+        return self._delta_ap(float(iou))
+
     def confusions(self, iou, thresholds):
         """(T, K+1, K+1) confusion matrices at ascending confidence ``thresholds``,
         each equal to ``assess(iou, threshold).confusion``, in one vectorized pass."""
@@ -237,6 +242,7 @@ class Evaluation:
             "per_class_AP": {c: _clean(a) for c, a in zip(self.classes, class_ap)},
             "per_class_optimal_threshold": self.optimal_thresholds(iou)["per_class"],
             "error_counts": assessment.error_counts(),
+            "delta_ap": self.delta_ap(iou),
             "num_gt": int(np.count_nonzero(~self.gt_crowd)),
             "num_pred": int(self.pred_score.size),
         }

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from plugin import errors
+from plugin import errors, tide as engine_tide
 from tests.cocodata import engine_evaluate
 
 tidecv = pytest.importorskip("tidecv")
@@ -45,11 +45,11 @@ def tide_run(gt, dets, iou=0.5):
     """tidecv on the same boxes (crowd regions as its ignore regions); annotation and
     prediction ids are the positions in ``gt["annotations"]`` and ``dets``."""
     g, p = tidecv.Data("gt"), tidecv.Data("predictions")
+    for image in sorted(im["id"] for im in gt["images"]):  # COCO's image order
+        g.add_image(image, str(image))
     for a in gt["annotations"]:
         add = g.add_ignore_region if a["iscrowd"] else g.add_ground_truth
         add(a["image_id"], a["category_id"], a["bbox"], None)
-    for im in gt["images"]:
-        g.add_image(im["id"], str(im["id"]))
     for d in dets:
         p.add_detection(d["image_id"], d["category_id"], d["score"], d["bbox"], None)
     tide = tidecv.TIDE(pos_threshold=iou)
@@ -155,3 +155,83 @@ def test_each_documented_difference_from_tide():
     objects = [(1, [0, 0, 100, 100], True), (2, [150, 150, 20, 20], False)]
     ours, ours_gt, theirs, _ = scene(objects, [(1, 0.9, [10, 10, 20, 20])])
     assert (ours, ours_gt, theirs) == ([None], [None, "missed"], ["Bkg"])
+
+
+def tide_delta_ap(tide):
+    """tidecv's dAP figures (AP points, x100) under the engine's names."""
+    main = tide.get_main_errors()["predictions"]
+    special = tide.get_special_errors()["predictions"]
+    names = {**TIDE_NAMES, "Miss": "missed", "FalsePos": "false_positives",
+             "FalseNeg": "false_negatives"}
+    return {names[k]: v for k, v in {**main, **special}.items()}
+
+
+def ours_delta_ap(ev, iou=0.5):
+    d = ev.delta_ap(iou)
+    return {k: 100 * v for k, v in {**d["main"], **d["special"]}.items()}, 100 * d["AP"]
+
+
+def with_detected_classes(gt, dets):
+    """Only the classes with at least one true positive at IoU 0.5, where TIDE's class set
+    (every class with ground truth or predictions, before and after each fix) is COCO's."""
+    ev = engine_evaluate(gt, dets)
+    cats = sorted(c["id"] for c in gt["categories"])
+    found = ev.pred_label[ev.assess(0.5).pred_error == errors.CORRECT]
+    keep = {cats[k] for k in np.unique(found)}
+    gt = {**gt, "annotations": [a for a in gt["annotations"] if a["category_id"] in keep]}
+    return gt, [d for d in dets if d["category_id"] in keep]
+
+
+def test_delta_ap_equals_tide_on_coco100(shared_data, monkeypatch):
+    gt = json.loads((shared_data / "coco100" / "ground_truth.json").read_text())
+    dets = json.loads((shared_data / "coco100" / "predictions.json").read_text())
+    # as given: TIDE's mAP also averages the classes with predictions only, at AP 0
+    ev = engine_evaluate(gt, dets)
+    tide, run = tide_run(gt, dets)
+    _, ap = ours_delta_ap(ev)
+    k_coco = np.count_nonzero(np.bincount(ev.gt_label[~ev.gt_crowd], minlength=ev.num_classes))
+    k_tide = len(set(ev.gt_label[~ev.gt_crowd]) | set(ev.pred_label))
+    assert k_tide > k_coco
+    assert abs(ap * k_coco / k_tide - run.ap) < 1e-9
+    # TIDE's recall grid (i / 100) is the only difference from COCO's AP50 here
+    assert abs(ap / 100 - ev.coco.stats["AP50"]) > 1e-5
+    from plugin import coco
+    monkeypatch.setattr(engine_tide, "RECALL_THRESHOLDS", coco.RECALL_THRESHOLDS)
+    fresh = engine_evaluate(gt, dets)  # dAP is cached per evaluation
+    assert abs(fresh.delta_ap(0.5)["AP"] - ev.coco.stats["AP50"]) < 1e-12
+    monkeypatch.undo()
+    # on the classes where the class sets agree, every figure agrees
+    gt, dets = with_detected_classes(gt, dets)
+    ev = engine_evaluate(gt, dets)
+    tide, run = tide_run(gt, dets)
+    ours, ap = ours_delta_ap(ev)
+    theirs = tide_delta_ap(tide)
+    assert abs(ap - run.ap) < 1e-9
+    assert theirs["classification"] > 1 and theirs["missed"] > 1 and theirs["duplicate"] > 0
+    for name in ours:
+        assert abs(ours[name] - theirs[name]) < 1e-4, name
+
+
+def test_delta_ap_equals_tide_on_voc100_but_for_missed(shared_data):
+    gt, dets = voc100_coco(shared_data / "voc100")
+    ev = engine_evaluate(gt, dets)
+    tide, run = tide_run(gt, dets)
+    ours, ap = ours_delta_ap(ev)
+    theirs = tide_delta_ap(tide)
+    assert abs(ap - run.ap) < 1e-9
+    assert min(theirs[n] for n in ("localization", "both", "background", "classification")) > 1
+    for name in ours:
+        if name != "missed":
+            assert abs(ours[name] - theirs[name]) < 1e-4, name
+    # missed: TIDE removes its own Miss objects (the README's differences); with that set
+    # the engine's AP gives TIDE's figure
+    _, tide_missed, _ = tide_types(run, len(dets), len(gt["annotations"]))
+    ours_gt = ev.assess(0.5).gt_error
+    assert tide_missed.sum() != np.count_nonzero(ours_gt == errors.MISSED)
+    kept = ev.assess(0.5).pred_error >= 0
+    tp = ev.assess(0.5).pred_error == errors.CORRECT
+    n_gt = np.bincount(ev.gt_label[~ev.gt_crowd], minlength=ev.num_classes)
+    n_gt -= np.bincount(ev.gt_label[tide_missed], minlength=ev.num_classes)
+    _, rank = engine_tide.rankings(ev, tp)
+    fixed = engine_tide.mean_ap(ev.pred_label[kept], rank[kept], tp[kept], n_gt)
+    assert abs(100 * fixed - run.ap - theirs["missed"]) < 1e-4
