@@ -75,6 +75,18 @@
   .ea-class-table td[data-key="class"]::before { content: none; }
 }`;
 
+  // The vector explorer in a third of a laptop's screen (400-600 px): its tables
+  // (the clusters' table, the cluster's classes) shrink to the panel and wrap
+  // their text ("What they share") instead of widening the panel.
+  const VX_CSS = `
+[data-cy="panel-content-vector_explorer"] table { width: 100% !important; min-width: 0 !important; }
+[data-cy="panel-content-vector_explorer"] .MuiPaper-root,
+[data-cy="panel-content-vector_explorer"] .MuiTableContainer-root { max-width: 100%; min-width: 0; }
+[data-cy="panel-content-vector_explorer"] th,
+[data-cy="panel-content-vector_explorer"] td { padding: 4px 6px !important; white-space: normal !important;
+                                               overflow-wrap: anywhere; }
+[data-cy="panel-content-vector_explorer"] .MuiButton-root { max-width: 100%; }`;
+
   // A section that can be folded, open at first (as in FiftyOne's Model
   // Evaluation panel); a folded section draws nothing.
   function Section(props) {
@@ -505,7 +517,9 @@
     }
     const n = lit ? (lit.x || []).length : 0;
     return h("div", { "data-ea-map-tool": tool },
-      h("div", { style: { display: "flex", gap: 8, margin: "4px 0", alignItems: "center" } },
+      h("style", null, VX_CSS),
+      h("div", { style: { display: "flex", flexWrap: "wrap", gap: 8, margin: "4px 0",
+                          alignItems: "center" } },
         TOOLS.map((t) => h(mui.Button, {
           key: t[0], size: "small", variant: tool === t[0] ? "contained" : "outlined",
           "data-ea-tool": t[0], onClick: () => setTool(t[0]) }, t[1])),

@@ -28,7 +28,9 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
 # a sample field's categories: no grey, which stands for "other" and "missing"
 CATEGORY_PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
                     "#e377c2", "#bcbd22", "#17becf", "#aec7e8")
-VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
+# viridis from 0.25 to 0.7: its near-black and pale-yellow ends vanish on the App's
+# dark and light backgrounds (tests/test_map_colours.py checks the contrast)
+VIRIDIS = ("#3b528b", "#2a788e", "#21918c", "#22a884", "#44bf70")
 OTHER, MISSING = ("other", "#c7c7c7"), ("missing", "#7f7f7f")
 MAX_CATEGORIES = len(CATEGORY_PALETTE)  # more distinct values: the rest are "other"
 HIGHLIGHT = "in view"
@@ -97,8 +99,8 @@ OBJECT_OF = "object of a %s error"
 def groups(arrays, summaries, color_by, class_names):
     """Point indices per legend entry, in a stable order: [(name, color, indices)]."""
     if color_by == "cluster":
-        ranked = [s["id"] for s in summaries]
-        return [("cluster %d (#%d)" % (c, r + 1), PALETTE[r % len(PALETTE)],
+        ranked = [s["id"] for s in summaries]  # numbered by rank, as everywhere
+        return [("cluster #%d" % (r + 1), PALETTE[r % len(PALETTE)],
                  np.flatnonzero(arrays["cluster"] == c)) for r, c in enumerate(ranked)]
     if color_by == "class":
         labels = arrays["label"]
@@ -110,7 +112,7 @@ def groups(arrays, summaries, color_by, class_names):
             return [("points", PALETTE[0], np.arange(len(arrays["xy"])))]
         bins = np.digitize(np.nan_to_num(score, nan=-1), [0, 0.25, 0.5, 0.75])
         names = ("no confidence (objects)", "< 0.25", "0.25-0.5", "0.5-0.75", ">= 0.75")
-        colors = ("#7f7f7f", "#440154", "#3b528b", "#21918c", "#fde725")
+        colors = ("#7f7f7f",) + tuple(VIRIDIS[i] for i in (0, 1, 3, 4))
         return [(names[b], colors[b], np.flatnonzero(bins == b)) for b in range(5)]
     err = arrays["error"]
     behind = (arrays["kind"] == 1) & np.isin(err, SHARED) if "kind" in arrays else \

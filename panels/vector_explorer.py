@@ -128,6 +128,8 @@ class VectorExplorer(foo.Panel):
         buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
         buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
         buttons.btn("more", label="More clusters", on_click=self.on_more_clusters)
+        if state.tagged_md:
+            panel.md(state.tagged_md, name="tagged_md")
         panel.md("#### Failure clusters (ranked by errors explained)", name="clusters_title")
         table = types.TableView(on_click_row=self.on_cluster_row)
         panel.md(state.ranking_note or "", name="ranking_note")
@@ -247,6 +249,7 @@ class VectorExplorer(foo.Panel):
         traces, layout = cluster_report.confusion_figure(sub.confusion, ev.classes)
         ctx.panel.state.set({
             "cluster": s["id"], "cluster_md": _cluster_md(s, i + 1, m.config.level),
+            "tagged_md": None,
             "cluster_op": {"iou": iou, "confidence": conf},
             "cluster_report_md": cluster_report.summary_md(
                 cluster_report.totals(ev, sub), cluster_report.totals(ev, a), iou, conf, source),
@@ -276,18 +279,26 @@ class VectorExplorer(foo.Panel):
         self._set_view(ctx, m, view, m.index_of(shown[0] + shown[1]))
 
     def on_tag_cluster(self, ctx):
+        """Tags the chosen cluster's images or objects ``<map_key>_cluster_<rank>`` and
+        says how many it tagged (a notice and a line under the buttons)."""
         c = ctx.panel.state.cluster
         if c is None:
             ctx.ops.notify("Choose a failure cluster first", variant="warning")
             return
         m = load(ctx.dataset, ctx.panel.state.map_key)
+        rank = _rank(m, c)
         view = map_region.view_of(ctx.dataset, m, np.flatnonzero(m.arrays["cluster"] == c), cluster=c)
-        tag = "%s_cluster_%d" % (ctx.panel.state.map_key, c)
+        tag = "%s_cluster_%d" % (ctx.panel.state.map_key, rank)
         if m.config.level == "samples":
             view.tag_samples(tag)
+            n, what = len(view), "images"
         else:
-            view.tag_labels(tag, label_fields=[m.config.pred_field, m.config.gt_field])
-        ctx.ops.notify("Tagged cluster %d as '%s'" % (c, tag), variant="success")
+            fields = [m.config.pred_field, m.config.gt_field]
+            view.tag_labels(tag, label_fields=fields)
+            n, what = view.count_label_tags(label_fields=fields).get(tag, 0), "objects"
+        told = "Tagged %d %s of cluster #%d as '%s'." % (n, what, rank, tag)
+        ctx.ops.notify(told, variant="success")
+        ctx.panel.state.set("tagged_md", told)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -427,7 +438,7 @@ class VectorExplorer(foo.Panel):
                  "caption": caption, "ranking_note": cluster_report.ranking_note(m.summaries),
                  "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces)}
         if new_map:
-            state.update(cluster=None, cluster_md=None, cluster_report_md=None,
+            state.update(cluster=None, cluster_md=None, tagged_md=None, cluster_report_md=None,
                          cluster_classes_md=None, cluster_op=None, cluster_layout=None,
                          cluster_plot=None)
         ctx.panel.state.set(state)
@@ -485,25 +496,32 @@ def _cluster_md(s, rank, level):
     counts = ", ".join("%s %d" % (k, v) for k, v in s["error_counts"].items() if v)
     classes = ", ".join("%s %.0f%%" % (c, 100 * share) for c, share in s["classes"])
     excess = round(s["excess_errors"] or 0)
-    return ("#### Cluster %d (failure cluster #%d)\n\n%d %s, error rate %s (lift %s), %d error%s "
+    return ("#### Cluster #%d\n\n%d %s, error rate %s (lift %s), %d error%s "
             "beyond its share. %s.\n\n%s %s\n\nClasses: %s. Errors: %s." % (
-                s["id"], rank, s["size"], "images" if level == "samples" else "objects",
+                rank, s["size"], "images" if level == "samples" else "objects",
                 _percent(s["error_rate"]), _round(s["lift"], 1), excess, "" if excess == 1 else "s",
                 cluster_report.phrases_md(s).capitalize() or "Nothing stands out",
                 cluster_report.significance_md(s, level), cluster_report.slices_md(s),
                 classes, counts))
 
 
+def _rank(m, cluster_id):
+    """The cluster's number everywhere (legend, table, report, tag): its rank, from 1."""
+    return 1 + [s["id"] for s in m.summaries].index(cluster_id)
+
+
 def _classes_md(rows):
-    """The per-class table as markdown (a table view keeps rows of a longer earlier list)."""
+    """The per-class table as markdown (a table view keeps rows of a longer earlier list);
+    seven columns, the whole evaluation's value in brackets, to fit a third of a laptop."""
     if not rows:
         return "No evaluated object of this cluster counts at this operating point."
     fmt = lambda v: "–" if v is None else "%.2f" % v
-    lines = ["| Class | TP | FP | FN | Precision | Recall | F1 | Precision (all) | Recall (all) "
-             "| F1 (all) |", "|---|---|---|---|---|---|---|---|---|---|"]
-    lines += ["| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s |" % (
-        r["class"], r["tp"], r["fp"], r["fn"], fmt(r["precision"]), fmt(r["recall"]),
-        fmt(r["f1"]), fmt(r["precision_all"]), fmt(r["recall_all"]), fmt(r["f1_all"]))
+    both = lambda r, k: "%s (%s)" % (fmt(r[k]), fmt(r[k + "_all"]))
+    lines = ["| Class | TP | FP | FN | Precision (all) | Recall (all) | F1 (all) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += ["| %s | %d | %d | %d | %s | %s | %s |" % (
+        r["class"], r["tp"], r["fp"], r["fn"], both(r, "precision"), both(r, "recall"),
+        both(r, "f1"))
         for r in rows[:MAX_CLASS_ROWS]]
     more = len(rows) - MAX_CLASS_ROWS
     tail = "\n\n... and %d more classes with fewer errors." % more if more > 0 else ""
