@@ -16,8 +16,6 @@ Stored the FiftyOne way:
 import base64
 import io
 import itertools
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 
 import numpy as np
@@ -25,6 +23,7 @@ import numpy as np
 import fiftyone.core.fields as fof
 
 from ..plugin import clustering, clusters, descriptors, errors as engine_errors
+from ..plugin.workers import pool as workers_pool
 from . import detection_run, labels_io
 from .errors import EvaluationInputError
 
@@ -298,7 +297,7 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
     for i, v in enumerate(done):
         if v is not None:
             image_X[i] = v
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
+    with workers_pool(workers) as pool:
         for start in range(0, len(todo), BATCH):
             batch = todo[start:start + BATCH]
             feats = list(pool.map(_image_descriptor_file, [paths[i] for i in batch], chunksize=8))
@@ -312,14 +311,6 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
     boxes, image_index = _point_boxes(dataset, config, points)
     obj = descriptors.object_descriptors(boxes, sizes[image_index], points["score"], image_index)
     return np.hstack([obj, image_X[image_index]])
-
-
-def _pool_context():
-    """Forked pool workers where the platform has fork: a spawned worker cannot import
-    this module under FiftyOne's synthetic plugin package name, and processes started
-    by spawn (``fiftyone delegated launch -m``) make spawn the default for their pools."""
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if "fork" in methods else None)
 
 
 def _image_descriptor_file(path):
