@@ -152,7 +152,7 @@ def build_dataset(n, name):
 def numba_cache_files(side, cache_dir):
     """*.nbi index files of the side's numba cache (0: nothing cached yet)."""
     if side == "ours":
-        return len(glob.glob(os.path.join(cache_dir, "**", "clusters.*.nbi"), recursive=True))
+        return len(glob.glob(os.path.join(cache_dir, "**", "*.nbi"), recursive=True))  # ours + umap-learn's
     if cache_dir:
         pattern = os.path.join(cache_dir, "**", "*.nbi")
     else:

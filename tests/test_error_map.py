@@ -65,6 +65,9 @@ def test_samples_map_finds_the_planted_failure(tmp_path):
     ds, dark = planted_dataset(tmp_path)
     summary = compute_error_map(ds, eval_key="eval", level="samples", map_key="emap")
     top = summary["failure_clusters"][0]
+    assert top["significant"] and top["p_value"] < 0.05 and summary["message"] is None
+    assert top["slices"] and top["slices"][0]["precision"] > 0.5
+    assert len(top["effect_sizes"]) == len(top["description"])
     members = ds.match(fo.ViewField("emap_cluster") == top["id"]).values("id")
     precision = np.mean([dark[i] for i in members])
     recall = sum(dark[i] for i in members) / sum(dark.values())
@@ -73,6 +76,24 @@ def test_samples_map_finds_the_planted_failure(tmp_path):
     results = ds.load_brain_results("emap")
     assert results.points.shape == (len(ds), 2)
     assert ds.count("emap_embedding") == len(ds)
+
+
+def test_no_significant_failure_cluster_is_said_plainly(tmp_path):
+    """Errors strike every image alike: no cluster is a failure cluster."""
+    ds, _ = planted_dataset(tmp_path, n=60)
+    rng = np.random.default_rng(0)
+    for sample in ds.iter_samples(autosave=True):  # lighting unrelated to errors
+        img = cv2.imread(sample.filepath)
+        cv2.imwrite(sample.filepath, np.full_like(img, int(rng.integers(100, 220))))
+    preds = [d for s in ds.values("ground_truth") for d in s.detections]
+    ds.set_values("predictions", [fo.Detections(detections=[
+        fo.Detection(label="shape", bounding_box=d.bounding_box, confidence=0.9)
+        for d in s.detections if rng.random() < 0.7]) for s in ds.values("ground_truth")])
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval2")
+    summary = compute_error_map(ds, eval_key="eval2", level="samples", map_key="nmap")
+    assert preds and summary["failure_clusters"] == []
+    assert summary["message"].startswith("No significant failure cluster")
+    assert summary["clusters"] and not any(c["significant"] for c in summary["clusters"])
 
 
 def test_objects_map_labels_every_prediction_and_missed_object(tmp_path):
