@@ -287,16 +287,19 @@ class VectorExplorer(foo.Panel):
             return
         m = load(ctx.dataset, ctx.panel.state.map_key)
         rank = _rank(m, c)
-        view = map_region.view_of(ctx.dataset, m, np.flatnonzero(m.arrays["cluster"] == c), cluster=c)
+        members = np.flatnonzero(m.arrays["cluster"] == c)
+        view = map_region.view_of(ctx.dataset, m, members, cluster=c)
         tag = "%s_cluster_%d" % (ctx.panel.state.map_key, rank)
         if m.config.level == "samples":
             view.tag_samples(tag)
-            n, what = len(view), "images"
+            told = "Tagged %d images of cluster #%d as '%s'." % (len(view), rank, tag)
         else:
+            # the cluster's view also holds the ground truth its predictions detected
             fields = [m.config.pred_field, m.config.gt_field]
             view.tag_labels(tag, label_fields=fields)
-            n, what = view.count_label_tags(label_fields=fields).get(tag, 0), "objects"
-        told = "Tagged %d %s of cluster #%d as '%s'." % (n, what, rank, tag)
+            extra = view.count_label_tags(label_fields=fields).get(tag, 0) - len(members)
+            told = "Tagged %d objects of cluster #%d as '%s'" % (len(members), rank, tag)
+            told += (", and the %d ground-truth objects they detected." % extra) if extra > 0 else "."
         ctx.ops.notify(told, variant="success")
         ctx.panel.state.set("tagged_md", told)
 
