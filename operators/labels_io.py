@@ -3,9 +3,14 @@
 Reads use one ``values()`` call per field. Writes go straight to the sample
 collection with one ``$set`` per sample that addresses each label by its array
 position, which is far faster than ``set_values()`` on nested label lists and
-touches nothing but the fields being written.
+touches nothing but the fields being written. Every write stays within
+MongoDB's limits: a sample's ``$set`` is split into pieces of at most
+:data:`PIECE_BYTES`, batches hold at most :data:`WRITE_BATCH` updates and
+:data:`BATCH_BYTES`, and :meth:`SampleUpdates.check_sizes` refuses, before
+anything is written, a write that would grow a sample past 16 MB.
 """
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,11 +21,15 @@ from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect
 
 import fiftyone.core.labels as fol
+import fiftyone.core.sample as fos
 import fiftyone.core.view as fov
 
 from .errors import EvaluationInputError
 
-WRITE_BATCH = 2000
+WRITE_BATCH = 2000  # updates per bulk write
+BATCH_BYTES = 32 * 2 ** 20  # bytes per bulk write (pymongo splits at 48 MB messages)
+PIECE_BYTES = 4 * 2 ** 20  # bytes per update; MongoDB's limit is 16 MB
+MAX_DOCUMENT_BYTES = 16 * 2 ** 20  # MongoDB's document size limit
 
 
 @dataclass
@@ -134,18 +143,26 @@ def _full_positions(view, name, ids, counts):
 
 class SampleUpdates:
     """Accumulates ``$set`` values per sample, for labels (by array position) and
-    top-level fields, then writes them as one ``UpdateOne`` per sample. Each
-    touched sample's ``last_modified_at`` is refreshed like FiftyOne's writes."""
+    top-level fields, then writes them in bulk (see :func:`_bulk_set`). Each
+    touched sample's ``last_modified_at`` is refreshed like FiftyOne's writes.
 
-    def __init__(self, sample_ids):
+    It also counts, per sample, the bytes of its ``$set`` and how much the
+    stored document grows (an upper bound: values replaced are not subtracted),
+    so limits are checked before the first write."""
+
+    def __init__(self, sample_ids, on_batch=None):
         self.sample_ids = sample_ids
         self.sets = {}
         self.now = datetime.now(timezone.utc)
+        self.update_bytes = np.zeros(len(sample_ids))
+        self.growth = np.zeros(len(sample_ids))
+        self.on_batch = on_batch or (lambda done, total: None)
 
     def _for(self, s):
         sets = self.sets.get(s)
         if sets is None:
             sets = self.sets[s] = {"last_modified_at": self.now}
+            self.update_bytes[s] += _element_bytes("last_modified_at", self.now)
         return sets
 
     def labels(self, table, values):
@@ -158,6 +175,16 @@ class SampleUpdates:
             base = "%s%d." % (prefix, pos)
             for n, v in zip(names, vals):
                 sets[base + n] = v
+        n = len(table)
+        if n:
+            digits = np.floor(np.log10(np.maximum(table.position, 1))) + 1
+            for name in names:
+                value = _value_bytes_array(values[name])
+                stored = 2 + len(name.encode()) + value
+                key = 2 + len(prefix.encode()) + digits + 1 + len(name.encode())
+                self.growth += np.bincount(table.sample, stored, minlength=self.growth.size)
+                self.update_bytes += np.bincount(table.sample, key + value,
+                                                 minlength=self.growth.size)
         return self
 
     def samples(self, values):
@@ -165,10 +192,55 @@ class SampleUpdates:
         names = list(values)
         for s, vals in enumerate(zip(*(values[n] for n in names))):
             self._for(s).update(zip(names, vals))
+        for name in names:
+            size = 2 + len(name.encode()) + _value_bytes_array(values[name])
+            self.growth += size
+            self.update_bytes += size
         return self
 
+    def check_sizes(self, dataset):
+        """Raises, before anything is written, if a sample would outgrow MongoDB's
+        16 MB document limit: its stored size plus what this write adds."""
+        if not self.growth.size or not self.growth.max():
+            return
+        at_risk = MAX_DOCUMENT_BYTES - float(self.growth.max())
+        rows = list(dataset._sample_collection.aggregate([
+            {"$project": {"size": {"$bsonSize": "$$ROOT"}}},
+            {"$match": {"size": {"$gt": at_risk}}},
+        ]))
+        index = {str(sid): i for i, sid in enumerate(self.sample_ids)}
+        for row in rows:
+            i = index.get(str(row["_id"]))
+            if i is not None and row["size"] + self.growth[i] > MAX_DOCUMENT_BYTES:
+                raise EvaluationInputError(
+                    "Sample %s would grow to %.1f MB (it holds %.1f MB; the results add %.1f MB), "
+                    "over MongoDB's 16 MB document limit, so nothing was written. Evaluate a view "
+                    "with fewer labels on that sample, e.g. dataset.filter_labels('<pred field>', "
+                    "F('confidence') > 0.05), or exclude it: dataset.exclude('%s')." % (
+                        row["_id"], (row["size"] + self.growth[i]) / 2 ** 20, row["size"] / 2 ** 20,
+                        self.growth[i] / 2 ** 20, row["_id"]))
+
     def write(self, dataset):
-        _bulk_set(dataset, self.sample_ids, self.sets)
+        _bulk_set(dataset, self.sample_ids, self.sets, self.update_bytes, self.on_batch)
+
+
+def _value_bytes(v):
+    """BSON size of a value as stored (strings, numbers, ids, None)."""
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        return 5 + len(v.encode())
+    if isinstance(v, bool):
+        return 1
+    return 8
+
+
+def _value_bytes_array(values):
+    return np.fromiter((_value_bytes(v) for v in values), dtype=np.float64, count=len(values))
+
+
+def _element_bytes(key, value):
+    return 2 + len(key.encode()) + _value_bytes(value)
 
 
 def write_label_values(dataset, sample_ids, table, values):
@@ -181,15 +253,78 @@ def write_sample_values(dataset, sample_ids, values):
     SampleUpdates(sample_ids).samples(values).write(dataset)
 
 
-def _bulk_set(dataset, sample_ids, updates):
+def existing_values(dataset, paths):
+    """The ``paths`` (dotted, through label lists) that hold a value on some
+    sample of ``dataset``, declared in its schema or not: one collection scan."""
+    if not paths:
+        return []
     coll = dataset._sample_collection
-    ops = [UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": sets}) for i, sets in updates.items()]
-    for start in range(0, len(ops), WRITE_BATCH):
-        batch = ops[start:start + WRITE_BATCH]
+    hit = coll.find_one({"$or": [{p: {"$exists": True}} for p in paths]}, {"_id": 1})
+    if hit is None:
+        return []
+    return [p for p in paths if coll.find_one({p: {"$exists": True}}, {"_id": 1})]
+
+
+@contextlib.contextmanager
+def batched_sample_reloads(dataset):
+    """FiftyOne reloads every in-memory ``Sample`` of a dataset after most writes,
+    one query each (~30 ms). Within this block those reloads are skipped; at the
+    end the samples that were in memory are reloaded together, in one query."""
+    coll_name = dataset._sample_collection_name
+    live = fos.Sample._instances.pop(coll_name, None)
+    try:
+        yield
+    finally:
+        if live is not None:
+            fos.Sample._instances[coll_name].update(live)
+            _reload_samples(dataset, list(live.values()))
+
+
+def _reload_samples(dataset, samples):
+    if not samples:
+        return
+    dataset._reload(hard=True)
+    docs = {d["_id"]: d for d in dataset._sample_collection.find(
+        {"_id": {"$in": [s._id for s in samples]}})}
+    for sample in samples:
+        d = docs.get(sample._id)
+        if d is not None:
+            sample._doc = dataset._sample_dict_to_doc(d, _reload_backing_docs=False)
+
+
+def _pieces(sets, size):
+    """Splits one sample's ``$set`` into parts of about :data:`PIECE_BYTES` each."""
+    if size <= PIECE_BYTES:
+        return [(sets, size)]
+    items = list(sets.items())
+    k = int(np.ceil(size / PIECE_BYTES)) * 2  # entries vary in size: halve the target
+    step = int(np.ceil(len(items) / k))
+    return [(dict(items[i:i + step]), size / k) for i in range(0, len(items), step)]
+
+
+def _batches(sample_ids, updates, update_bytes):
+    """Bulk-write batches of at most :data:`WRITE_BATCH` updates and :data:`BATCH_BYTES`."""
+    batch, batch_bytes = [], 0.0
+    for i, sets in updates.items():
+        for part, size in _pieces(sets, float(update_bytes[i]) + 64):
+            if batch and (len(batch) >= WRITE_BATCH or batch_bytes + size > BATCH_BYTES):
+                yield batch
+                batch, batch_bytes = [], 0.0
+            batch.append(UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": part}))
+            batch_bytes += size
+    if batch:
+        yield batch
+
+
+def _bulk_set(dataset, sample_ids, updates, update_bytes, on_batch):
+    coll = dataset._sample_collection
+    batches = list(_batches(sample_ids, updates, update_bytes))
+    for done, batch in enumerate(batches, 1):
         try:
             coll.bulk_write(batch, ordered=False)
         except AutoReconnect:
             # a dropped connection (pymongo reconnects): the $set updates are
             # idempotent, so the batch is simply sent again
             coll.bulk_write(batch, ordered=False)
+        on_batch(done, len(batches))
     dataset._reload_docs(hard=True)
