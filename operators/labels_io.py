@@ -3,9 +3,14 @@
 Reads use one ``values()`` call per field. Writes go straight to the sample
 collection with one ``$set`` per sample that addresses each label by its array
 position, which is far faster than ``set_values()`` on nested label lists and
-touches nothing but the fields being written.
+touches nothing but the fields being written. Every write stays within
+MongoDB's limits: a sample's ``$set`` is split into pieces of at most
+:data:`PIECE_BYTES`, batches hold at most :data:`WRITE_BATCH` updates and
+:data:`BATCH_BYTES`, and :meth:`SampleUpdates.check_sizes` refuses, before
+anything is written, a write that would grow a sample past 16 MB.
 """
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,14 +21,16 @@ from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect
 
 import fiftyone.core.labels as fol
+import fiftyone.core.sample as fos
 import fiftyone.core.view as fov
 
 from .errors import EvaluationInputError
 
-WRITE_BATCH = 2000
-MAX_DOCUMENT_BYTES = 16 * 1024 * 1024  # MongoDB's limit on a document, and on one update
-OP_BYTES = 4 * 1024 * 1024  # one sample's $set is split into updates of about this size
-DOC_MARGIN = 64 * 1024
+WRITE_BATCH = 2000  # updates per bulk write
+BATCH_BYTES = 32 * 2 ** 20  # bytes per bulk write (pymongo splits at 48 MB messages)
+PIECE_BYTES = 4 * 2 ** 20  # bytes per update; MongoDB's limit is 16 MB
+MAX_DOCUMENT_BYTES = 16 * 2 ** 20  # MongoDB's document size limit
+DOC_MARGIN = 64 * 2 ** 10  # headroom for what the byte estimates leave out
 
 
 @dataclass
@@ -49,23 +56,16 @@ def check_detections_field(view, name, role):
     """Raises a clear error unless ``name`` is a Detections field of ``view``."""
     if not name:
         raise EvaluationInputError("Choose the %s field (a Detections field)." % role)
-    field = view.get_field(name) if not view._is_frame_field(name) else None
+    schema = view.get_field_schema()
     choices = ", ".join(sorted(detections_fields(view))) or "none"
-    if field is None:
+    if name not in schema:
         raise EvaluationInputError(
             "%s field '%s' does not exist on this dataset. Detections fields: %s."
             % (role.capitalize(), name, choices)
         )
-    doc_type = getattr(field, "document_type", None)
-    if doc_type is fol.Polylines:
-        raise EvaluationInputError(
-            "%s field '%s' holds Polylines, which evaluate_model does not evaluate. Convert "
-            "them to fo.Detections with instance masks (Polylines.to_detections(frame_size=(w, h))) "
-            "and evaluate with use_masks=True, or use FiftyOne's dataset.evaluate_detections() "
-            "for polygon IoUs. Detections fields: %s." % (role.capitalize(), name, choices)
-        )
+    doc_type = getattr(schema[name], "document_type", None)
     if doc_type is not fol.Detections:
-        kind = doc_type.__name__ if doc_type else type(field).__name__
+        kind = doc_type.__name__ if doc_type else type(schema[name]).__name__
         raise EvaluationInputError(
             "%s field '%s' holds %s, but evaluate_model needs fo.Detections "
             "(boxes, optionally with instance masks). Detections fields: %s."
@@ -74,10 +74,9 @@ def check_detections_field(view, name, role):
 
 
 def detections_fields(view):
-    """Paths of the Detections fields of a collection's samples, including ones
-    inside embedded documents (e.g. ``embedded.predictions``)."""
+    """Names of the top-level Detections fields of a collection."""
     return [
-        name for name, f in view.get_field_schema(flat=True).items()
+        name for name, f in view.get_field_schema().items()
         if getattr(f, "document_type", None) is fol.Detections
     ]
 
@@ -145,18 +144,26 @@ def _full_positions(view, name, ids, counts):
 
 class SampleUpdates:
     """Accumulates ``$set`` values per sample, for labels (by array position) and
-    top-level fields, then writes them as one ``UpdateOne`` per sample. Each
-    touched sample's ``last_modified_at`` is refreshed like FiftyOne's writes."""
+    top-level fields, then writes them in bulk (see :func:`_bulk_set`). Each
+    touched sample's ``last_modified_at`` is refreshed like FiftyOne's writes.
 
-    def __init__(self, sample_ids):
+    It also counts, per sample, the bytes of its ``$set`` and how much the
+    stored document grows (an upper bound: values replaced are not subtracted),
+    so limits are checked before the first write."""
+
+    def __init__(self, sample_ids, on_batch=None):
         self.sample_ids = sample_ids
         self.sets = {}
         self.now = datetime.now(timezone.utc)
+        self.update_bytes = np.zeros(len(sample_ids))
+        self.growth = np.zeros(len(sample_ids))
+        self.on_batch = on_batch or (lambda done, total: None)
 
     def _for(self, s):
         sets = self.sets.get(s)
         if sets is None:
             sets = self.sets[s] = {"last_modified_at": self.now}
+            self.update_bytes[s] += _element_bytes("last_modified_at", self.now)
         return sets
 
     def labels(self, table, values):
@@ -169,6 +176,16 @@ class SampleUpdates:
             base = "%s%d." % (prefix, pos)
             for n, v in zip(names, vals):
                 sets[base + n] = v
+        n = len(table)
+        if n:
+            digits = np.floor(np.log10(np.maximum(table.position, 1))) + 1
+            for name in names:
+                value = _value_bytes_array(values[name])
+                stored = 2 + len(name.encode()) + value
+                key = 2 + len(prefix.encode()) + digits + 1 + len(name.encode())
+                self.growth += np.bincount(table.sample, stored, minlength=self.growth.size)
+                self.update_bytes += np.bincount(table.sample, key + value,
+                                                 minlength=self.growth.size)
         return self
 
     def samples(self, values):
@@ -176,32 +193,58 @@ class SampleUpdates:
         names = list(values)
         for s, vals in enumerate(zip(*(values[n] for n in names))):
             self._for(s).update(zip(names, vals))
+        for name in names:
+            size = 2 + len(name.encode()) + _value_bytes_array(values[name])
+            self.growth += size
+            self.update_bytes += size
         return self
 
-    def check_size(self, dataset):
-        """Refuses, before anything is written, when a sample's document would
-        outgrow MongoDB's 16 MB limit with these values (e.g. one image with
-        tens of thousands of predictions)."""
-        added = {s: sum(_value_bytes(k.rsplit(".", 1)[-1], v) for k, v in sets.items())
-                 for s, sets in self.sets.items()}
-        large = [s for s, n in added.items() if n > MAX_DOCUMENT_BYTES // 16]
-        if not large:
+    def check_sizes(self, dataset):
+        """Raises, before anything is written, if a sample would outgrow MongoDB's
+        16 MB document limit: its stored size plus what this write adds."""
+        if not self.growth.size or not self.growth.max():
             return
-        ids = [ObjectId(self.sample_ids[s]) for s in large]
-        sizes = {d["_id"]: d["size"] for d in dataset._sample_collection.aggregate([
-            {"$match": {"_id": {"$in": ids}}}, {"$project": {"size": {"$bsonSize": "$$ROOT"}}}])}
-        for s, oid in zip(large, ids):
-            total = sizes.get(oid, 0) + added[s]
-            if total > MAX_DOCUMENT_BYTES - DOC_MARGIN:
+        limit = MAX_DOCUMENT_BYTES - DOC_MARGIN
+        at_risk = limit - float(self.growth.max())
+        rows = list(dataset._sample_collection.aggregate([
+            {"$project": {"size": {"$bsonSize": "$$ROOT"}}},
+            {"$match": {"size": {"$gt": at_risk}}},
+        ]))
+        index = {str(sid): i for i, sid in enumerate(self.sample_ids)}
+        for row in rows:
+            i = index.get(str(row["_id"]))
+            if i is not None and row["size"] + self.growth[i] > limit:
                 raise EvaluationInputError(
-                    "Sample %s would grow to %.1f MB with the evaluation's per-label values, over "
-                    "MongoDB's 16 MB document limit (it holds too many labels). Evaluate a view "
-                    "without it, e.g. view.exclude('%s'), or keep fewer predictions per image "
-                    "(e.g. filter_labels on confidence)." % (self.sample_ids[s], total / 2 ** 20,
-                                                              self.sample_ids[s]))
+                    "Sample %s would grow to %.1f MB (it holds %.1f MB; the results add %.1f MB), "
+                    "over MongoDB's 16 MB document limit, so nothing was written. Evaluate a view "
+                    "with fewer labels on that sample, e.g. dataset.filter_labels('<pred field>', "
+                    "F('confidence') > 0.05), or exclude it: dataset.exclude('%s')." % (
+                        row["_id"], (row["size"] + self.growth[i]) / 2 ** 20, row["size"] / 2 ** 20,
+                        self.growth[i] / 2 ** 20, row["_id"]))
 
     def write(self, dataset):
-        _bulk_set(dataset, self.sample_ids, self.sets)
+        _bulk_set(dataset, self.sample_ids, self.sets, self.update_bytes, self.on_batch)
+
+
+def _value_bytes(v):
+    """BSON size of a value as stored (strings, numbers, ids, None)."""
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        return 5 + len(v.encode())
+    if isinstance(v, bool):
+        return 1
+    if isinstance(v, ObjectId):
+        return 12
+    return 8
+
+
+def _value_bytes_array(values):
+    return np.fromiter((_value_bytes(v) for v in values), dtype=np.float64, count=len(values))
+
+
+def _element_bytes(key, value):
+    return 2 + len(key.encode()) + _value_bytes(value)
 
 
 def write_label_values(dataset, sample_ids, table, values):
@@ -214,38 +257,84 @@ def write_sample_values(dataset, sample_ids, values):
     SampleUpdates(sample_ids).samples(values).write(dataset)
 
 
-def _bulk_set(dataset, sample_ids, updates):
+def existing_values(dataset, paths):
+    """The ``paths`` (dotted, through label lists) that hold a value on some
+    sample of ``dataset``, declared in its schema or not: one collection scan."""
+    if not paths:
+        return []
     coll = dataset._sample_collection
-    ops = [UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": part})
-           for i, sets in updates.items() for part in _split(sets)]
-    for start in range(0, len(ops), WRITE_BATCH):
-        batch = ops[start:start + WRITE_BATCH]
+    hit = coll.find_one({"$or": [{p: {"$exists": True}} for p in paths]}, {"_id": 1})
+    if hit is None:
+        return []
+    return [p for p in paths if coll.find_one({p: {"$exists": True}}, {"_id": 1})]
+
+
+@contextlib.contextmanager
+def batched_sample_reloads(dataset):
+    """FiftyOne reloads every in-memory ``Sample`` of a dataset after most writes,
+    one query each (~30 ms). Within this block those reloads are skipped; at the
+    end the samples that were in memory are reloaded together, in one query."""
+    coll_name = dataset._sample_collection_name
+    live = fos.Sample._instances.pop(coll_name, None)
+    try:
+        yield
+    finally:
+        if live is not None:
+            fos.Sample._instances[coll_name].update(live)
+            _reload_samples(dataset, list(live.values()))
+
+
+def _reload_samples(dataset, samples):
+    if not samples:
+        return
+    dataset._reload(hard=True)
+    docs = {d["_id"]: d for d in dataset._sample_collection.find(
+        {"_id": {"$in": [s._id for s in samples]}})}
+    for sample in samples:
+        d = docs.get(sample._id)
+        if d is not None:
+            sample._doc = dataset._sample_dict_to_doc(d, _reload_backing_docs=False)
+
+
+def _pieces(sets):
+    """Splits one sample's ``$set`` into parts of at most :data:`PIECE_BYTES`
+    each, so that no single update exceeds MongoDB's 16 MB limit."""
+    part, size = {}, 0
+    for key, value in sets.items():
+        n = _element_bytes(key, value)
+        if part and size + n > PIECE_BYTES:
+            yield part, size
+            part, size = {}, 0
+        part[key] = value
+        size += n
+    if part:
+        yield part, size
+
+
+def _batches(sample_ids, updates, update_bytes):
+    """Bulk-write batches of at most :data:`WRITE_BATCH` updates and :data:`BATCH_BYTES`."""
+    batch, batch_bytes = [], 0
+    for i, sets in updates.items():
+        parts = _pieces(sets) if update_bytes[i] > PIECE_BYTES else [(sets, update_bytes[i])]
+        for part, size in parts:
+            if batch and (len(batch) >= WRITE_BATCH or batch_bytes + size > BATCH_BYTES):
+                yield batch
+                batch, batch_bytes = [], 0
+            batch.append(UpdateOne({"_id": ObjectId(sample_ids[i])}, {"$set": part}))
+            batch_bytes += size + 64
+    if batch:
+        yield batch
+
+
+def _bulk_set(dataset, sample_ids, updates, update_bytes, on_batch):
+    coll = dataset._sample_collection
+    batches = list(_batches(sample_ids, updates, update_bytes))
+    for done, batch in enumerate(batches, 1):
         try:
             coll.bulk_write(batch, ordered=False)
         except AutoReconnect:
             # a dropped connection (pymongo reconnects): the $set updates are
             # idempotent, so the batch is simply sent again
             coll.bulk_write(batch, ordered=False)
+        on_batch(done, len(batches))
     dataset._reload_docs(hard=True)
-
-
-def _value_bytes(key, value):
-    """An upper bound of the BSON bytes ``key: value`` takes in a document."""
-    if isinstance(value, str):
-        return len(key) + 7 + len(value.encode("utf-8"))
-    return len(key) + 10
-
-
-def _split(sets):
-    """One sample's ``$set`` as parts of at most :data:`OP_BYTES` each, so that
-    no single update exceeds MongoDB's 16 MB limit."""
-    part, size = {}, 0
-    for key, value in sets.items():
-        n = _value_bytes(key, value)
-        if part and size + n > OP_BYTES:
-            yield part
-            part, size = {}, 0
-        part[key] = value
-        size += n
-    if part:
-        yield part

@@ -35,7 +35,7 @@ from fiftyone.operators.store import ExecutionStore
 from ..operators import detection_run, eval_target
 from ..plugin import coco
 from . import clicked_views, figures, sections, selection, texts
-from .runs import drop_orphans, explorer_runs, load, load_fast
+from .runs import drop_orphans, explorer_runs, load, load_fast, rerun_prompt, unfinished
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
@@ -73,7 +73,8 @@ class EvaluationExplorer(foo.Panel):
                    "mode": selection.OBJECTS, "example_kind": "both", **saved, "eval_key": key}
         if choices["eval_key"] != saved.get("eval_key"):
             choices.update(confidence=None, example_class=None)
-        self._refresh(ctx, choices, check_stale=True, moved=True)
+        if not self._unfinished(ctx, key, runs):
+            self._refresh(ctx, choices, check_stale=True, moved=True)
 
     def on_change_dataset(self, ctx):
         self.on_load(ctx)
@@ -92,7 +93,8 @@ class EvaluationExplorer(foo.Panel):
         # drawn in the browser, which already shows their every step: their
         # events only update what Python remembers, with no render.
         method = ctx.params.get("__method__")
-        if method in ("on_change", "on_change_view") and not _moved(ctx):
+        if method in ("on_change", "on_change_view") and (
+                ctx.panel.state.unfinished or not _moved(ctx)):
             return None
         if method in BROWSER_EVENTS:
             getattr(self, method)(ctx)
@@ -122,6 +124,12 @@ class EvaluationExplorer(foo.Panel):
                      "with ground truth; results appear here.", name="empty")
             panel.btn("evaluate", label="Evaluate a model", variant="contained",
                       on_click=self.on_evaluate)
+            return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
+        if state.unfinished:
+            panel.enum("eval_key", runs, default=state.eval_key, label="Evaluation",
+                       view=types.DropdownView(), on_change=self.on_choose_run)
+            panel.view("unfinished", types.Warning(label=state.unfinished))
+            panel.btn("rerun", label="Re-run", variant="contained", on_click=self.on_rerun)
             return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
         out = self._shown(ctx)
@@ -186,6 +194,8 @@ class EvaluationExplorer(foo.Panel):
     # -- choices -----------------------------------------------------------------
 
     def on_choose_run(self, ctx):
+        if self._unfinished(ctx, ctx.params["value"], explorer_runs(ctx.dataset)):
+            return
         self._refresh(ctx, {**self._choices(ctx), "eval_key": ctx.params["value"],
                             "confidence": None, "example_class": None}, check_stale=True, moved=True)
 
@@ -235,6 +245,18 @@ class EvaluationExplorer(foo.Panel):
                 # the App shows a view: evaluate it, under its own key by default
                 params.update(view_target="CURRENT_VIEW", eval_key=key + "_view")
         ctx.prompt(EVALUATE_URI, params=params, on_success=self.on_load)
+
+    def on_rerun(self, ctx):
+        """Re-runs an unfinished run with its own parameters (and view)."""
+        params = rerun_prompt(ctx, ctx.panel.state.eval_key)
+        ctx.prompt(EVALUATE_URI, params=params, on_success=self.on_load)
+
+    def _unfinished(self, ctx, key, runs):
+        """Shows run ``key`` as unfinished if it is; False (and cleared) otherwise."""
+        state = unfinished(ctx.dataset, key)
+        ctx.panel.state.set({"unfinished": state["message"], "runs": runs, "eval_key": key}
+                            if state else {"unfinished": None})
+        return bool(state)
 
     # -- clicks that show objects ---------------------------------------------------
 

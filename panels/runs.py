@@ -55,19 +55,57 @@ def load_fast(ctx, eval_key):
     return load(ctx.dataset, eval_key)
 
 
+def unfinished(dataset, eval_key):
+    """What the panels show for an ``evaluate_model`` run that did not finish
+    (killed, or still running in another process), or None for a finished run:
+    ``{"eval_key", "message", "rerun"}``, ``rerun`` being the parameters of the
+    call (None when the run did not store them)."""
+    if detection_run.run_status(dataset, eval_key) != "running":
+        return None
+    config = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).config
+    started = (getattr(config, "started_at", None) or "")[:19].replace("T", " ")
+    return {
+        "eval_key": eval_key,
+        "message": "Evaluation '%s' has not finished: it started at %s UTC and is still running "
+                   "or was interrupted (its results are incomplete). Re-run it, or delete it "
+                   "with dataset.delete_evaluation('%s')." % (eval_key, started or "?", eval_key),
+        "rerun": detection_run.run_request(dataset, eval_key),
+    }
+
+
+def rerun_prompt(ctx, eval_key):
+    """Opens evaluate_model's prompt with the parameters of run ``eval_key``, on
+    the view it evaluated (set in the App first when it was not the dataset)."""
+    dataset = ctx.dataset
+    params = dict(detection_run.run_request(dataset, eval_key) or {"eval_key": eval_key})
+    view = detection_run.run_view(dataset, eval_key)
+    if view.view() != dataset.view():
+        ctx.ops.set_view(view=view)
+        params["view_target"] = "CURRENT_VIEW"
+    return params
+
+
 def explorer_runs(dataset):
     """Detection evaluation keys, newest last: runs of ``evaluate_model`` and
-    FiftyOne's own ``evaluate_detections`` runs (analysed on first use)."""
+    FiftyOne's own ``evaluate_detections`` runs (analysed on first use), and
+    ``evaluate_model`` runs killed before FiftyOne registered them."""
     infos = {k: dataset.get_evaluation_info(k) for k in dataset.list_evaluations()}
-    return sorted((k for k, i in infos.items() if i.config.type == "detection"),
-                  key=lambda k: infos[k].timestamp)
+    keys = [k for k, i in infos.items() if i.config.type == "detection"]
+    for run in dataset.list_runs():
+        key = run[len("error_atlas_"):]
+        if run.startswith("error_atlas_") and key not in infos and \
+                detection_run.run_status(dataset, key) == "running":
+            infos[key] = dataset.get_run_info(run)
+            keys.append(key)
+    return sorted(keys, key=lambda k: infos[k].timestamp)
 
 
 def _ensure_analysis(dataset, eval_key):
     """A FiftyOne run gets its Error Atlas analysis when first shown, and a new
-    one when the run was redone since; ``evaluate_model`` runs have theirs."""
+    one when the run was redone since; ``evaluate_model`` runs have theirs
+    (an unfinished one is refused by :func:`~operators.detection_run.load_analysis`)."""
     source = detection_run.analysis_source(dataset, eval_key)
-    if source == "evaluate_model":
+    if source == "evaluate_model" or detection_run.run_status(dataset, eval_key) == "running":
         return
     analysed = source and dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
     if not analysed or analysed < dataset.get_evaluation_info(eval_key).timestamp:

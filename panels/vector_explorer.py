@@ -50,7 +50,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from . import cluster_report, evaluation_explorer, map_region, selection
+from . import cluster_report, evaluation_explorer, map_region, runs, selection
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
                        maps)
@@ -77,7 +77,21 @@ class VectorExplorer(foo.Panel):
             ctx.panel.state.set("map_key", None)
             return
         key = ctx.panel.state.map_key if ctx.panel.state.map_key in keys else keys[-1]
-        self._refresh(ctx, key, ctx.panel.state.color_by or "error", new_map=True)
+        if not self._unfinished(ctx, key, keys):
+            self._refresh(ctx, key, ctx.panel.state.color_by or "error", new_map=True)
+
+    def _unfinished(self, ctx, map_key, keys):
+        """Shows the map's evaluation as unfinished if it is (killed or running)."""
+        eval_key = load(ctx.dataset, map_key).config.eval_key
+        state = runs.unfinished(ctx.dataset, eval_key)
+        ctx.panel.state.set({"unfinished": state["message"], "unfinished_key": eval_key,
+                             "map_key": map_key, "map_keys": keys} if state else
+                            {"unfinished": None})
+        return bool(state)
+
+    def on_rerun(self, ctx):
+        params = runs.rerun_prompt(ctx, ctx.panel.state.unfinished_key)
+        ctx.prompt(evaluation_explorer.EVALUATE_URI, params=params, on_success=self.on_load)
 
     def execute(self, ctx):
         """Panel events, never a traceback: a map or evaluation deleted meanwhile
@@ -107,6 +121,10 @@ class VectorExplorer(foo.Panel):
         # inputs at the top level, so their state paths are their names
         panel.enum("map_key", keys, default=state.map_key, label="Map",
                    view=types.DropdownView(), on_change=self.on_map)
+        if state.unfinished:
+            panel.view("unfinished", types.Warning(label=state.unfinished))
+            panel.btn("rerun", label="Re-run", variant="contained", on_click=self.on_rerun)
+            return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
         colours = types.DropdownView()
         choices = state.color_choices or [[c, c] for c in COLOR_BY]
         for value, label in choices:
@@ -159,6 +177,8 @@ class VectorExplorer(foo.Panel):
             "embeddings": getattr(m.config, "embeddings", "descriptor"), "num_clusters": len(m.summaries) + 4})
 
     def on_map(self, ctx):
+        if self._unfinished(ctx, ctx.params["value"], maps(ctx.dataset)):
+            return
         self._refresh(ctx, ctx.params["value"], ctx.panel.state.color_by or "error", new_map=True)
 
     def on_color(self, ctx):
@@ -203,7 +223,7 @@ class VectorExplorer(foo.Panel):
         # without a render (a render makes the App re-render the whole panel,
         # the scatter included, while the grid loads the new view).
         method = ctx.params.get("__method__")
-        if method == "on_change_view" and not self._view_moved(ctx):
+        if method == "on_change_view" and (ctx.panel.state.unfinished or not self._view_moved(ctx)):
             return None
         # A selection changes the App's view and the "in view" trace (a data patch)
         # only: no render, which would make the App re-render the whole panel

@@ -109,6 +109,8 @@ def test_reevaluating_keeps_the_saved_per_class_thresholds(evaluated):
     assert summary["warnings"] == []
     # other fields: another model's thresholds are not kept, and the run says so
     ds.clone_sample_field("predictions", "predictions2")
+    # the clone copied run 'eval''s values, which no run owns on the copy (never overwritten)
+    ds.delete_sample_fields(["predictions2.detections.eval" + s for s in ("", "_id", "_iou", "_error")])
     summary = evaluate_model(ds, pred_field="predictions2", gt_field="ground_truth", eval_key="eval")
     assert ds.load_run_results("error_atlas_eval", cache=False).class_thresholds is None
     assert any("were not kept" in w and "'predictions2'" in w for w in summary["warnings"])

@@ -23,9 +23,10 @@ def _crowded_image(num_preds, num_gt=60, seed=0):
 
 def test_one_sample_set_is_split_below_the_update_limit():
     sets = {"predictions.detections.%d.ea_error" % i: "classification" for i in range(300_000)}
-    parts = list(labels_io._split(sets))
+    parts = [part for part, _ in labels_io._pieces(sets)]
     assert len(parts) > 1 and sum(len(p) for p in parts) == len(sets)
-    assert max(sum(labels_io._value_bytes(k, v) for k, v in p.items()) for p in parts) <= labels_io.OP_BYTES
+    assert max(sum(labels_io._element_bytes(k, v) for k, v in p.items())
+               for p in parts) <= labels_io.PIECE_BYTES
 
 
 @pytest.mark.parametrize("num_preds", [78_000])
