@@ -89,8 +89,9 @@ def evaluate_detections(
 
     progress(0.6, "Writing results")
     request = dict(pred_field=pred_field, gt_field=gt_field, iou=float(iou), classes=classes,
-                   use_masks=bool(use_masks), iscrowd=iscrowd, confidence=confidence,
-                   iou_threshs=iou_threshs, max_preds=max_preds, missing=missing)
+                   use_masks=bool(use_masks), iscrowd=iscrowd, confidence=confidence)
+    request.update({k: v for k, v in dict(iou_threshs=iou_threshs, max_preds=max_preds,
+                                          missing=missing).items() if v is not None})
     _begin_run(view, eval_key, request)
     eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list,
                             iou_threshs=iou_threshs, max_preds=max_preds)
