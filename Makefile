@@ -15,7 +15,7 @@ demo: setup
 	$(PY) demo/run_demo.py $(ARGS)
 
 test: setup
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests --durations=25 $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) benchmarks/bench_detection.py $(ARGS)
