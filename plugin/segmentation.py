@@ -1,0 +1,397 @@
+"""Semantic segmentation evaluation: label masks in, pooled pixel metrics out.
+
+One image at a time, :func:`measure_image` turns a ground-truth and a
+predicted label mask (class indices, see :func:`to_indices`) into a compact
+:class:`ImageCounts`: its pixel confusion as sparse ``(true, pred, count)``
+triplets, a confusion per confidence bin when per-pixel confidences are given,
+the pixels in the band around the true edges (boundary IoU), and the dominant
+error per class. :func:`pool` adds images into a :class:`SegmentationEvaluation`
+that answers every metric, at any confidence threshold, without the masks.
+
+Conventions (mmsegmentation's): intersections and unions are summed over all
+pixels of the data set, then averaged over classes; a class with no pixel in
+either ground truth or predictions has no IoU (NaN, left out of the means).
+Ground-truth pixels equal to ``ignore_index`` are not counted. A prediction
+below the confidence threshold counts as *unlabeled*: the last column of every
+confusion matrix, a miss for the true class.
+"""
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+#: Width in pixels of the band around the true edges (boundary IoU, ``boundary`` errors).
+BOUNDARY_WIDTH = 3
+#: Confidence bins of the sweep: thresholds at ``k / CONFIDENCE_BINS``, exact there.
+CONFIDENCE_BINS = 100
+#: Per image and class, the error kinds :func:`measure_image` counts.
+ERROR_KINDS = ("missed_region", "false_region", "confused_region", "boundary")
+
+
+def to_indices(mask, values):
+    """Maps a mask of raw values (e.g. 0, 1, 255) to class indices.
+
+    Args:
+        mask: an integer array
+        values: the K sorted mask values of the classes
+
+    Returns:
+        ``(indices, unknown)``: int32 indices (-1 where a value is not a
+        class) and the sorted values that are not classes
+    """
+    values = np.asarray(values)
+    pos = np.searchsorted(values, mask)
+    pos = np.clip(pos, 0, max(values.size - 1, 0))
+    known = values[pos] == mask if values.size else np.zeros(mask.shape, bool)
+    indices = np.where(known, pos, -1).astype(np.int32)
+    unknown = np.unique(mask[~known]) if not known.all() else np.array([], dtype=mask.dtype)
+    return indices, unknown
+
+
+def resize_nearest(mask, shape):
+    """``mask`` resized to ``shape`` (rows, cols) with nearest neighbour, as FiftyOne does."""
+    if mask.shape[:2] == tuple(shape):
+        return mask
+    return cv2.resize(mask, (int(shape[1]), int(shape[0])), interpolation=cv2.INTER_NEAREST)
+
+
+def confidence_bins(confidence):
+    """The bin ``k`` of each confidence: ``k / B <= c < (k + 1) / B`` exactly
+    (compared with the float64 edges), 1.0 in bin ``B``."""
+    c = np.clip(np.asarray(confidence, dtype=np.float64), 0.0, 1.0)
+    edges = np.arange(CONFIDENCE_BINS + 2) / CONFIDENCE_BINS
+    k = (c * CONFIDENCE_BINS).astype(np.int32)
+    k -= edges[k] > c
+    k += edges[k + 1] <= c
+    return np.minimum(k, CONFIDENCE_BINS)
+
+
+def boundary_band(labels, width=BOUNDARY_WIDTH):
+    """Pixels within ``width`` (chessboard distance) of an edge between two labels."""
+    k = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
+    img = labels.astype(np.uint16) if labels.dtype != np.uint16 else labels
+    return cv2.dilate(img, k, borderType=cv2.BORDER_REPLICATE) != \
+        cv2.erode(img, k, borderType=cv2.BORDER_REPLICATE)
+
+
+@dataclass
+class ImageCounts:
+    """What one image contributes; everything else derives from it.
+
+    ``pairs`` are ``(true, pred, count)`` rows (pred ``K`` = unlabeled);
+    ``binned`` (optional) are ``(true, pred, bin, count)`` rows of the
+    predicted pixels by confidence bin; ``gt_band`` / ``pred_band`` /
+    ``band_hits`` count, per class, the pixels in the band of the true
+    (predicted) edges and those of both; ``errors`` is (K, 4) pixel counts of
+    :data:`ERROR_KINDS` per class and ``confused_with`` (K,) the class each
+    class's pixels were most often taken for (-1: none).
+    """
+
+    pairs: np.ndarray
+    gt_band: np.ndarray
+    pred_band: np.ndarray
+    band_hits: np.ndarray
+    errors: np.ndarray
+    confused_with: np.ndarray
+    binned: np.ndarray = None
+
+
+def measure_image(gt, pred, num_classes, confidence=None, background=None,
+                  width=BOUNDARY_WIDTH):
+    """Counts one image.
+
+    Args:
+        gt: (H, W) class indices of the ground truth; -1 = ignored
+        pred: (H, W) class indices of the prediction (resized to ``gt``)
+        num_classes: K
+        confidence: optional (H, W) per-pixel confidence in [0, 1]
+        background: optional class index of the background (its errors are
+            the other classes'; it is never a ``missed`` / ``false`` region)
+        width: the boundary band's width in pixels
+
+    Returns:
+        an :class:`ImageCounts`
+    """
+    K = int(num_classes)
+    n = (K + 1) * (K + 1)
+    # one code per pixel: true row (K = ignored) times predicted column (K = unlabeled)
+    t = np.where(gt >= 0, gt, K).astype(np.int32)
+    p = np.where(pred >= 0, pred, K).astype(np.int32)
+    code = t * (K + 1) + p
+    full = np.bincount(code.ravel(), minlength=n).reshape(K + 1, K + 1)[:K]
+    rows, cols = np.nonzero(full)
+    pairs = np.c_[rows, cols, full[rows, cols]].astype(np.int64)
+
+    binned = None
+    if confidence is not None:
+        flat = code.ravel() * (CONFIDENCE_BINS + 1) + confidence_bins(confidence.ravel())
+        h = np.bincount(flat, minlength=n * (CONFIDENCE_BINS + 1))
+        nz = np.flatnonzero(h)
+        tp, rest = np.divmod(nz, (K + 1) * (CONFIDENCE_BINS + 1))
+        pp, bb = np.divmod(rest, CONFIDENCE_BINS + 1)
+        keep = tp < K
+        binned = np.c_[tp, pp, bb, h[nz]][keep].astype(np.int64)
+
+    gt_edges = boundary_band(t, width)
+    pred_edges = boundary_band(p, width)
+    # (true, pred, pred pixel on a predicted edge) counts of the pixels on a true edge
+    on_gt = np.bincount(code[gt_edges] * 2 + pred_edges[gt_edges], minlength=2 * n)
+    on_gt = on_gt.reshape(K + 1, K + 1, 2)[:K]
+    on_pred = np.bincount(code[pred_edges], minlength=n).reshape(K + 1, K + 1)[:K]
+    gt_band = on_gt.sum(axis=(1, 2))
+    pred_band = on_pred.sum(axis=0)[:K]
+    band_hits = np.diagonal(on_gt[:, :K, 1]).copy()
+
+    errors, confused_with = _errors(full, on_gt.sum(axis=2), K, background)
+    return ImageCounts(pairs, gt_band, pred_band, band_hits, errors, confused_with, binned)
+
+
+def _errors(full, near_edge, K, background):
+    """Pixel counts of each error kind per class, and the most confused class,
+    from the (K, K + 1) confusion of all pixels and of those near a true edge."""
+    off = ~np.eye(K, K + 1, dtype=bool)
+    edge = np.where(off, near_edge, 0)
+    errors = np.zeros((K, len(ERROR_KINDS)), np.int64)
+    # a wrong pixel near a true edge is a boundary error of both classes involved
+    errors[:, 3] = edge.sum(axis=1) + edge[:, :K].sum(axis=0)
+    inner = np.where(off, full - near_edge, 0)
+    errors[:, 0] = inner[:, K]
+    pair = inner[:, :K].copy()
+    if background is not None:
+        errors[:, 0] += pair[:, background]
+        errors[:, 1] = pair[background]
+        pair[:, background] = 0
+        pair[background] = 0
+    pair = pair + pair.T  # a confusion counts for both classes
+    errors[:, 2] = pair.sum(axis=1)
+    confused_with = np.where(pair.max(axis=1) > 0, pair.argmax(axis=1), -1)
+    if background is not None:
+        errors[background] = 0
+    return errors, confused_with
+
+
+@dataclass
+class SegmentationEvaluation:
+    """Pooled counts of a data set (images in the order they were pooled).
+
+    ``confusion`` is (K, K + 1), rows true classes, columns predicted classes
+    and *unlabeled*; ``hist`` (optional) the same counts per confidence bin,
+    (K, K + 1, B + 1). ``image_pairs`` holds every image's sparse confusion as
+    ``(image, true, pred, count)`` rows, so an image's or a view's numbers and
+    a cell's images need no pass over the masks.
+    """
+
+    classes: list
+    confusion: np.ndarray
+    image_pairs: np.ndarray
+    gt_band: np.ndarray
+    pred_band: np.ndarray
+    band_hits: np.ndarray
+    image_errors: np.ndarray
+    image_confused_with: np.ndarray
+    hist: np.ndarray = None
+    background: int = None
+    width: int = BOUNDARY_WIDTH
+    names: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def num_images(self):
+        return self.image_errors.shape[0]
+
+    def classes_in_means(self):
+        """Class indices averaged in the means: all but the background."""
+        keep = np.ones(self.num_classes, bool)
+        if self.background is not None:
+            keep[self.background] = False
+        return keep
+
+    def metrics(self, confidence=None):
+        """Every pooled metric at a confidence threshold (None: all predictions)."""
+        conf = self.confusion_at(confidence)
+        out = pixel_metrics(conf, self.classes_in_means())
+        out["boundary_iou"], out["mean_boundary_iou"] = self.boundary_iou()
+        return out
+
+    def confusion_at(self, confidence=None):
+        """(K, K + 1) pooled confusion with predictions below ``confidence`` unlabeled."""
+        if confidence is None or self.hist is None:
+            return self.confusion
+        return self.sweep()[self.bin_of(confidence)]
+
+    @staticmethod
+    def bin_of(confidence):
+        return int(np.clip(np.ceil(float(confidence) * CONFIDENCE_BINS - 1e-9), 0, CONFIDENCE_BINS))
+
+    def sweep(self):
+        """(B + 1, K, K + 1) pooled confusions at thresholds ``k / B``, k = 0..B."""
+        K = self.num_classes
+        kept = np.cumsum(self.hist[..., ::-1], axis=2)[..., ::-1]  # pixels with bin >= k
+        kept = np.moveaxis(kept, 2, 0).copy()
+        kept[:, :, K] = 0
+        kept[:, :, K] = self.confusion.sum(axis=1)[None, :] - kept.sum(axis=2)
+        return kept
+
+    def sweep_metrics(self):
+        """Per threshold ``k / B``: per-class IoU, precision, recall, F1 and their means."""
+        s = self.sweep()
+        K = self.num_classes
+        tp = np.einsum("tkk->tk", s[:, :, :K]).astype(np.float64)
+        gt = s.sum(axis=2).astype(np.float64)
+        pr = s[:, :, :K].sum(axis=1).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = tp / (gt + pr - tp)
+            precision = tp / pr
+            recall = tp / gt
+            f1 = 2 * tp / (gt + pr)
+        keep = self.classes_in_means()
+        mean = {name: np.nanmean(np.where(np.isnan(a[:, keep]), np.nan, a[:, keep]), axis=1)
+                if keep.any() else np.full(len(a), np.nan)
+                for name, a in (("iou", iou), ("precision", precision), ("recall", recall),
+                                ("f1", f1))}
+        return dict(thresholds=np.arange(CONFIDENCE_BINS + 1) / CONFIDENCE_BINS, iou=iou,
+                    precision=precision, recall=recall, f1=f1, mean=mean)
+
+    def optimal_thresholds(self):
+        """``(overall, per_class)``: the threshold of max mean F1, and of max F1 per class."""
+        if self.hist is None:
+            return None, None
+        m = self.sweep_metrics()
+        overall = float(m["thresholds"][np.nanargmax(_nan_to(m["mean"]["f1"]))])
+        f1 = _nan_to(m["f1"])
+        per_class = {c: float(m["thresholds"][np.argmax(f1[:, k])]) if np.any(f1[:, k] > 0) else None
+                     for k, c in enumerate(self.classes)}
+        return overall, per_class
+
+    def boundary_iou(self):
+        """Per-class boundary IoU (pooled) and its mean over :meth:`classes_in_means`."""
+        union = self.gt_band + self.pred_band - self.band_hits
+        with np.errstate(invalid="ignore", divide="ignore"):
+            biou = np.where(union > 0, self.band_hits / np.maximum(union, 1), np.nan)
+        keep = self.classes_in_means() & ~np.isnan(biou)
+        return biou, float(biou[keep].mean()) if keep.any() else float("nan")
+
+    def image_confusions(self, images=None):
+        """(N, K, K + 1) per-image confusions (or of the given image indices)."""
+        K = self.num_classes
+        images = np.arange(self.num_images) if images is None else np.asarray(images)
+        out = np.zeros((images.size, K, K + 1), np.int64)
+        pos = np.full(self.num_images, -1)
+        pos[images] = np.arange(images.size)
+        rows = self.image_pairs[pos[self.image_pairs[:, 0]] >= 0]
+        np.add.at(out, (pos[rows[:, 0]], rows[:, 1], rows[:, 2]), rows[:, 3])
+        return out
+
+    def image_metrics(self):
+        """Per image: ``miou``, ``pixel_accuracy`` and FiftyOne's ``accuracy``,
+        ``precision``, ``recall`` (micro over the classes but the background)."""
+        conf = self.image_confusions()
+        K = self.num_classes
+        keep = self.classes_in_means()
+        tp = np.einsum("nkk->nk", conf[:, :, :K]).astype(np.float64)
+        gt = conf.sum(axis=2).astype(np.float64)
+        pr = conf[:, :, :K].sum(axis=1).astype(np.float64)
+        union = gt + pr - tp
+        with np.errstate(invalid="ignore", divide="ignore"):
+            iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
+            miou = np.nanmean(np.where(keep, iou, np.nan), axis=1)
+            total = gt.sum(axis=1)
+            pixel_accuracy = tp.sum(axis=1) / total
+            # FiftyOne's per-sample numbers: pixels whose truth or prediction is not background
+            bg = self.background
+            tpk, gtk, prk = tp[:, keep].sum(axis=1), gt[:, keep].sum(axis=1), pr[:, keep].sum(axis=1)
+            both_bg = conf[:, bg, bg] if bg is not None else 0
+            considered = total - both_bg - (conf[:, bg, K] if bg is not None else 0)
+            accuracy = tpk / considered
+            precision = np.where(prk > 0, tpk / np.maximum(prk, 1), 0.0)
+            recall = np.where(gtk > 0, tpk / np.maximum(gtk, 1), 0.0)
+        none = gtk == 0
+        return dict(miou=miou, pixel_accuracy=pixel_accuracy,
+                    accuracy=np.where(none, np.nan, accuracy),
+                    precision=np.where(none, np.nan, precision),
+                    recall=np.where(none, np.nan, recall))
+
+    def dominant_errors(self):
+        """Per image and class: the dominant error kind (index into
+        :data:`ERROR_KINDS`, -1 when the class has no error there)."""
+        e = self.image_errors
+        return np.where(e.sum(axis=2) > 0, e.argmax(axis=2), -1)
+
+    def cell_images(self, true, pred):
+        """Image indices holding pixels of class ``true`` predicted ``pred`` (K:
+        unlabeled), most such pixels first, and those counts."""
+        rows = self.image_pairs[(self.image_pairs[:, 1] == true) & (self.image_pairs[:, 2] == pred)]
+        order = np.argsort(-rows[:, 3], kind="stable")
+        return rows[order, 0], rows[order, 3]
+
+
+def pixel_metrics(conf, keep=None):
+    """The pooled metrics of a (K, K + 1) confusion (last column unlabeled).
+
+    ``keep`` selects the classes in the means (default all). Returns per-class
+    ``iou``, ``precision``, ``recall``, ``f1`` (Dice), ``class_accuracy``,
+    ``pixel_share``, and ``miou``, ``pixel_accuracy``, ``mean_accuracy``,
+    ``fw_iou``, ``mean_f1``, ``mean_precision``, ``mean_recall``.
+    """
+    conf = np.asarray(conf, dtype=np.float64)
+    K = conf.shape[0]
+    keep = np.ones(K, bool) if keep is None else np.asarray(keep, bool)
+    tp = np.diag(conf[:, :K])
+    gt = conf.sum(axis=1)
+    pr = conf[:, :K].sum(axis=0)
+    union = gt + pr - tp
+    total = gt.sum()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        precision = np.where(pr > 0, tp / pr, np.where(union > 0, 0.0, np.nan))
+        recall = np.where(gt > 0, tp / gt, np.nan)
+        f1 = np.where(gt + pr > 0, 2 * tp / (gt + pr), np.nan)
+    share = gt / total if total else np.zeros(K)
+
+    def mean(a):
+        a = a[keep]
+        return float(np.nanmean(a)) if np.any(~np.isnan(a)) else float("nan")
+
+    freq = np.where(keep, share, 0.0)
+    with np.errstate(invalid="ignore"):
+        fw = float(np.nansum(freq * iou) / freq[~np.isnan(iou)].sum()) if freq.sum() else float("nan")
+    return dict(iou=iou, precision=precision, recall=recall, f1=f1, class_accuracy=recall,
+                pixel_share=share, miou=mean(iou), mean_accuracy=mean(recall), fw_iou=fw,
+                pixel_accuracy=float(tp.sum() / total) if total else float("nan"),
+                mean_f1=mean(f1), mean_precision=mean(precision), mean_recall=mean(recall))
+
+
+def pool(classes, images, background=None, width=BOUNDARY_WIDTH):
+    """A :class:`SegmentationEvaluation` from the :class:`ImageCounts` of every image."""
+    K = len(classes)
+    images = list(images)
+    n = len(images)
+    image_pairs = np.concatenate(
+        [np.c_[np.full(len(c.pairs), i), c.pairs] for i, c in enumerate(images)]
+        or [np.zeros((0, 4), np.int64)]).astype(np.int64)
+    confusion = np.zeros((K, K + 1), np.int64)
+    np.add.at(confusion, (image_pairs[:, 1], image_pairs[:, 2]), image_pairs[:, 3])
+    hist = None
+    if n and all(c.binned is not None for c in images):
+        rows = np.concatenate([c.binned for c in images])
+        hist = np.zeros((K, K + 1, CONFIDENCE_BINS + 1), np.int64)
+        np.add.at(hist, (rows[:, 0], rows[:, 1], rows[:, 2]), rows[:, 3])
+
+    def stack(name, shape):
+        return np.array([getattr(c, name) for c in images]).reshape((n,) + shape)
+
+    return SegmentationEvaluation(
+        classes=list(classes), confusion=confusion, image_pairs=image_pairs,
+        gt_band=stack("gt_band", (K,)).sum(axis=0), pred_band=stack("pred_band", (K,)).sum(axis=0),
+        band_hits=stack("band_hits", (K,)).sum(axis=0),
+        image_errors=stack("errors", (K, len(ERROR_KINDS))),
+        image_confused_with=stack("confused_with", (K,)), hist=hist, background=background,
+        width=width)
+
+
+def _nan_to(a, value=-1.0):
+    return np.where(np.isnan(a), value, a)
