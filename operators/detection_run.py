@@ -281,10 +281,13 @@ def delete_run(dataset, eval_key):
 
 
 def delete_analysis(dataset, config, eval_key):
-    """Removes ``<key>_error`` label fields and the analysis run (metric cleanup)."""
-    paths = error_fields(dataset, config, eval_key)
-    dataset.delete_sample_fields([p for p in paths if dataset.has_field(p)], error_level=1)
+    """Removes ``<key>_error`` label fields, the other fields the run recorded
+    writing, and the analysis run (metric cleanup, any task)."""
     key = analysis_run_key(eval_key)
+    paths = error_fields(dataset, config, eval_key)
+    if key in dataset.list_runs():
+        paths += getattr(dataset.get_run_info(key).config, "fields", None) or []
+    dataset.delete_sample_fields(sorted({p for p in paths if dataset.has_field(p)}), error_level=1)
     if key in dataset.list_runs():
         dataset.delete_run(key)
 

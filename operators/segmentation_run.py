@@ -1,0 +1,318 @@
+"""``evaluate_model`` for semantic segmentation: validate, measure, write back, register.
+
+What is stored, the FiftyOne way:
+- a standard FiftyOne segmentation run (``SimpleEvaluationConfig``) whose
+  results are FiftyOne's own ``SegmentationResults`` (pixel confusion matrix,
+  classes, per-image matches), so ``load_evaluation_results()``,
+  ``print_report()`` and FiftyOne's Model Evaluation panel read it;
+- per sample FiftyOne's ``<key>_accuracy`` / ``_precision`` / ``_recall``
+  (its micro definitions, equal to ``evaluate_segmentations``), and
+  ``<key>_miou``, ``<key>_pixel_accuracy``, ``<key>_error`` (the image's
+  dominant error kind) and ``<key>_error_class`` (the class it concerns);
+- the pooled counts (:class:`plugin.segmentation.SegmentationEvaluation`) in
+  the custom run ``error_atlas_<key>``, with the run status of detection runs.
+Every input is read and checked before the first write.
+"""
+
+import base64
+import io
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+
+import fiftyone.core.fields as fof
+import fiftyone.utils.eval.segmentation as foseg
+
+from ..plugin import segmentation
+from . import detection_run, labels_io, segmentation_io
+from .errors import EvaluationInputError
+
+SAMPLE_FLOATS = ("_accuracy", "_precision", "_recall", "_miou", "_pixel_accuracy")
+SAMPLE_STRINGS = ("_error", "_error_class")
+
+
+def written_fields(eval_key):
+    return [eval_key + s for s in SAMPLE_FLOATS + SAMPLE_STRINGS]
+
+
+def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=None,
+                           ignore_index=255, background=None, confidence_field=None,
+                           num_workers=2, progress=None):
+    """Evaluates ``pred_field`` against ``gt_field`` (``fo.Segmentation``) on
+    ``view`` and stores everything.
+
+    Args:
+        mask_targets: ``{value: name}`` (or ``{"#rrggbb": name}``); default the
+            field's or the dataset's mask targets, else the values found
+        ignore_index: ground-truth value left out (default 255; None: none)
+        background: the background's class name (or value), left out of the
+            means and of the error kinds; default the class of value 0 when
+            it is named ``background`` or unnamed
+        confidence_field: optional ``fo.Heatmap`` field with the predicted
+            class's probability per pixel: enables the confidence sweep
+
+    Returns:
+        the summary: pooled metrics, per-class rows, optimal thresholds,
+        ``eval_key``, ``num_images`` and ``warnings``
+    """
+    progress = progress or (lambda fraction, label: None)
+    dataset = view._dataset
+    detection_run._check_key_name(eval_key)
+    _check_fields(view, pred_field, gt_field, confidence_field, eval_key)
+    spec, names, warnings = _spec(view, gt_field, pred_field, mask_targets, ignore_index, background)
+
+    items = _items(view, gt_field, pred_field, confidence_field)
+    progress(0.05, "Measuring %d images" % len(items))
+    results = segmentation_io.measure_all(
+        spec, items, num_workers=num_workers,
+        progress=lambda f: progress(0.05 + 0.6 * f, "Measuring masks"))
+    counts = _check_results(results, view, gt_field, spec, names, warnings)
+    ev = segmentation.pool(names, counts, background=spec.background, width=spec.width)
+
+    sample_ids = view.values("id")
+    values = _sample_values(ev, eval_key)
+    updates = labels_io.SampleUpdates(sample_ids).samples(values)
+    updates.check_sizes(dataset)
+
+    progress(0.7, "Writing results")
+    request = dict(task="segmentation", pred_field=pred_field, gt_field=gt_field,
+                   mask_targets=mask_targets, ignore_index=ignore_index, background=background,
+                   confidence_field=confidence_field)
+    _begin_run(view, eval_key, request)
+    eval_method = _register(view, pred_field, gt_field, eval_key)
+    updates.write(dataset)
+
+    progress(0.85, "Saving the run")
+    eval_method.save_run_results(view, eval_key, _fiftyone_results(view, eval_method, eval_key, ev,
+                                                                   spec, sample_ids))
+    summary = summarize(ev)
+    _save_analysis(dataset, eval_key, ev, summary)
+    detection_run._finish_run(dataset, eval_key)
+    summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
+    progress(1.0, "Done")
+    return summary
+
+
+def summarize(ev):
+    """The run's headline numbers and per-class rows (JSON-ready)."""
+    m = ev.metrics()
+    overall, per_class = ev.optimal_thresholds()
+    rows = [dict(name=c, iou=_f(m["iou"][k]), precision=_f(m["precision"][k]),
+                 recall=_f(m["recall"][k]), f1=_f(m["f1"][k]), pixel_share=_f(m["pixel_share"][k]),
+                 boundary_iou=_f(m["boundary_iou"][k]),
+                 optimal_threshold=(per_class or {}).get(c))
+            for k, c in enumerate(ev.classes)]
+    return dict(task="segmentation", mIoU=_f(m["miou"]), pixel_accuracy=_f(m["pixel_accuracy"]),
+                mean_accuracy=_f(m["mean_accuracy"]), fw_iou=_f(m["fw_iou"]),
+                mean_f1=_f(m["mean_f1"]), mean_boundary_iou=_f(m["mean_boundary_iou"]),
+                boundary_width=ev.width, optimal_threshold=overall, per_class=rows,
+                background=None if ev.background is None else ev.classes[ev.background])
+
+
+def load_analysis(dataset, eval_key):
+    """The stored :class:`~plugin.segmentation.SegmentationEvaluation` of a run."""
+    results = dataset.load_run_results(detection_run.analysis_run_key(eval_key), cache=False)
+    return from_bytes(_b64decode(results.payload))
+
+
+def to_bytes(ev):
+    arrays = {k: getattr(ev, k) for k in ("confusion", "image_pairs", "gt_band", "pred_band",
+                                          "band_hits", "image_errors", "image_confused_with")}
+    if ev.hist is not None:
+        arrays["hist"] = ev.hist
+    meta = dict(classes=ev.classes, background=ev.background, width=ev.width)
+    with io.BytesIO() as f:
+        np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
+        return f.getvalue()
+
+
+def from_bytes(blob):
+    with np.load(io.BytesIO(blob)) as z:
+        meta = json.loads(bytes(z["meta"]).decode())
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    return segmentation.SegmentationEvaluation(
+        classes=meta["classes"], background=meta["background"], width=meta["width"],
+        hist=arrays.pop("hist", None), **arrays)
+
+
+# -- checks -------------------------------------------------------------------
+
+def _check_fields(view, pred_field, gt_field, confidence_field, eval_key):
+    if view.media_type != "image":
+        raise EvaluationInputError("Segmentation runs evaluate images; this collection holds %s. "
+                                   "Evaluate dataset.to_frames(sample_frames=True) for videos."
+                                   % view.media_type)
+    if len(view) == 0:
+        raise EvaluationInputError("The view is empty: nothing to evaluate.")
+    if pred_field == gt_field:
+        raise EvaluationInputError("pred_field and gt_field are both '%s': choose two different "
+                                   "fields." % pred_field)
+    segmentation_io.check_field(view, gt_field, "ground truth")
+    segmentation_io.check_field(view, pred_field, "predictions")
+    if confidence_field:
+        segmentation_io.check_field(view, confidence_field, "confidence", kinds=("Heatmap",))
+    dataset = view._dataset
+    if dataset.has_evaluation(eval_key) and detection_run.run_status(dataset, eval_key) is None:
+        raise EvaluationInputError(
+            "eval_key '%s' is already used by an evaluation evaluate_model did not create. "
+            "Choose another eval_key, or delete it first with dataset.delete_evaluation('%s')."
+            % (eval_key, eval_key))
+    owned = set()
+    if detection_run.run_status(dataset, eval_key) is not None:
+        info = dataset.get_run_info(detection_run.analysis_run_key(eval_key))
+        owned.update(getattr(info.config, "fields", None) or ())
+    taken = [f for f in written_fields(eval_key) if f not in owned and dataset.has_field(f)]
+    if taken:
+        raise EvaluationInputError(
+            "eval_key '%s' would overwrite existing fields that no evaluation owns: %s. Choose "
+            "another eval_key." % (eval_key, ", ".join(taken)))
+
+
+def _spec(view, gt_field, pred_field, mask_targets, ignore_index, background):
+    warnings = []
+    found = segmentation_io.targets_of(view._dataset, gt_field, mask_targets)
+    if found is None:
+        values = segmentation_io.mask_values(view, gt_field, pred_field, rgb=True)
+        if ignore_index is not None:
+            values = values[values != ignore_index]
+        names = [str(v) for v in values.tolist()]
+        rgb = False
+        warnings.append("No mask_targets name the classes: the %d values found in the masks are "
+                        "the classes. Set dataset.mask_targets['%s'] to name them."
+                        % (len(values), gt_field))
+    else:
+        values, names, rgb = found
+    if not len(values):
+        raise EvaluationInputError("No class values: the masks of '%s' are empty and no "
+                                   "mask_targets are set." % gt_field)
+    index = None
+    if background is not None:
+        matches = [k for k, (v, n) in enumerate(zip(values.tolist(), names))
+                   if n == str(background) or str(v) == str(background)]
+        if not matches:
+            raise EvaluationInputError("background '%s' is not one of the classes: %s."
+                                       % (background, ", ".join(names)))
+        index = matches[0]
+    elif values[0] == 0 and names[0].lower() in ("background", "0", "bg", "none"):
+        index = 0
+    spec = segmentation_io.MaskSpec(values=values, rgb=rgb, ignore_index=ignore_index,
+                                    background=index)
+    return spec, names, warnings
+
+
+def _items(view, gt_field, pred_field, confidence_field):
+    gts = segmentation_io.references(view, gt_field)
+    preds = segmentation_io.references(view, pred_field)
+    if confidence_field:
+        confs = segmentation_io.references(view, confidence_field, kind="map")
+        ranges = segmentation_io.heatmap_ranges(view, confidence_field)
+    else:
+        confs, ranges = [None] * len(gts), [None] * len(gts)
+    return list(zip(gts, preds, confs, ranges))
+
+
+def _check_results(results, view, gt_field, spec, names, warnings):
+    """Raises on what cannot be evaluated (nothing is written yet); collects warnings."""
+    ids = view.values("id")
+    problems = [(i, p) for i, (_, p) in enumerate(results) if p]
+    missing = [(i, p["missing"]) for i, p in problems if "missing" in p]
+    if missing:
+        i, role = missing[0]
+        raise EvaluationInputError(
+            "%d sample(s) have no %s mask (e.g. sample %s): every sample needs both masks; "
+            "evaluate a view without them, e.g. view.exists('%s')." % (
+                len(missing), role, ids[i], gt_field))
+    if any("rgb" in p for _, p in problems):
+        raise EvaluationInputError(
+            "Some masks are RGB images but the classes have no colour targets: set "
+            "dataset.mask_targets['%s'] = {'#rrggbb': 'name', ...}." % gt_field)
+    unknown = sorted({v for _, p in problems for v in p.get("unknown", ())})
+    if unknown:
+        raise EvaluationInputError(
+            "The masks hold values that are not classes: %s (classes: %s). Add them to "
+            "mask_targets, or set ignore_index to the value of unlabeled pixels." % (
+                ", ".join(map(str, unknown[:10])), ", ".join(
+                    "%s=%s" % (v, n) for v, n in zip(spec.values.tolist(), names))))
+    bad_heat = [i for i, p in problems if "heatmap_size" in p]
+    if bad_heat:
+        raise EvaluationInputError(
+            "The confidence heatmap of sample %s has shape %s, its ground truth %s: heatmaps "
+            "must have the masks' size." % ((ids[bad_heat[0]],) + problems[
+                [i for i, _ in problems].index(bad_heat[0])][1]["heatmap_size"]))
+    resized = [i for i, p in problems if "resized" in p]
+    if resized:
+        warnings.append("%d prediction mask(s) were resized to their ground truth's size with "
+                        "nearest neighbour, as FiftyOne does (e.g. sample %s)." % (
+                            len(resized), ids[resized[0]]))
+    return [c for c, _ in results]
+
+
+# -- writing ------------------------------------------------------------------
+
+def _sample_values(ev, eval_key):
+    m = ev.image_metrics()
+    dom = ev.dominant_errors()
+    pixels = ev.image_errors.max(axis=2)
+    worst = np.argmax(np.where(dom >= 0, pixels, -1), axis=1)
+    kind = dom[np.arange(ev.num_images), worst]
+    values = {eval_key + s: [None if np.isnan(v) else float(v) for v in m[s[1:]]]
+              for s in SAMPLE_FLOATS}
+    values[eval_key + "_error"] = [segmentation.ERROR_KINDS[k] if k >= 0 else None for k in kind]
+    values[eval_key + "_error_class"] = [ev.classes[c] if k >= 0 else None
+                                         for c, k in zip(worst, kind)]
+    return values
+
+
+def _begin_run(view, eval_key, request):
+    dataset = view._dataset
+    detection_run.delete_run(dataset, eval_key)
+    config = dataset.init_run(eval_key=eval_key, kind="segmentation", version=1,
+                              source="evaluate_model", status="running", request=request,
+                              fields=written_fields(eval_key),
+                              started_at=datetime.now(timezone.utc).isoformat())
+    view.register_run(detection_run.analysis_run_key(eval_key), config)
+
+
+def _register(view, pred_field, gt_field, eval_key):
+    config = foseg.SimpleEvaluationConfig(pred_field, gt_field,
+                                          custom_metrics=[detection_run.ANALYSIS_METRIC])
+    eval_method = config.build()
+    eval_method.register_run(view, eval_key)
+    schema = {eval_key + s: fof.FloatField() for s in SAMPLE_FLOATS}
+    schema.update({eval_key + s: fof.StringField() for s in SAMPLE_STRINGS})
+    view._dataset._merge_sample_field_schema(schema)
+    return eval_method
+
+
+def _fiftyone_results(view, eval_method, eval_key, ev, spec, sample_ids):
+    """FiftyOne's ``SegmentationResults``: the (K, K) pixel confusion over the
+    class values (unlabeled pixels have no column there) and, per image, its
+    ``(gt, pred, count, gt_id, pred_id)`` matches."""
+    K = ev.num_classes
+    gt_ids = view.values("%s.id" % eval_method.config.gt_field)
+    pred_ids = view.values("%s.id" % eval_method.config.pred_field)
+    rows = ev.image_pairs[ev.image_pairs[:, 2] < K]
+    names = [str(n) for n in ev.classes]
+    matches = [(names[t], names[p], int(c), gt_ids[i], pred_ids[i]) for i, t, p, c in rows.tolist()]
+    missing = names[spec.background] if spec.background is not None else None
+    return foseg.SegmentationResults(view, eval_method.config, eval_key, ev.confusion[:, :K], names,
+                                     matches=matches, missing=missing, backend=eval_method)
+
+
+def _save_analysis(dataset, eval_key, ev, summary):
+    key = detection_run.analysis_run_key(eval_key)
+    results = dataset.init_run_results(
+        key, payload=base64.b64encode(to_bytes(ev)).decode("ascii"),
+        written_at=datetime.now(timezone.utc).isoformat(),
+        optimal_threshold=summary["optimal_threshold"])
+    dataset.save_run_results(key, results, cache=False)
+
+
+def _b64decode(text):
+    return base64.b64decode(text)
+
+
+def _f(x):
+    return None if x is None or (isinstance(x, float) and np.isnan(x)) or np.isnan(float(x)) \
+        else float(x)
