@@ -64,7 +64,7 @@ def to_values(mask, rgb):
             raise ValueError("rgb")
         m = mask[..., :3].astype(np.int64)
         return (m[..., 0] << 16) | (m[..., 1] << 8) | m[..., 2]
-    return mask.astype(np.int64)
+    return mask if mask.dtype.kind in "iu" else mask.astype(np.int64)
 
 
 def measure(spec, gt_ref, pred_ref, conf_ref=None, conf_range=None):
@@ -80,14 +80,10 @@ def measure(spec, gt_ref, pred_ref, conf_ref=None, conf_range=None):
     except ValueError:
         problems["rgb"] = True
         return None, problems
-    ignored = gt_v == spec.ignore_index if spec.ignore_index is not None else None
-    gt_i, unknown_gt = segmentation.to_indices(gt_v, spec.values)
-    if ignored is not None:
-        gt_i[ignored] = -1
-        unknown_gt = unknown_gt[unknown_gt != spec.ignore_index]
+    gt_i, unknown_gt = segmentation.to_indices(gt_v, spec.values, ignore_value=spec.ignore_index)
     if pred_v.shape != gt_v.shape:
         problems["resized"] = (pred_v.shape, gt_v.shape)
-        pred_v = segmentation.resize_nearest(pred_v.astype(np.int32), gt_v.shape)
+        pred_v = segmentation.resize_nearest(pred_v, gt_v.shape)
     pred_i, unknown_pred = segmentation.to_indices(pred_v, spec.values)
     if unknown_gt.size or unknown_pred.size:
         problems["unknown"] = sorted(set(unknown_gt.tolist()) | set(unknown_pred.tolist()))
@@ -95,24 +91,23 @@ def measure(spec, gt_ref, pred_ref, conf_ref=None, conf_range=None):
     if conf_ref is not None:
         confidence = decode(conf_ref)
         if confidence is not None:
-            confidence = _to_unit(confidence, conf_range)
             if confidence.shape != gt_v.shape:
                 problems["heatmap_size"] = (confidence.shape, gt_v.shape)
                 return None, problems
+            confidence = _to_unit(confidence, conf_range)
     counts = segmentation.measure_image(gt_i, pred_i, len(spec.values), confidence=confidence,
                                         background=spec.background, width=spec.width)
     return counts, problems
 
 
 def _to_unit(heatmap, value_range):
-    """A Heatmap's values scaled to [0, 1] with its ``range`` (uint8: 0-255)."""
+    """A Heatmap's values in [0, 1] by its ``range`` (default: 0-255 for uint8,
+    0-1 otherwise); a uint8 map over 0-255 stays uint8 (binned by a table)."""
+    lo, hi = (float(v) for v in value_range) if value_range else (
+        (0.0, 255.0) if heatmap.dtype == np.uint8 else (0.0, 1.0))
+    if heatmap.dtype == np.uint8 and (lo, hi) == (0.0, 255.0):
+        return heatmap
     h = heatmap.astype(np.float64)
-    if value_range:
-        lo, hi = float(value_range[0]), float(value_range[1])
-    elif heatmap.dtype == np.uint8:
-        lo, hi = 0.0, 255.0
-    else:
-        lo, hi = 0.0, 1.0
     return np.clip((h - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(h)
 
 
