@@ -282,10 +282,8 @@ class SegmentationEvaluation:
             recall = tp / gt
             f1 = 2 * tp / (gt + pr)
         keep = self.classes_in_means()
-        mean = {name: np.nanmean(np.where(np.isnan(a[:, keep]), np.nan, a[:, keep]), axis=1)
-                if keep.any() else np.full(len(a), np.nan)
-                for name, a in (("iou", iou), ("precision", precision), ("recall", recall),
-                                ("f1", f1))}
+        mean = {name: _row_nanmean(a[:, keep]) for name, a in (
+            ("iou", iou), ("precision", precision), ("recall", recall), ("f1", f1))}
         return dict(thresholds=np.arange(CONFIDENCE_BINS + 1) / CONFIDENCE_BINS, iou=iou,
                     precision=precision, recall=recall, f1=f1, mean=mean)
 
@@ -331,7 +329,7 @@ class SegmentationEvaluation:
         union = gt + pr - tp
         with np.errstate(invalid="ignore", divide="ignore"):
             iou = np.where(union > 0, tp / np.maximum(union, 1), np.nan)
-            miou = np.nanmean(np.where(keep, iou, np.nan), axis=1)
+            miou = _row_nanmean(np.where(keep, iou, np.nan))
             total = gt.sum(axis=1)
             pixel_accuracy = tp.sum(axis=1) / total
             # FiftyOne's per-sample numbers: pixels whose truth or prediction is not background
@@ -424,6 +422,12 @@ def pool(classes, images, background=None, width=BOUNDARY_WIDTH):
         image_errors=stack("errors", (K, len(ERROR_KINDS))),
         image_confused_with=stack("confused_with", (K,)), hist=hist, background=background,
         width=width)
+
+
+def _row_nanmean(a):
+    """The mean of each row's non-NaN values (NaN for a row with none), silently."""
+    n = (~np.isnan(a)).sum(axis=1)
+    return np.where(n > 0, np.nansum(a, axis=1) / np.maximum(n, 1), np.nan)
 
 
 def _nan_to(a, value=-1.0):
