@@ -13,22 +13,12 @@ What is stored, the FiftyOne way:
 The run lists the custom metric :data:`ANALYSIS_METRIC`, whose cleanup removes
 ``<key>_error`` and the custom run when FiftyOne deletes the evaluation.
 
-Kill safety: the custom run is registered first with ``status="running"`` (and
-the request, the view and every field the run will write), and set to
-``"completed"`` last. A run killed in between is recognisable
-(:func:`run_status`); re-running the key or deleting it
-(:func:`delete_run`, or ``dataset.delete_evaluation``) removes every field it
-wrote. :data:`PAUSE_ENV` names a stage at which the operator waits, so tests
-can kill it there.
+Run status (running -> completed), kill safety and the analysis run are
+task-neutral: see :mod:`.run_store`.
 """
 
-import base64
 import itertools
 import logging
-import os
-import re
-import time
-from datetime import datetime, timezone
 
 import numpy as np
 
@@ -36,23 +26,18 @@ import fiftyone.core.fields as fof
 import fiftyone.utils.eval.coco as foec
 
 from ..plugin import detection, errors as engine_errors, pr_curves
-from . import labels_io
+from . import labels_io, run_store
 from .errors import EvaluationInputError
+from .run_store import (  # noqa: F401 (the run API, also reached through this module)
+    ANALYSIS_METRIC, PAUSE_ENV, STAGES, analysis_info, analysis_run_key, analysis_source,
+    delete_run, finish_run, load_analysis, pause, run_request, run_status, run_view,
+    save_class_thresholds)
 
 logger = logging.getLogger(__name__)
 
-ANALYSIS_METRIC = "@error-atlas/error-atlas/error_analysis"
 AREA_STATS = ("AP_small", "AP_medium", "AP_large", "AR_small", "AR_medium", "AR_large")
-MAX_KEY_LENGTH = 64
-KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 LABEL_SUFFIXES = ("", "_id", "_iou", "_error")
 COUNT_SUFFIXES = ("_tp", "_fp", "_fn")
-STAGES = ("registered", "writing", "saving")  # where PAUSE_ENV may stop a run
-PAUSE_ENV = "ERROR_ATLAS_PAUSE_AT"  # "<stage>:<file>": touch <file>, then wait there
-
-
-def analysis_run_key(eval_key):
-    return "error_atlas_" + eval_key
 
 
 def evaluate_detections(
@@ -80,7 +65,7 @@ def evaluate_detections(
     assessment = ev.assess(iou, confidence)
     label_values = _label_values(ev, t, assessment, preds, gts, p_sel, g_sel, confidence)
     updates = labels_io.SampleUpdates(
-        sample_ids, on_batch=lambda done, total: _pause("writing") if done == 1 < total else None)
+        sample_ids, on_batch=lambda done, total: pause("writing") if done == 1 < total else None)
     for table, values in ((preds, label_values["pred"]), (gts, label_values["gt"])):
         updates.labels(table, {eval_key + k: v for k, v in values.items()})
     updates.samples(_sample_counts(label_values, preds, gts, len(sample_ids), eval_key))
@@ -92,10 +77,11 @@ def evaluate_detections(
                    use_masks=bool(use_masks), iscrowd=iscrowd, confidence=confidence)
     request.update({k: v for k, v in dict(iou_threshs=iou_threshs, max_preds=max_preds,
                                           missing=missing).items() if v is not None})
-    _begin_run(view, eval_key, request)
+    run_store.begin_run(view, eval_key, "detection", request,
+                        written_fields(eval_key, pred_field, gt_field))
     eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list,
                             iou_threshs=iou_threshs, max_preds=max_preds)
-    _pause("registered")
+    pause("registered")
     updates.write(dataset)
 
     progress(0.85, "Saving the run")
@@ -114,11 +100,11 @@ def evaluate_detections(
         "label": "Optimal confidence (max F1)", "lower_is_better": False,
     }}
     eval_method.save_run_results(view, eval_key, results)
-    _pause("saving")
+    pause("saving")
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
-    _save_analysis_results(dataset, eval_key, ev, areas_known, confidence, class_thresholds=kept,
-                           delta_ap=summary["delta_ap"])
-    _finish_run(dataset, eval_key)
+    run_store.save_analysis_results(dataset, eval_key, ev, confidence, class_thresholds=kept,
+                                    areas_known=bool(areas_known), delta_ap=summary["delta_ap"])
+    finish_run(dataset, eval_key)
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
     return summary
@@ -150,14 +136,6 @@ def analyze_run(dataset, eval_key, progress=None):
                    delta_ap=ev.delta_ap(iou))
     progress(1.0, "Done")
     return ev.summary(iou)
-
-
-def analysis_source(dataset, eval_key):
-    """``"evaluate_model"``, ``"fiftyone"`` (see :func:`analyze_run`) or None (no analysis)."""
-    key = analysis_run_key(eval_key)
-    if key not in dataset.list_runs():
-        return None
-    return getattr(dataset.get_run_info(key).config, "source", None) or "evaluate_model"
 
 
 def _analyze(view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progress):
@@ -198,100 +176,6 @@ def _analyze(view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progr
     return ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, inputs, areas_known
 
 
-def load_analysis(dataset, eval_key):
-    """The stored :class:`~plugin.detection.Evaluation` of run ``eval_key``."""
-    key = analysis_run_key(eval_key)
-    if key not in dataset.list_runs():
-        raise EvaluationInputError(
-            "No Error Atlas analysis for eval_key '%s'. Run evaluate_model with this key." % eval_key
-        )
-    if run_status(dataset, eval_key) != "completed":
-        raise EvaluationInputError(
-            "The evaluate_model run '%s' did not finish (it is still running, or it was "
-            "interrupted). Re-run evaluate_model with eval_key '%s', or delete it with "
-            "dataset.delete_evaluation('%s')." % (eval_key, eval_key, eval_key))
-    results = dataset.load_run_results(key, cache=False)
-    return detection.Evaluation.from_bytes(base64.b64decode(results.payload))
-
-
-def analysis_info(dataset, eval_key):
-    """Metadata stored with the analysis: ``written_at``, ``areas_known``,
-    ``confidence`` and the saved per-class thresholds."""
-    results = dataset.load_run_results(analysis_run_key(eval_key), cache=False)
-    written = getattr(results, "written_at", None)
-    return {
-        "written_at": datetime.fromisoformat(written).replace(tzinfo=None) if written else None,
-        "areas_known": getattr(results, "areas_known", True),
-        "confidence": getattr(results, "confidence", None),
-        "class_thresholds": getattr(results, "class_thresholds", None),
-        "delta_ap": getattr(results, "delta_ap", None),
-    }
-
-
-def save_class_thresholds(dataset, eval_key, thresholds):
-    """Stores per-class confidence thresholds with the run, for inference pipelines:
-    ``dataset.load_run_results("error_atlas_<key>").class_thresholds``."""
-    key = analysis_run_key(eval_key)
-    results = dataset.load_run_results(key, cache=False)
-    results.class_thresholds = dict(thresholds)
-    dataset.save_run_results(key, results, overwrite=True, cache=False)
-
-
-def run_status(dataset, eval_key):
-    """``"completed"``, ``"running"`` (unfinished: still running or killed) or
-    None (no Error Atlas run for the key). Runs stored before statuses existed
-    are complete."""
-    key = analysis_run_key(eval_key)
-    if key not in dataset.list_runs():
-        return None
-    return getattr(dataset.get_run_info(key).config, "status", None) or "completed"
-
-
-def run_request(dataset, eval_key):
-    """The parameters ``evaluate_model`` was called with for ``eval_key`` (for a
-    Re-run), or None when the run did not store them."""
-    key = analysis_run_key(eval_key)
-    if key not in dataset.list_runs():
-        return None
-    request = getattr(dataset.get_run_info(key).config, "request", None)
-    return dict(request, eval_key=eval_key) if request else None
-
-
-def run_view(dataset, eval_key):
-    """The view an ``evaluate_model`` run evaluated (finished or not)."""
-    if dataset.has_evaluation(eval_key):
-        return dataset.load_evaluation_view(eval_key, select_fields=False)
-    return dataset.load_run_view(analysis_run_key(eval_key), select_fields=False)
-
-
-def delete_run(dataset, eval_key):
-    """Deletes an ``evaluate_model`` run, finished or not, and every field it
-    wrote (the FiftyOne evaluation, ``<key>_error`` and the analysis run)."""
-    key = analysis_run_key(eval_key)
-    fields = []
-    if key in dataset.list_runs():
-        fields = getattr(dataset.get_run_info(key).config, "fields", None) or []
-    if dataset.has_evaluation(eval_key):
-        dataset.delete_evaluation(eval_key)
-    declared = [f for f in fields if dataset.has_field(f)]
-    if declared:
-        dataset.delete_sample_fields(declared, error_level=1)
-    if key in dataset.list_runs():
-        dataset.delete_run(key)
-
-
-def delete_analysis(dataset, config, eval_key):
-    """Removes ``<key>_error`` label fields, the other fields the run recorded
-    writing, and the analysis run (metric cleanup, any task)."""
-    key = analysis_run_key(eval_key)
-    paths = error_fields(dataset, config, eval_key)
-    if key in dataset.list_runs():
-        paths += getattr(dataset.get_run_info(key).config, "fields", None) or []
-    dataset.delete_sample_fields(sorted({p for p in paths if dataset.has_field(p)}), error_level=1)
-    if key in dataset.list_runs():
-        dataset.delete_run(key)
-
-
 def error_fields(samples, config, eval_key):
     """The ``<key>_error`` attribute paths written by a run."""
     return ["%s.detections.%s_error" % (f, eval_key) for f in (config.pred_field, config.gt_field)]
@@ -300,27 +184,13 @@ def error_fields(samples, config, eval_key):
 # -- validation ---------------------------------------------------------------
 
 def _check_request(view, pred_field, gt_field, eval_key, iou, confidence):
-    if view.media_type == "video":
-        raise EvaluationInputError(
-            "evaluate_model evaluates image samples; this view holds videos, whose labels are "
-            "on frames ('frames.%s'). Evaluate the frames as images: frames = "
-            "dataset.to_frames(sample_frames=True).clone('<name>'), then "
-            "evaluate_model(frames, pred_field='%s', ...)." % (
-                str(pred_field).replace("frames.", "", 1), str(pred_field).replace("frames.", "", 1))
-        )
-    if view.media_type != "image":
-        raise EvaluationInputError(
-            "evaluate_model evaluates images; this view holds %s media." % view.media_type
-        )
-    if len(view) == 0:
-        raise EvaluationInputError("The view is empty: there are no samples to evaluate. "
-                                   "Clear the filters or choose another view.")
+    run_store.check_view(view, pred_field)
     labels_io.check_detections_field(view, pred_field, "predictions")
     labels_io.check_detections_field(view, gt_field, "ground truth")
     if pred_field == gt_field:
         raise EvaluationInputError("pred_field and gt_field are both '%s': choose two different "
                                    "fields." % pred_field)
-    _check_key_name(eval_key)
+    run_store.check_key_name(eval_key)
     if not 0 < float(iou) < 1:
         raise EvaluationInputError("iou must be between 0 and 1 (exclusive); got %r." % iou)
     if confidence is not None and not 0 <= float(confidence) <= 1:
@@ -362,19 +232,6 @@ def _check_fiftyone_params(classwise, iou_threshs, max_preds, missing):
     return iou_threshs, max_preds
 
 
-def _check_key_name(eval_key):
-    """Keys become field names and run keys: short ASCII identifiers."""
-    key = eval_key if isinstance(eval_key, str) else ""
-    if not key or not KEY_PATTERN.fullmatch(key):
-        raise EvaluationInputError(
-            "eval_key '%s' is not valid: use letters, digits and underscores, starting with a "
-            "letter, e.g. 'eval'." % str(eval_key)[:80])
-    if len(key) > MAX_KEY_LENGTH:
-        raise EvaluationInputError(
-            "eval_key '%s...' is %d characters long; use at most %d (it prefixes every field "
-            "the run writes), e.g. 'eval'." % (key[:40], len(key), MAX_KEY_LENGTH))
-
-
 def written_fields(eval_key, pred_field, gt_field):
     """Every field path a run of ``eval_key`` writes, samples' counts first."""
     paths = [eval_key + s for s in COUNT_SUFFIXES]
@@ -384,31 +241,10 @@ def written_fields(eval_key, pred_field, gt_field):
 
 
 def _check_eval_key(dataset, eval_key, pred_field, gt_field):
-    owned = set()
-    if dataset.has_evaluation(eval_key):
-        config = dataset.get_evaluation_info(eval_key).config
-        ours = isinstance(config, foec.COCOEvaluationConfig) and ANALYSIS_METRIC in (
-            config.custom_metrics or ())
-        if not ours:
-            raise EvaluationInputError(
-                "eval_key '%s' is already used by a %s evaluation (method '%s') that evaluate_model "
-                "did not create. Choose another eval_key, or delete it first with "
-                "dataset.delete_evaluation('%s')." % (eval_key, config.type, config.method, eval_key)
-            )
-        owned.update(written_fields(eval_key, config.pred_field, config.gt_field))
-    if analysis_run_key(eval_key) in dataset.list_runs():
-        config = dataset.get_run_info(analysis_run_key(eval_key)).config
-        owned.update(getattr(config, "fields", None) or ())
-    paths = [p for p in written_fields(eval_key, pred_field, gt_field) if p not in owned]
-    declared = [p for p in paths if dataset.has_field(p)]
-    valued = labels_io.existing_values(dataset, [p for p in paths if p not in declared])
-    taken = declared + valued
-    if taken:
-        raise EvaluationInputError(
-            "eval_key '%s' would overwrite existing values that no evaluation owns: %s. Choose "
-            "another eval_key (or rename or delete those values first)." % (
-                eval_key, ", ".join(taken))
-        )
+    run_store.check_eval_key(
+        dataset, eval_key, written_fields(eval_key, pred_field, gt_field),
+        owned_by=lambda c: (written_fields(eval_key, c.pred_field, c.gt_field)
+                            if c.type == "detection" else ()))
 
 
 def _check_labels(preds, gts, pred_field, gt_field, classes, use_masks):
@@ -558,40 +394,6 @@ def _rles(table, sel, sizes):
 
 # -- writing ------------------------------------------------------------------
 
-def _begin_run(view, eval_key, request):
-    """Removes an earlier run of the key (finished or not), then registers the
-    analysis run as ``running``, with the request, the view and its fields."""
-    dataset = view._dataset
-    delete_run(dataset, eval_key)
-    fields = written_fields(eval_key, request["pred_field"], request["gt_field"])
-    config = dataset.init_run(eval_key=eval_key, kind="detection", version=1,
-                              source="evaluate_model", status="running", request=request,
-                              fields=fields, started_at=datetime.now(timezone.utc).isoformat())
-    view.register_run(analysis_run_key(eval_key), config)
-
-
-def _finish_run(dataset, eval_key):
-    """The run's last write: its status becomes ``completed``."""
-    key = analysis_run_key(eval_key)
-    config = dataset.get_run_info(key).config
-    config.status = "completed"
-    dataset.update_run_config(key, config)
-
-
-def _pause(stage):
-    """Test hook: with ``ERROR_ATLAS_PAUSE_AT=<stage>:<file>``, creates ``<file>``
-    and waits at ``stage`` (one of :data:`STAGES`) until the process is killed."""
-    target = os.environ.get(PAUSE_ENV, "")
-    name, _, marker = target.partition(":")
-    if name != stage:
-        return
-    if marker:
-        with open(marker, "w") as f:
-            f.write(stage)
-    while True:
-        time.sleep(1)
-
-
 def _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, classes,
               iou_threshs=None, max_preds=None):
     dataset = view._dataset
@@ -724,18 +526,8 @@ def _save_analysis(dataset, eval_key, ev, areas_known, confidence, source="evalu
     config = dataset.init_run(eval_key=eval_key, kind="detection", version=1, source=source,
                               status="running")
     dataset.register_run(key, config, overwrite=True)
-    _save_analysis_results(dataset, eval_key, ev, areas_known, confidence,
-                           class_thresholds=class_thresholds, delta_ap=delta_ap)
-    _finish_run(dataset, eval_key)
+    run_store.save_analysis_results(dataset, eval_key, ev, confidence,
+                                    class_thresholds=class_thresholds,
+                                    areas_known=bool(areas_known), delta_ap=delta_ap)
+    finish_run(dataset, eval_key)
 
-
-def _save_analysis_results(dataset, eval_key, ev, areas_known, confidence, class_thresholds=None,
-                           delta_ap=None):
-    key = analysis_run_key(eval_key)
-    results = dataset.init_run_results(
-        key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
-        areas_known=bool(areas_known), confidence=confidence,
-        written_at=datetime.now(timezone.utc).isoformat(), class_thresholds=class_thresholds,
-        delta_ap=delta_ap,
-    )
-    dataset.save_run_results(key, results, cache=False)

@@ -141,6 +141,10 @@ def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
         raise EvaluationInputError(
             "No evaluate_model run with eval_key '%s' on this dataset. Run evaluate_model first "
             "(runs: %s)." % (eval_key, ", ".join(dataset.list_evaluations()) or "none"))
+    if detection_run.run_store.run_task(dataset, eval_key) != "detection":
+        raise EvaluationInputError(
+            "Run '%s' is a classification evaluation: error maps of classification runs come "
+            "with a later version. Choose a detection run." % eval_key)
     if level not in LEVELS:
         raise EvaluationInputError("level must be 'samples' or 'objects', not %r." % level)
     if not map_key or not str(map_key).isidentifier():

@@ -4,20 +4,23 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from ..panels.texts import confidence_text
-from . import detection_run, eval_target, labels_io, sdk
+from . import (classification_run, detection_run, eval_target, labels_io, run_store, sdk,
+               segmentation_run)
 
 DELEGATE_ABOVE = 5000  # samples; larger views default to delegated execution
 
 
 class EvaluateModel(foo.Operator):
-    """COCO-exact detection / instance segmentation evaluation with error analysis."""
+    """Evaluation with error analysis: COCO-exact detection / instance segmentation,
+    or classification (the task follows the fields' label types)."""
 
     @property
     def config(self):
         return foo.OperatorConfig(
             name="evaluate_model",
             label="Error Atlas: evaluate model",
-            description="COCO metrics, confidence sweep, confusion matrix and error types",
+            description="Detection or classification metrics, confidence sweep, confusion matrix "
+                        "and error types",
             dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
@@ -27,12 +30,14 @@ class EvaluateModel(foo.Operator):
         self, sample_collection, pred_field, gt_field="ground_truth", eval_key="eval",
         iou=0.5, classes=None, use_masks=False, iscrowd="iscrowd", confidence=None,
         delegate=False, iou_threshs=None, max_preds=None, missing=None, classwise=True,
+        k=5, positive_class=None,
     ):
         """Runs the evaluation from Python and returns its summary dict.
 
         Args:
             sample_collection: a dataset or view
-            pred_field, gt_field: Detections fields
+            pred_field, gt_field: two Detections fields (detection), or two
+                Classification fields (classification)
             eval_key: where results are stored (replaces an earlier run of
                 ``evaluate_model`` with the same key)
             iou: IoU threshold of the per-label results
@@ -50,6 +55,10 @@ class EvaluateModel(foo.Operator):
                 results give unmatched objects (confusion matrix, report)
             classwise: only True (class-wise matching, as COCO); cross-class
                 overlaps are ``classification`` errors
+            k: classification: the largest top-k accuracy reported, and the k
+                of FiftyOne's ``top-k`` method where predictions have logits
+            positive_class: classification with two classes: the positive one
+                (default: the second class, as FiftyOne's ``binary`` method)
 
         Returns:
             the summary dict, or with ``delegate=True`` the queued operation
@@ -59,6 +68,7 @@ class EvaluateModel(foo.Operator):
             pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
             classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
             iou_threshs=iou_threshs, max_preds=max_preds, missing=missing, classwise=classwise,
+            k=k, positive_class=positive_class,
         )
         return sdk.run(self, sample_collection, params, delegate)
 
@@ -81,35 +91,50 @@ class EvaluateModel(foo.Operator):
         else:
             inputs.view_target(ctx)
         view = eval_target.target_samples(ctx)
-        fields = labels_io.detections_fields(view)
-        if len(fields) < 2:
+        by_task = {"detection": labels_io.detections_fields(view),
+                   "classification": classification_run.classification_fields(view)}
+        fields = [f for names in by_task.values() if len(names) >= 2 for f in names]
+        if not fields:
             inputs.view(
                 "no_fields",
                 types.Error(
-                    label="Two Detections fields are needed",
-                    description="This dataset has %d Detections field(s) (%s): add predictions "
-                    "and ground truth as fo.Detections." % (len(fields), ", ".join(fields) or "none"),
+                    label="Two Detections or two Classification fields are needed",
+                    description="This dataset has %d Detections field(s) (%s) and %d Classification "
+                    "field(s) (%s): add predictions and ground truth of one type." % (
+                        len(by_task["detection"]), ", ".join(by_task["detection"]) or "none",
+                        len(by_task["classification"]),
+                        ", ".join(by_task["classification"]) or "none"),
                 ),
             )
             return types.Property(inputs, view=types.View(label="Evaluate model"))
 
-        choices = types.Dropdown()
-        for name in fields:
-            choices.add_choice(name, label=name)
         gt_default = "ground_truth" if "ground_truth" in fields else fields[0]
         pred_default = next((f for f in fields if f != gt_default), fields[0])
+        pred = ctx.params.get("pred_field") or pred_default
+        task = next((t for t, names in by_task.items() if pred in names), "detection")
+        compatible = [f for f in by_task[task] if len(by_task[task]) >= 2] or fields
+        pred_choices, gt_choices = types.Dropdown(), types.Dropdown()
+        for name in fields:
+            pred_choices.add_choice(name, label=name)
+        for name in compatible:
+            gt_choices.add_choice(name, label=name)
+        if gt_default not in compatible:
+            gt_default = next((f for f in compatible if f != pred), compatible[0])
         # Strings with a dropdown (not enums), so a wrong name from Python gets
-        # evaluate_model's own message listing the Detections fields.
+        # evaluate_model's own message listing the fields of the right type.
         inputs.str("pred_field", default=pred_default, required=True, label="Predictions",
-                   view=choices)
+                   view=pred_choices)
         inputs.str("gt_field", default=gt_default, required=True, label="Ground truth",
-                   view=choices)
+                   description="Fields of the predictions' label type", view=gt_choices)
         inputs.str("eval_key", default="eval", required=True, label="Evaluation key",
                    description="Field prefix and run name for the results")
         key = ctx.params.get("eval_key") or "eval"
         if ctx.dataset.has_evaluation(key):
             inputs.view("replace", types.Warning(
                 label="'%s' exists and will be replaced" % key))
+        if task == "classification":
+            _classification_inputs(inputs)
+            return types.Property(inputs, view=types.View(label="Evaluate model"))
         inputs.float("iou", default=0.5, min=0.05, max=0.95, label="IoU threshold",
                      description="For the per-label tp/fp/fn results; COCO metrics use 0.50:0.95",
                      view=types.SliderView(componentsProps={"slider": {"step": 0.05}}))
@@ -127,6 +152,17 @@ class EvaluateModel(foo.Operator):
     def execute(self, ctx):
         p = ctx.params
         view = eval_target.target_samples(ctx)
+        report = lambda fraction, label: ctx.set_progress(progress=fraction, label=label)  # noqa: E731
+        if task_of(view, p.get("pred_field")) == "classification":
+            summary = classification_run.evaluate_classifications(
+                view, p.get("pred_field"), p.get("gt_field"), p.get("eval_key") or "eval",
+                classes=p.get("classes") or None, confidence=p.get("confidence"),
+                k=p.get("k") if p.get("k") is not None else 5,
+                positive_class=p.get("positive_class") or None, missing=p.get("missing") or None,
+                progress=report)
+            if not ctx.delegated:
+                ctx.trigger("reload_dataset")
+            return summary
         summary = detection_run.evaluate_detections(
             view, p.get("pred_field"), p.get("gt_field"), p.get("eval_key") or "eval",
             iou=float(p.get("iou") or 0.5), classes=p.get("classes") or None,
@@ -134,7 +170,7 @@ class EvaluateModel(foo.Operator):
             confidence=p.get("confidence"),
             iou_threshs=p.get("iou_threshs") or None, max_preds=p.get("max_preds"),
             missing=p.get("missing") or None, classwise=p.get("classwise", True),
-            progress=lambda fraction, label: ctx.set_progress(progress=fraction, label=label),
+            progress=report,
         )
         if not ctx.delegated:
             ctx.trigger("reload_dataset")
@@ -150,8 +186,19 @@ class EvaluateModel(foo.Operator):
         return types.Property(outputs, view=types.View(label="Evaluation complete"))
 
 
+def task_of(view, pred_field):
+    """``"classification"`` when ``pred_field`` holds Classification labels, else
+    ``"detection"`` (whose checks name a missing or wrong field)."""
+    field = view.get_field_schema().get(pred_field) if pred_field else None
+    doc_type = getattr(field, "document_type", None)
+    return "classification" if doc_type is not None and doc_type.__name__ == "Classification" \
+        else "detection"
+
+
 def completion_md(summary):
     """Markdown of a run's summary for the completion dialog (3 decimals, no raw floats)."""
+    if summary.get("task") == "classification":
+        return classification_md(summary)
     if "mAP" not in summary:
         return "The evaluation finished: open the **Evaluation explorer** panel to see it."
     num = lambda v: "–" if v is None else "%.3f" % v
@@ -172,6 +219,46 @@ def completion_md(summary):
         "Optimal threshold (max F1): %s." % ("–" if best is None else confidence_text(best)),
     ]
     return "\n".join(lines)
+
+
+def classification_md(summary):
+    """Markdown of a classification run's summary for the completion dialog."""
+    num = lambda v: "–" if v is None else "%.3f" % v  # noqa: E731
+    conf = summary.get("confidence")
+    best = summary.get("optimal_threshold")
+    top = summary.get("top_k") or {}
+    lines = [
+        "Run **%s** (%s): %d images." % (summary.get("eval_key", ""), summary.get("method", ""),
+                                         summary.get("num_images", 0)),
+        "",
+        "| accuracy | balanced accuracy | macro F1 | kappa |", "|---|---|---|---|",
+        "| %s | %s | %s | %s |" % (num(summary.get("accuracy")), num(summary.get("balanced_accuracy")),
+                                  num(summary.get("macro_f1")), num(summary.get("kappa"))),
+        "",
+        "At %s: precision %s, recall %s, coverage %s." % (
+            "every prediction" if conf is None else "confidence threshold %s" % confidence_text(conf),
+            num(summary.get("precision")), num(summary.get("recall")), num(summary.get("coverage"))),
+    ]
+    if top:
+        lines += ["", "Top-k accuracy: " + ", ".join(
+            "top-%s %s" % (k.split("_")[1], num(v)) for k, v in top.items()) + "."]
+    lines += ["", "Optimal threshold (max F1): %s." % ("–" if best is None else confidence_text(best))]
+    return "\n".join(lines)
+
+
+def _classification_inputs(inputs):
+    """Classification's own parameters."""
+    inputs.float("confidence", default=None, label="Confidence threshold (optional)",
+                 description="Predictions below it count as abstentions (error types and counts)")
+    inputs.list("classes", types.String(), default=None, label="Classes (optional)",
+                description="The class list, in logit order (default: the dataset's classes, or "
+                "the labels seen)")
+    inputs.int("k", default=5, label="Top-k", description="Largest top-k accuracy reported "
+               "(from logits)")
+    inputs.str("positive_class", default=None, label="Positive class (optional)",
+               description="Binary problems only: default, the second class")
+    inputs.str("missing", default=None, label="Missing label (optional)",
+               description="Class name given to samples without a label in FiftyOne's results")
 
 
 def _fiftyone_inputs(inputs):
@@ -200,26 +287,39 @@ class ErrorAnalysis(foo.EvaluationMetric):
         return foo.EvaluationMetricConfig(
             name="error_analysis",
             label="Optimal confidence (max F1)",
-            description="Error Atlas error types and analysis of a detection evaluation",
-            eval_types=["detection"],
+            description="Error Atlas error types and analysis of an evaluation",
+            eval_types=["detection", "classification", "segmentation"],
             aggregate_key="optimal_confidence",
             lower_is_better=False,
             unlisted=True,
         )
 
     def compute(self, samples, results, **kwargs):
-        analysis = detection_run.load_analysis(samples._dataset, results.key)
-        return analysis.optimal_thresholds(results.config.iou)["overall"]
+        analysis = run_store.load_analysis(samples._dataset, results.key)
+        point = {"iou": results.config.iou} if results.config.type == "detection" else {}
+        return analysis.optimal_thresholds(**point)["overall"]
 
     def get_fields(self, samples, config, eval_key):
+        if config.type == "classification":
+            return classification_run.error_fields(eval_key)
+        if config.type == "segmentation":
+            return segmentation_run.written_fields(eval_key)
         return detection_run.error_fields(samples, config, eval_key)
 
     def rename(self, samples, config, eval_key, new_eval_key):
         super().rename(samples, config, eval_key, new_eval_key)
         dataset = samples._dataset
-        old, new = (detection_run.analysis_run_key(k) for k in (eval_key, new_eval_key))
+        old, new = (run_store.analysis_run_key(k) for k in (eval_key, new_eval_key))
         if old in dataset.list_runs():
             dataset.rename_run(old, new)
 
     def cleanup(self, samples, config, eval_key):
-        detection_run.delete_analysis(samples._dataset, config, eval_key)
+        dataset = samples._dataset
+        key = run_store.analysis_run_key(eval_key)
+        paths = list(self.get_fields(samples, config, eval_key))
+        if key in dataset.list_runs():  # any task: every field the run recorded writing
+            paths += getattr(dataset.get_run_info(key).config, "fields", None) or []
+        fields = sorted({f for f in paths if dataset.has_field(f)})
+        dataset.delete_sample_fields(fields, error_level=1)
+        if key in dataset.list_runs():
+            dataset.delete_run(key)

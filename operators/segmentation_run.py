@@ -25,7 +25,7 @@ import fiftyone.core.fields as fof
 import fiftyone.utils.eval.segmentation as foseg
 
 from ..plugin import segmentation
-from . import detection_run, labels_io, segmentation_io
+from . import labels_io, run_store, segmentation_io
 from .errors import EvaluationInputError
 
 SAMPLE_FLOATS = ("_accuracy", "_precision", "_recall", "_miou", "_pixel_accuracy")
@@ -58,7 +58,7 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
     """
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
-    detection_run._check_key_name(eval_key)
+    run_store.check_key_name(eval_key)
     _check_fields(view, pred_field, gt_field, confidence_field, eval_key)
     spec, names, warnings = _spec(view, gt_field, pred_field, mask_targets, ignore_index, background)
 
@@ -88,7 +88,7 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
                                                                    spec, sample_ids))
     summary = summarize(ev)
     _save_analysis(dataset, eval_key, ev, summary)
-    detection_run._finish_run(dataset, eval_key)
+    run_store.finish_run(dataset, eval_key)
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
     return summary
@@ -112,7 +112,7 @@ def summarize(ev):
 
 def load_analysis(dataset, eval_key):
     """The stored :class:`~plugin.segmentation.SegmentationEvaluation` of a run."""
-    results = dataset.load_run_results(detection_run.analysis_run_key(eval_key), cache=False)
+    results = dataset.load_run_results(run_store.analysis_run_key(eval_key), cache=False)
     return from_bytes(_b64decode(results.payload))
 
 
@@ -153,14 +153,14 @@ def _check_fields(view, pred_field, gt_field, confidence_field, eval_key):
     if confidence_field:
         segmentation_io.check_field(view, confidence_field, "confidence", kinds=("Heatmap",))
     dataset = view._dataset
-    if dataset.has_evaluation(eval_key) and detection_run.run_status(dataset, eval_key) is None:
+    if dataset.has_evaluation(eval_key) and run_store.run_status(dataset, eval_key) is None:
         raise EvaluationInputError(
             "eval_key '%s' is already used by an evaluation evaluate_model did not create. "
             "Choose another eval_key, or delete it first with dataset.delete_evaluation('%s')."
             % (eval_key, eval_key))
     owned = set()
-    if detection_run.run_status(dataset, eval_key) is not None:
-        info = dataset.get_run_info(detection_run.analysis_run_key(eval_key))
+    if run_store.run_status(dataset, eval_key) is not None:
+        info = dataset.get_run_info(run_store.analysis_run_key(eval_key))
         owned.update(getattr(info.config, "fields", None) or ())
     taken = [f for f in written_fields(eval_key) if f not in owned and dataset.has_field(f)]
     if taken:
@@ -266,17 +266,17 @@ def _sample_values(ev, eval_key):
 
 def _begin_run(view, eval_key, request):
     dataset = view._dataset
-    detection_run.delete_run(dataset, eval_key)
+    run_store.delete_run(dataset, eval_key)
     config = dataset.init_run(eval_key=eval_key, kind="segmentation", version=1,
                               source="evaluate_model", status="running", request=request,
                               fields=written_fields(eval_key),
                               started_at=datetime.now(timezone.utc).isoformat())
-    view.register_run(detection_run.analysis_run_key(eval_key), config)
+    view.register_run(run_store.analysis_run_key(eval_key), config)
 
 
 def _register(view, pred_field, gt_field, eval_key):
     config = foseg.SimpleEvaluationConfig(pred_field, gt_field,
-                                          custom_metrics=[detection_run.ANALYSIS_METRIC])
+                                          custom_metrics=[run_store.ANALYSIS_METRIC])
     eval_method = config.build()
     eval_method.register_run(view, eval_key)
     schema = {eval_key + s: fof.FloatField() for s in SAMPLE_FLOATS}
@@ -301,7 +301,7 @@ def _fiftyone_results(view, eval_method, eval_key, ev, spec, sample_ids):
 
 
 def _save_analysis(dataset, eval_key, ev, summary):
-    key = detection_run.analysis_run_key(eval_key)
+    key = run_store.analysis_run_key(eval_key)
     results = dataset.init_run_results(
         key, payload=base64.b64encode(to_bytes(ev)).decode("ascii"),
         written_at=datetime.now(timezone.utc).isoformat(),

@@ -106,7 +106,11 @@ class Evaluation:
     Matches are class-wise at COCO's area range "all", over every prediction
     (no ``maxDets`` truncation): ``pred_gt[t]`` / ``gt_pred[t]`` at
     ``thresholds[t]``. COCO numbers (``coco``) follow pycocotools exactly.
+    Implements :class:`~.evaluation.Evaluation` (the operating point's own
+    knob: ``iou``).
     """
+
+    task = "detection"
 
     def __init__(self, classes, **arrays):
         self.classes = list(classes)
@@ -220,6 +224,17 @@ class Evaluation:
                 for c, s in zip(self.classes, per_class)
             },
         }
+
+    def per_class(self, confidence=None, iou=0.5):
+        """One JSON-ready row per class at an operating point: precision, recall,
+        F1, support (ground-truth objects) and AP."""
+        _, per_class = self.sweeps(iou)
+        class_ap = self.coco.class_ap()
+        return [
+            {"class": c, **{k: s.at(confidence)[k] for k in ("precision", "recall", "f1", "tp", "fp")},
+             "support": int(s.num_gt), "ap": _clean(a)}
+            for c, s, a in zip(self.classes, per_class, class_ap)
+        ]
 
     def summary(self, iou=0.5, confidence=None):
         """Headline numbers at an operating point, JSON-ready."""

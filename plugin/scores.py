@@ -1,0 +1,127 @@
+"""Metrics of a classifier's class probabilities, vectorized over samples and classes.
+
+Each function equals its ``sklearn.metrics`` reference (named in its
+docstring) to floating-point rounding, including its tie and edge-case rules,
+but sorts each class once for every curve and metric instead of once per call.
+"""
+
+import numpy as np
+
+CHUNK = 16  # classes sorted at once: bounds memory to (N, CHUNK) arrays
+
+
+def softmax(logits):
+    """Row-wise softmax, as FiftyOne's top-k confidences: ``exp(l) / sum(exp(l))``."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = np.exp(z - z.max(axis=1, keepdims=True))
+    return z / z.sum(axis=1, keepdims=True)
+
+
+def true_rank(probs, gt_label):
+    """0-based rank of the true class in each row, ties broken like
+    ``top_k_accuracy_score`` (a stable ascending sort reversed: among equal
+    scores the higher class index ranks first)."""
+    rows = np.arange(gt_label.size)
+    s_true = probs[rows, gt_label][:, None]
+    higher = np.arange(probs.shape[1])[None, :] > gt_label[:, None]
+    return np.count_nonzero((probs > s_true) | ((probs == s_true) & higher), axis=1)
+
+
+def margin(probs):
+    """Top probability minus the runner-up's, per row (1.0 with one class)."""
+    if probs.shape[1] < 2:
+        return np.ones(probs.shape[0])
+    top2 = np.partition(probs, probs.shape[1] - 2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+def log_loss(probs, gt_label):
+    """``sklearn.metrics.log_loss(gt, probs, labels=range(K))``: clipped to
+    ``[eps, 1 - eps]`` like scikit-learn."""
+    eps = np.finfo(np.float64).eps
+    p = np.clip(probs[np.arange(gt_label.size), gt_label], eps, 1 - eps)
+    return float(-np.mean(np.log(p)))
+
+
+def brier(probs, gt_label):
+    """``sklearn.metrics.brier_score_loss``: mean squared error of the one-hot
+    truth, halved for two classes (``scale_by_half="auto"``)."""
+    sq = np.square(probs).sum(axis=1)
+    p_true = probs[np.arange(gt_label.size), gt_label]
+    total = float(np.mean(sq - 2 * p_true + 1))
+    return total / 2 if probs.shape[1] < 3 else total
+
+
+def one_vs_rest(probs, gt_label, max_points=101):
+    """Per class: ROC AUC (``roc_auc_score``), average precision
+    (``average_precision_score``) and plot-sized ROC and PR curves.
+
+    Returns:
+        ``(auc, ap, roc, pr)``: (K,) arrays (NaN where a class has no positive
+        or no negative sample) and lists of K ``(x, y)`` curve pairs
+    """
+    n, k = probs.shape
+    auc, ap = np.full(k, np.nan), np.full(k, np.nan)
+    roc, pr = [], []
+    for start in range(0, k, CHUNK):
+        cols = np.arange(start, min(k, start + CHUNK))
+        order = np.argsort(-probs[:, cols], axis=0, kind="stable")
+        s = np.take_along_axis(probs[:, cols], order, axis=0)
+        pos = gt_label[order] == cols[None, :]
+        ends = _group_ends(s)
+        tps = np.take_along_axis(np.cumsum(pos, axis=0), ends, axis=0)
+        fps = ends + 1 - tps
+        p_tot, n_tot = tps[-1], fps[-1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tpr = np.vstack([np.zeros(cols.size), tps / p_tot])
+            fpr = np.vstack([np.zeros(cols.size), fps / n_tot])
+            precision = tps / (tps + fps)
+            recall = tps / p_tot
+        a = np.sum(np.diff(fpr, axis=0) * (tpr[1:] + tpr[:-1]) / 2, axis=0)
+        b = np.sum(np.diff(np.vstack([np.zeros(cols.size), recall]), axis=0) * precision, axis=0)
+        auc[cols] = np.where((p_tot > 0) & (n_tot > 0), a, np.nan)
+        ap[cols] = np.where(p_tot > 0, b, np.nan)
+        pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
+        for j in range(cols.size):
+            roc.append((fpr[pick, j], tpr[pick, j]))
+            pr.append((recall[np.maximum(pick - 1, 0), j], precision[np.maximum(pick - 1, 0), j]))
+    return auc, ap, roc, pr
+
+
+def _group_ends(s):
+    """Per column of sorted scores, the row index of the last of each run of
+    equal scores: curves read there give a tie one point, as scikit-learn's
+    distinct thresholds."""
+    n = s.shape[0]
+    last = np.vstack([s[1:] != s[:-1], np.ones((1, s.shape[1]), bool)])
+    idx = np.where(last, np.arange(n)[:, None], n)
+    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+
+
+def calibration(confidence, correct, num_bins=15):
+    """Reliability diagram over equal-width bins, binned like
+    ``sklearn.calibration.calibration_curve(strategy="uniform")``.
+
+    Returns:
+        dict of per-bin ``count``, ``confidence`` and ``accuracy`` (None for an
+        empty bin), the bin ``edges``, and ``ece`` (count-weighted mean
+        ``|accuracy - confidence|``) and ``mce`` (its maximum over non-empty bins)
+    """
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    ids = np.searchsorted(edges[1:-1], confidence)
+    count = np.bincount(ids, minlength=num_bins)
+    conf_sum = np.bincount(ids, weights=confidence, minlength=num_bins)
+    hit_sum = np.bincount(ids, weights=correct.astype(np.float64), minlength=num_bins)
+    full = count > 0
+    mean_conf = np.where(full, conf_sum / np.maximum(count, 1), np.nan)
+    accuracy = np.where(full, hit_sum / np.maximum(count, 1), np.nan)
+    gap = np.abs(accuracy - mean_conf)
+    total = max(int(count.sum()), 1)
+    return {
+        "edges": edges.tolist(),
+        "count": count.tolist(),
+        "confidence": [None if not f else float(v) for f, v in zip(full, mean_conf)],
+        "accuracy": [None if not f else float(v) for f, v in zip(full, accuracy)],
+        "ece": float(np.sum(np.where(full, gap, 0.0) * count) / total) if full.any() else None,
+        "mce": float(np.max(gap[full])) if full.any() else None,
+    }
