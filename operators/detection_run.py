@@ -47,7 +47,8 @@ MAX_KEY_LENGTH = 64
 KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 LABEL_SUFFIXES = ("", "_id", "_iou", "_error")
 COUNT_SUFFIXES = ("_tp", "_fp", "_fn")
-STAGES = ("registered", "writing", "saving")  # where PAUSE_ENV may stop a run
+STAGES = ("registered", "writing", "saving",  # where PAUSE_ENV may stop evaluate_model,
+          "map_writing", "map_saving")  # and compute_error_map
 PAUSE_ENV = "ERROR_ATLAS_PAUSE_AT"  # "<stage>:<file>": touch <file>, then wait there
 
 
