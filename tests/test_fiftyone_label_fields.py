@@ -9,6 +9,7 @@ import fiftyone as fo
 from fiftyone import ViewField as F
 
 from tests.fodata import evaluate_model, label_values, random_dataset, snapshot
+from tests.test_panel_callbacks import PanelClient
 
 PRED, GT = "embedded.predictions", "embedded.ground_truth"
 
@@ -172,3 +173,25 @@ def test_video_frame_fields_are_refused_with_to_frames_and_change_nothing():
             assert frames_snapshot(ds) == before
     finally:
         ds.delete()
+
+
+def explorer_counts(ds, pred_field, gt_field):
+    """What the evaluation explorer shows for a few clicks (objects in each view)."""
+    evaluate_model(ds, pred_field=pred_field, gt_field=gt_field, eval_key="ea")
+    client = PanelClient(ds, "embedded-%s" % pred_field).call("on_load")
+    counts = [client.call("on_error_click", x="missed").view().count(),
+              client.call("on_cell_click", x="Not detected", y="cat").view().count()]
+    client.call("on_mode", value="samples", path="mode")
+    view = client.call("on_class_click", x="cat").view()
+    return counts + [view.count(pred_field + ".detections"), view.count(gt_field + ".detections")]
+
+
+def test_the_evaluation_explorer_shows_an_embedded_run_as_a_top_level_one():
+    nested, top = embedded_dataset(seed=26), random_dataset(seed=26, crowd=True)
+    try:
+        shown = explorer_counts(nested, PRED, GT)
+        assert min(shown) > 0
+        assert shown == explorer_counts(top, "predictions", "ground_truth")
+    finally:
+        nested.delete()
+        top.delete()
