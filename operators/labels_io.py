@@ -75,7 +75,13 @@ def check_detections_field(view, name, role):
             "new field with use_masks=True." % (role.capitalize(), name, name.replace(".", "_"),
                                                  name)
         )
-    if doc_type is not fol.Detections or name not in detections_fields(view):
+    if doc_type is fol.Detections and name not in detections_fields(view):
+        raise EvaluationInputError(
+            "%s field '%s' is inside a list of documents, so its labels have no single place "
+            "to write results to. Copy it to a field of its own, or choose one of: %s."
+            % (role.capitalize(), name, choices)
+        )
+    if doc_type is not fol.Detections:
         kind = doc_type.__name__ if doc_type else type(field).__name__
         raise EvaluationInputError(
             "%s field '%s' holds %s, but evaluate_model needs fo.Detections "

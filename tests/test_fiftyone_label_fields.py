@@ -195,3 +195,18 @@ def test_the_evaluation_explorer_shows_an_embedded_run_as_a_top_level_one():
     finally:
         nested.delete()
         top.delete()
+
+
+def test_detections_inside_a_list_are_refused_and_change_nothing():
+    ds = random_dataset(seed=27, num_samples=8)
+    try:
+        ds.set_values("views", [[fo.DynamicEmbeddedDocument(predictions=p)]
+                                for p in ds.values("predictions")])
+        ds.add_dynamic_sample_fields()
+        before = snapshot(ds)
+        with pytest.raises(Exception, match=r"'views.predictions' is inside a list.*Copy it"):
+            evaluate_model(ds, pred_field="views.predictions", gt_field="ground_truth",
+                           eval_key="ea")
+        assert snapshot(ds) == before
+    finally:
+        ds.delete()
