@@ -383,13 +383,31 @@ def _rles(table, sel, sizes):
     out = []
     for i in np.flatnonzero(sel):
         w, h = (int(v) for v in sizes[table.sample[i]])
-        x, y = int(round(table.box[i, 0] * w)), int(round(table.box[i, 1] * h))
-        m = np.asarray(table.masks[i], dtype=bool)
-        full = np.zeros((h, w), dtype=np.uint8, order="F")
-        sub = m[: max(0, h - y), : max(0, w - x)]
-        full[y:y + sub.shape[0], x:x + sub.shape[1]] = sub
-        out.append(mask_utils.encode(full))
+        full = _full_mask(np.asarray(table.masks[i], dtype=bool), table.box[i], w, h)
+        out.append(mask_utils.encode(np.asfortranarray(full)))
     return out
+
+
+def _full_mask(mask, box, w, h):
+    """A box-relative mask on a (h, w) image, as FiftyOne's mask IoU places it: on
+    the frame that its size and box imply (``round(mask width / box width)``, ...),
+    resized (nearest neighbour) to (w, h) when that frame differs: a mask is
+    stretched over its box, whatever its resolution."""
+    fw, fh = (int(round(n / b)) if b > 0 else 0 for n, b in zip(mask.shape[::-1], box[2:4]))
+    if (fw, fh) == (w, h) or fw <= 0 or fh <= 0:
+        return _placed(mask, box, w, h)
+    import cv2
+
+    return cv2.resize(_placed(mask, box, fw, fh), (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def _placed(mask, box, w, h):
+    """``mask`` at its box's top-left pixel on a (h, w) frame, cut at the border."""
+    x, y = int(round(box[0] * w)), int(round(box[1] * h))
+    full = np.zeros((h, w), dtype=np.uint8)
+    sub = mask[: max(0, h - y), : max(0, w - x)]
+    full[y:y + sub.shape[0], x:x + sub.shape[1]] = sub
+    return full
 
 
 # -- writing ------------------------------------------------------------------

@@ -95,6 +95,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress(0.92, "Saving")
     _write_point_fields(dataset, eval_view, info, points, labels, xy, level, map_key,
                         detected=_detected_clusters(ev, assessment, points, labels))
+    detection_run.pause("map_writing")
     _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
     _finish_run(dataset, map_key, points, xy, labels, summaries)
     progress(1.0, "Done")
@@ -415,12 +416,9 @@ def _start_run(dataset, map_key, eval_key, level, embeddings):
 
 
 def _finish_run(dataset, map_key, points, xy, labels, summaries):
+    """Saves the map's results, then marks it complete: a map killed before its
+    last write is never listed without its results."""
     key = map_run_key(map_key)
-    config = dataset.get_run_info(key).config
-    config.complete = True
-    # its field writes are done: the evaluation explorer's stale check starts here
-    config.written_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
-    dataset.update_run_config(key, config)
     buf = io.BytesIO()
     np.savez_compressed(buf, xy=xy.astype(np.float32), cluster=labels.astype(np.int32),
                         kind=points["kind"], label=points["label"],
@@ -430,3 +428,9 @@ def _finish_run(dataset, map_key, points, xy, labels, summaries):
     results = dataset.init_run_results(key, payload=base64.b64encode(buf.getvalue()).decode("ascii"),
                                        clusters=[s.to_dict() for s in summaries])
     dataset.save_run_results(key, results, overwrite=True, cache=False)
+    detection_run.pause("map_saving")
+    config = dataset.get_run_info(key).config
+    config.complete = True
+    # its field writes are done: the evaluation explorer's stale check starts here
+    config.written_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
+    dataset.update_run_config(key, config)

@@ -20,6 +20,7 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect
 
+import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.core.sample as fos
 import fiftyone.core.view as fov
@@ -53,19 +54,35 @@ class LabelTable:
 
 
 def check_detections_field(view, name, role):
-    """Raises a clear error unless ``name`` is a Detections field of ``view``."""
+    """Raises a clear error unless ``name`` is a Detections field of ``view``, at
+    the top level or inside embedded documents (``embedded.predictions``)."""
     if not name:
         raise EvaluationInputError("Choose the %s field (a Detections field)." % role)
-    schema = view.get_field_schema()
     choices = ", ".join(sorted(detections_fields(view))) or "none"
-    if name not in schema:
+    field = view.get_field(name) if isinstance(name, str) else None
+    if field is None:
         raise EvaluationInputError(
             "%s field '%s' does not exist on this dataset. Detections fields: %s."
             % (role.capitalize(), name, choices)
         )
-    doc_type = getattr(schema[name], "document_type", None)
+    doc_type = getattr(field, "document_type", None)
+    if doc_type is fol.Polylines:
+        raise EvaluationInputError(
+            "%s field '%s' holds Polylines; evaluate_model evaluates fo.Detections. Convert "
+            "them to Detections with instance masks (as FiftyOne's filled-polygon IoU compares "
+            "them): for each sample, sample['%s_dets'] = sample['%s'].to_detections("
+            "frame_size=(sample.metadata.width, sample.metadata.height)); then evaluate the "
+            "new field with use_masks=True." % (role.capitalize(), name, name.replace(".", "_"),
+                                                 name)
+        )
+    if doc_type is fol.Detections and name not in detections_fields(view):
+        raise EvaluationInputError(
+            "%s field '%s' is inside a list of documents, so its labels have no single place "
+            "to write results to. Copy it to a field of its own, or choose one of: %s."
+            % (role.capitalize(), name, choices)
+        )
     if doc_type is not fol.Detections:
-        kind = doc_type.__name__ if doc_type else type(schema[name]).__name__
+        kind = doc_type.__name__ if doc_type else type(field).__name__
         raise EvaluationInputError(
             "%s field '%s' holds %s, but evaluate_model needs fo.Detections "
             "(boxes, optionally with instance masks). Detections fields: %s."
@@ -74,11 +91,21 @@ def check_detections_field(view, name, role):
 
 
 def detections_fields(view):
-    """Names of the top-level Detections fields of a collection."""
+    """Paths of the Detections fields of a collection's samples: top-level ones and
+    those inside embedded documents (not inside lists, whose labels have no single
+    position to write to)."""
+    schema = view.get_field_schema(flat=True)
     return [
-        name for name, f in view.get_field_schema().items()
-        if getattr(f, "document_type", None) is fol.Detections
+        name for name, f in schema.items()
+        if getattr(f, "document_type", None) is fol.Detections and not _in_list(schema, name)
     ]
+
+
+def _in_list(schema, path):
+    """Whether a parent of ``path`` is a list field."""
+    parts = path.split(".")
+    return any(isinstance(schema.get(".".join(parts[:i])), fof.ListField)
+               for i in range(1, len(parts)))
 
 
 def read_labels(view, name, with_confidence=False, crowd_attr=None, with_masks=False, extra=()):

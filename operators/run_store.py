@@ -23,7 +23,8 @@ from .errors import EvaluationInputError
 ANALYSIS_METRIC = "@error-atlas/error-atlas/error_analysis"
 MAX_KEY_LENGTH = 64
 KEY_PATTERN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-STAGES = ("registered", "writing", "saving")  # where PAUSE_ENV may stop a run
+STAGES = ("registered", "writing", "saving",  # where PAUSE_ENV may stop evaluate_model,
+          "map_writing", "map_saving")  # and compute_error_map
 PAUSE_ENV = "ERROR_ATLAS_PAUSE_AT"  # "<stage>:<file>": touch <file>, then wait there
 
 
