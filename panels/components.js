@@ -74,7 +74,7 @@
   .ea-blocks td[data-wide] { flex-basis: 100%; }
 }`;
   const EVAL_CSS = `
-.ea-eval { max-width: 100%; min-width: 0; overflow-wrap: break-word; }
+.ea-eval { max-width: 100%; min-width: 0; overflow-wrap: anywhere; }
 .ea-eval table { width: auto; max-width: 100%; }
 .ea-eval th, .ea-eval td { padding: 4px 8px; }
 .ea-eval .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
