@@ -10,6 +10,7 @@ whole set's, and clicking a cell of its sub-matrix shows exactly what it counts.
 import numpy as np
 
 from ..plugin.errors import CORRECT
+from . import texts
 from .counts import class_counts
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED, _revised, _title
 
@@ -130,13 +131,16 @@ def cell_index(name, classes, special):
 
 
 def summary_md(cluster_totals, whole_totals, iou, confidence, source):
-    """Two lines: the cluster's numbers against the whole set's, and where they come from."""
+    """Two lines: the cluster's numbers against the whole set's, and where they come from;
+    the confidence as the evaluation explorer writes it (an optimum off the slider's
+    steps with up to 4 decimals), so one text never names two operating points."""
     fmt = lambda v: "–" if v is None else "%.2f" % v
     c, w = cluster_totals, whole_totals
+    conf = "–" if confidence is None else texts.confidence_text(confidence)
     return ("At confidence **%s**, IoU **%.2f** (%s): precision **%s** (whole set %s), "
             "recall **%s** (%s), F1 **%s** (%s); %d TP, %d FP, %d FN in the cluster.\n\n"
             "Click a cell of the matrix to see exactly its objects."
-            % (fmt(confidence), iou, source, fmt(c["precision"]), fmt(w["precision"]),
+            % (conf, iou, source, fmt(c["precision"]), fmt(w["precision"]),
                fmt(c["recall"]), fmt(w["recall"]), fmt(c["f1"]), fmt(w["f1"]),
                c["tp"], c["fp"], c["fn"]))
 
@@ -157,8 +161,16 @@ def significance_md(s, level):
     verdict = ("**a significant failure cluster**" if s.get("significant") else
                "not significantly more than expected")
     return ("%d %s where %s %.1f (%+.1f): %s (one-sided binomial test, Holm-adjusted "
-            "p = %s)." % (s["error_count"], what, basis, expected, s["excess_errors"] or 0,
-                          verdict, "–" if p is None else "%.2g" % p))
+            "p %s)." % (s["error_count"], what, basis, expected, s["excess_errors"] or 0,
+                        verdict, p_text(p) if p is not None and p < 1e-4 else "= " + p_text(p)))
+
+
+def p_text(p):
+    """A p-value as the panel writes it: two significant digits, and "< 0.0001"
+    below that (an exponent such as 8.6e-16 wraps at its hyphen in a narrow panel)."""
+    if p is None:
+        return "–"
+    return "< 0.0001" if p < 1e-4 else "%.2g" % p
 
 
 def phrases_md(s):

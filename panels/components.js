@@ -55,37 +55,39 @@
   const COMMIT_DELAY_MS = 150;
   const HEADING = { fontSize: "1.25rem", fontWeight: 700, margin: "16px 0 8px", cursor: "pointer" };
 
-  // The evaluation explorer fits a third of a laptop's screen (400-600 px): compact
-  // tables whose text wraps, and below 600 px the per-class table as one block per
-  // class (its cells labelled), since its nine columns cannot fit there.
+  // Both panels fit a third of a laptop's screen (400-600 px): compact tables whose
+  // text wraps at word boundaries (a word is broken only if it alone is wider
+  // than the panel), and below 600 px a wide table (the per-class table, the
+  // clusters' table) as one block per row, its cells labelled, since its columns
+  // cannot fit there. One implementation for both panels (BLOCK_CSS).
+  const BLOCK_CSS = `
+.ea-eval-details, .ea-vx-sections { container-type: inline-size; }
+@container (max-width: 600px) {
+  .ea-blocks thead { display: none; }
+  .ea-blocks, .ea-blocks tbody { display: block; }
+  .ea-blocks tr { display: flex; flex-wrap: wrap; column-gap: 14px; padding: 6px 4px;
+                  border-bottom: 1px solid rgba(128, 128, 128, 0.35); }
+  .ea-blocks td { display: block; border: 0; padding: 0; }
+  .ea-blocks td::before { content: attr(data-label) " "; opacity: 0.65; }
+  .ea-blocks td[data-head] { flex-basis: 100%; font-weight: 700; }
+  .ea-blocks td[data-head]::before { content: none; }
+  .ea-blocks td[data-wide] { flex-basis: 100%; }
+}`;
   const EVAL_CSS = `
 .ea-eval { max-width: 100%; min-width: 0; overflow-wrap: anywhere; }
 .ea-eval table { width: auto; max-width: 100%; }
 .ea-eval th, .ea-eval td { padding: 4px 8px; }
-.ea-eval .MuiButton-root { max-width: 100%; }
-.ea-eval-details { container-type: inline-size; }
-@container (max-width: 600px) {
-  .ea-class-table thead { display: none; }
-  .ea-class-table, .ea-class-table tbody { display: block; }
-  .ea-class-table tr { display: flex; flex-wrap: wrap; column-gap: 14px; padding: 6px 4px;
-                       border-bottom: 1px solid rgba(128, 128, 128, 0.35); }
-  .ea-class-table td { display: block; border: 0; padding: 0; }
-  .ea-class-table td::before { content: attr(data-label) " "; opacity: 0.65; }
-  .ea-class-table td[data-key="class"] { flex-basis: 100%; font-weight: 700; }
-  .ea-class-table td[data-key="class"]::before { content: none; }
-}`;
+.ea-eval .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
 
-  // The vector explorer in a third of a laptop's screen (400-600 px): its tables
-  // (the clusters' table, the cluster's classes) shrink to the panel and wrap
-  // their text ("What they share") instead of widening the panel.
+  // The vector explorer's tables (the clusters', the cluster's classes) shrink to
+  // the panel and wrap their text ("What they share") at word boundaries.
+  const VX = '[data-cy="panel-content-vector_explorer"]';
   const VX_CSS = `
-[data-cy="panel-content-vector_explorer"] table { width: 100% !important; min-width: 0 !important; }
-[data-cy="panel-content-vector_explorer"] .MuiPaper-root,
-[data-cy="panel-content-vector_explorer"] .MuiTableContainer-root { max-width: 100%; min-width: 0; }
-[data-cy="panel-content-vector_explorer"] th,
-[data-cy="panel-content-vector_explorer"] td { padding: 4px 6px !important; white-space: normal !important;
-                                               overflow-wrap: anywhere; }
-[data-cy="panel-content-vector_explorer"] .MuiButton-root { max-width: 100%; }`;
+${VX} table { width: 100% !important; min-width: 0 !important; }
+${VX} .MuiPaper-root, ${VX} .MuiTableContainer-root { max-width: 100%; min-width: 0; }
+${VX} th, ${VX} td { padding: 4px 6px !important; white-space: normal !important;
+                     overflow-wrap: break-word; word-break: normal; }
+${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
 
   // A section that can be folded, open at first (as in FiftyOne's Model
   // Evaluation panel); a folded section draws nothing.
@@ -291,6 +293,7 @@
       return h(T.TableRow, { key: row["class"], hover: true, style: { cursor: "pointer" },
                              onClick: () => send(view.on_class_click, { x: row["class"] }) },
         table.keys.map((key, k) => h(T.TableCell, { key: key, size: "small", "data-key": key,
+                                                    "data-head": key === "class" ? "" : undefined,
                                                     "data-label": table.labels[k] }, cell(full[key]))));
     });
     const recs = step.recommendations || [];
@@ -299,7 +302,7 @@
                       "data-ea-iou": s.iou },
       h(Section, { name: "class_table", title: "Per-class table" },
       h(T.TableContainer, { style: { maxHeight: 480 } },
-        h(T.Table, { size: "small", stickyHeader: true, className: "ea-class-table" },
+        h(T.Table, { size: "small", stickyHeader: true, className: "ea-class-table ea-blocks" },
           h(T.TableHead, null, h(T.TableRow, null,
             table.labels.map((label) => h(T.TableCell, { key: label }, label)))),
           h(T.TableBody, null, rows)))),
@@ -443,14 +446,20 @@
       setShape(null);
     } };
 
+    const hovered = useHoverCard(props.id, view.on_hover, layout.datarevision, wrap);
+    latest.current.hover = hovered.on;
+
     // the rings: now, and after every zoom, pan or redraw of the plot (plotly's
-    // div may be replaced: looked for at every render)
+    // div may be replaced: looked for at every render); hovering a point asks
+    // Python for its card
     React.useEffect(() => {
       const gd = wrap.current && wrap.current.querySelector(".js-plotly-plot");
       if (gd && gd.on && !gd.__eaLit) {
         gd.__eaLit = true;
         ["plotly_afterplot", "plotly_relayout", "plotly_relayouting"].forEach(
           (name) => gd.on(name, () => drawLit(canvas.current, gd, litRef.current)));
+        gd.on("plotly_hover", (e) => latest.current.hover(gd, e));
+        gd.on("plotly_unhover", () => latest.current.hover(gd, null));
       }
     });
     React.useEffect(() => drawLit(canvas.current,
@@ -473,6 +482,7 @@
           if (!dragging && Math.hypot(ev.clientX - e.clientX, ev.clientY - e.clientY) < DRAG_PX) return;
           // plotly with dragmode false takes every mouse-up for a click (on_click
           // would then replace this region's view with one point): tell it a drag
+          if (!dragging) now.hover(gd, null);  // no card (nor a request for one) while drawing
           gd._dragged = dragging = true;
           if (now.tool === "lasso") pageXY.push([ev.clientX, ev.clientY]);
           else pageXY[1] = [ev.clientX, ev.clientY];
@@ -532,8 +542,118 @@
         h("canvas", { ref: canvas, style: {
           position: "absolute", left: 0, top: 0, width: "100%", height: "100%",
           pointerEvents: "none" } }),
-        drawn));
+        drawn, shape ? null : hovered.card));
   }
+
+  // What a hovered map point shows: its text lines and a thumbnail, asked of the
+  // panel (on_hover) for that point only, when the pointer rests on it, and
+  // returned as the event's result (no render); kept per point for the map's
+  // revision. Drawn in the plot's corner away from the point.
+  const HOVER_DELAY_MS = 60;
+  const HOVER_KEEP = 500;
+
+  function useHoverCard(panelId, operator, revision, wrap) {
+    const triggerEvent = foo.usePanelEvent();
+    const [card, setCard] = React.useState(null);  // {key, left, lines, thumbnail}
+    const known = React.useRef(new Map());
+    const wanted = React.useRef(null);
+    const timer = React.useRef(null);
+    React.useEffect(() => { known.current = new Map(); setCard(null); }, [revision]);
+    React.useEffect(() => () => clearTimeout(timer.current), []);
+    const on = (gd, e) => {
+      clearTimeout(timer.current);
+      const pt = e && e.points && e.points[0];
+      const dragging = e && e.event && e.event.buttons;  // a box or lasso being drawn
+      if (!pt || !operator || dragging) {
+        wanted.current = null;
+        timer.current = setTimeout(() => setCard(null), 2 * HOVER_DELAY_MS);
+        return;
+      }
+      const key = pt.curveNumber + "|" + pt.pointNumber;
+      const box = wrap.current.getBoundingClientRect(), r = gd.getBoundingClientRect();
+      const px = r.left - box.left + gd._fullLayout._size.l + gd._fullLayout.xaxis.d2p(pt.x);
+      const left = px < box.width / 2;  // the card goes to the other side
+      wanted.current = key;
+      const show = (answer) => setCard(Object.assign({ key: key, right: left }, answer));
+      if (known.current.has(key)) { show(known.current.get(key)); return; }
+      timer.current = setTimeout(() => {
+        show({ lines: null, thumbnail: null });
+        triggerEvent(panelId, { operator: operator, params: {
+          trace_idx: pt.curveNumber, idx: pt.pointNumber }, callback: (res) => {
+          const answer = res && res.result;
+          if (!answer || !answer.lines) return;
+          if (known.current.size > HOVER_KEEP) known.current = new Map();
+          known.current.set(key, answer);
+          if (wanted.current === key) show(answer);
+        } });
+      }, HOVER_DELAY_MS);
+    };
+    const view = card ? h("div", { "data-ea-hover": card.key, style: {
+      position: "absolute", top: 40, [card.right ? "right" : "left"]: 14, maxWidth: 220,
+      padding: 6, borderRadius: 4, background: "rgba(20, 20, 20, 0.9)", color: "#ffffff",
+      fontSize: 12, lineHeight: 1.35, pointerEvents: "none", zIndex: 5,
+      boxShadow: "0 1px 4px rgba(0, 0, 0, 0.5)" } },
+      card.thumbnail ? h("img", { "data-ea-hover-thumb": "", src: card.thumbnail, alt: "",
+                                  style: { display: "block", maxWidth: 128, maxHeight: 128,
+                                           marginBottom: 4 } }) : null,
+      (card.lines || ["\u2026"]).map((line, i) => h("div", { key: i, "data-ea-hover-line": i },
+                                                        line))) : null;
+    return { on: on, card: view };
+  }
+
+  // The vector explorer's clusters, ranked, as a folding section: a click on a row
+  // goes to the panel's on_click_row ({row}). Below 600 px one block per cluster.
+  function ClusterTable(props) {
+    const view = (props.schema && props.schema.view) || {};
+    const rows = Array.isArray(props.data) ? props.data : [];
+    const columns = view.columns || [];
+    const triggerEvent = foo.usePanelEvent();
+    const T = mui;
+    const text = (key, v) => (key === "rank" ? "#" + v : cell(v));
+    return h("div", { className: "ea-vx-sections" },
+      h(Section, { name: "clusters", title: view.title },
+        view.note ? h(Markdown, { name: "ranking_note", text: view.note }) : null,
+        h(T.Table, { size: "small", className: "ea-cluster-table ea-blocks" },
+          h(T.TableHead, null, h(T.TableRow, null,
+            columns.map((c) => h(T.TableCell, { key: c[0] }, c[1])))),
+          h(T.TableBody, null, rows.map((row, i) => h(T.TableRow, {
+            key: i, hover: true, style: { cursor: "pointer" },
+            onClick: () => triggerEvent(props.id, { operator: view.on_click_row,
+                                                    params: { row: i } }) },
+            columns.map((c) => h(T.TableCell, {
+              key: c[0], "data-key": c[0], "data-label": c[1],
+              "data-head": c[0] === "rank" ? "" : undefined,
+              "data-wide": c[0] === "description" ? "" : undefined }, text(c[0], row[c[0]])))))))));
+  }
+
+  // The chosen cluster: its verdict and numbers, its classes and its confusion
+  // sub-matrix (the component's data; a click on a cell goes to on_click), each a
+  // folding section.
+  function ClusterReport(props) {
+    const view = (props.schema && props.schema.view) || {};
+    const traces = Array.isArray(props.data) ? props.data : [];
+    const layout = view.layout || {};
+    return h("div", { className: "ea-vx-sections" },
+      h(Section, { name: "cluster", title: view.title },
+        h(Markdown, { name: "cluster_md", text: view.verdict || "" }),
+        h(Markdown, { name: "cluster_report_md", text: view.report || "" })),
+      h(Section, { name: "cluster_classes", title: "Classes in the cluster" },
+        h(Markdown, { name: "cluster_classes_md", text: view.classes || "" })),
+      h(Section, { name: "cluster_confusion", title: "Confusion within the cluster" },
+        h(Plot, { name: "cluster_plot", traces: traces, layout: layout,
+                  rev: String(layout.datarevision) + "|" + traces.length,
+                  onClick: view.on_click })));
+  }
+
+  fop.registerComponent({
+    name: "ClusterTable", label: "ClusterTable", component: ClusterTable,
+    type: fop.PluginComponentType.Component, activator: () => true,
+  });
+
+  fop.registerComponent({
+    name: "ClusterReport", label: "ClusterReport", component: ClusterReport,
+    type: fop.PluginComponentType.Component, activator: () => true,
+  });
 
   fop.registerComponent({
     name: "ErrorMapScatter", label: "ErrorMapScatter", component: ErrorMapScatter,

@@ -9,7 +9,8 @@ software WebGL a redraw of 50,000 points takes ~0.2 s. So:
 
 - the scatter is sent once per map and colouring: WebGL traces of integer
   coordinates 0..9999 on the map's extent (~5 bytes a number in JSON; no ids,
-  text or hover labels), plain arrays and a ``datarevision``, so that the App's
+  text or hover labels: a hovered point's text and thumbnail are asked for that
+  point only, :mod:`.map_hover`), plain arrays and a ``datarevision``, so that the App's
   re-renders cost plotly no redraw (typed arrays, ``{"bdata": ...}``, would
   be smaller, but plotly's ``react`` counts them as changed on every call and
   redraws);
@@ -50,13 +51,16 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from . import cluster_report, evaluation_explorer, map_region, runs, selection
+from . import cluster_report, evaluation_explorer, map_hover, map_region, runs, selection
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
                        maps)
 
 MAX_CLASS_ROWS = 15
-NO_RENDER = ("on_region", "on_point_click")
+CLUSTER_COLUMNS = [["rank", "#"], ["size", "Size"], ["error_rate", "Error rate"], ["lift", "Lift"],
+                   ["excess", "Excess"], ["p_value", "p"], ["top_error", "Main error"],
+                   ["description", "What they share"]]
+NO_RENDER = ("on_region", "on_point_click", "on_point_hover")
 _panels = OrderedDict()  # panel id -> what this process last showed it
 _lock = threading.Lock()
 
@@ -141,29 +145,28 @@ class VectorExplorer(foo.Panel):
             layout=state.scatter_layout or {},
             config={"scrollZoom": True, "displaylogo": False,
                     "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoom2d", "pan2d"]},
-            on_region=self.on_region, on_click=self.on_point_click))
+            on_region=self.on_region, on_click=self.on_point_click,
+            on_hover=self.on_point_hover))
         buttons = panel.h_stack("selection_row", align_y="center")
         buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
         buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
         buttons.btn("more", label="More clusters", on_click=self.on_more_clusters)
         if state.tagged_md:
             panel.md(state.tagged_md, name="tagged_md")
-        panel.md("#### Failure clusters (ranked by errors explained)", name="clusters_title")
-        table = types.TableView(on_click_row=self.on_cluster_row)
-        panel.md(state.ranking_note or "", name="ranking_note")
-        for key, label in (("rank", "#"), ("size", "Size"), ("error_rate", "Error rate"),
-                           ("lift", "Lift"), ("excess", "Excess"), ("p_value", "p"),
-                           ("top_error", "Main error"),
-                           ("description", "What they share")):
-            table.add_column(key, label=label)
-        panel.list("clusters", types.Object(), view=table)
+        # the clusters' table and the chosen cluster's report are folding sections
+        # drawn by components.js (ClusterTable, ClusterReport), as the evaluation
+        # explorer's; their data are the panel data "clusters" and "cluster_plot"
+        panel.obj("clusters", view=types.View(
+            component="ClusterTable", composite_view=True, columns=CLUSTER_COLUMNS,
+            title="Failure clusters (ranked by errors explained)",
+            note=state.ranking_note or "", on_click_row=self.on_cluster_row))
         if state.cluster is not None:
-            panel.md(state.cluster_md or "", name="cluster_md")
-            panel.md(state.cluster_report_md or "", name="cluster_report_md")
-            panel.md(state.cluster_classes_md or "", name="cluster_classes_md")
-            panel.md("#### Confusion within the cluster", name="cluster_confusion_title")
-            panel.plot("cluster_plot", layout=state.cluster_layout or {}, composite_view=True,
-                       config={"displayModeBar": False}, on_click=self.on_cluster_cell)
+            title, _, verdict = (state.cluster_md or "").partition("\n\n")
+            panel.obj("cluster_plot", view=types.View(
+                component="ClusterReport", composite_view=True, title=title.lstrip("# "),
+                verdict=verdict, report=state.cluster_report_md or "",
+                classes=state.cluster_classes_md or "", layout=state.cluster_layout or {},
+                on_click=self.on_cluster_cell))
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     def on_compute(self, ctx):
@@ -213,6 +216,22 @@ class VectorExplorer(foo.Panel):
         idx = self._points(ctx, m, np.array([trace]), np.array([i]))
         if len(idx):
             self._select(ctx, m, idx)
+
+    def on_point_hover(self, ctx):
+        """The point under the pointer (``trace_idx``, ``idx``): its text and thumbnail
+        (:mod:`.map_hover`), returned to the browser component, which shows them."""
+        trace, i = ctx.params.get("trace_idx"), ctx.params.get("idx")
+        if trace is None or i is None or not ctx.panel.state.map_key:
+            return None
+        m = load(ctx.dataset, ctx.panel.state.map_key)
+        idx = self._points(ctx, m, np.array([trace]), np.array([i]))
+        if not len(idx):
+            return None
+        ev, info = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+        iou = ctx.dataset.get_evaluation_info(m.config.eval_key).config.iou
+        out = map_hover.point_info(ctx.dataset, m, ev, self._map_assessment(ctx, m, ev), idx[0],
+                                   iou, info.get("confidence"))
+        return dict(out, trace_idx=trace, idx=i)
 
     def on_clear(self, ctx):
         ctx.ops.clear_view()
@@ -356,7 +375,7 @@ class VectorExplorer(foo.Panel):
         key = _view_key(view)
         memo = _memo(ctx.panel_id)
         with memo["lock"]:
-            memo["own"] = (key, idx)
+            memo["own"] = (m.key, key, idx)  # point indices of this map only
             memo["shown"], memo["highlight"] = (m.key, key), idx
         ctx.ops.set_view(view)
         if patch:
@@ -386,8 +405,8 @@ class VectorExplorer(foo.Panel):
     def _highlight(self, ctx, m, memo, key):
         """Point indices of the App's view (None for the whole dataset)."""
         own = memo.get("own")
-        if own is not None and own[0] == key:
-            return own[1]
+        if own is not None and own[:2] == (m.key, key):
+            return own[2]
         ids = _ids_in_view(ctx.view, m.config)
         if ids is None:
             return None
@@ -434,7 +453,7 @@ class VectorExplorer(foo.Panel):
                                           memo["seq"])
         rows = [{"rank": r + 1, "size": s["size"], "error_rate": _round(s["error_rate"], 3),
                  "lift": _round(s["lift"], 2), "excess": _round(s.get("excess_errors"), 1),
-                 "p_value": _round(s.get("p_value"), 4), "top_error": _top_error(s),
+                 "p_value": cluster_report.p_text(s.get("p_value")), "top_error": _top_error(s),
                  "description": cluster_report.phrases_md(s)} for r, s in enumerate(m.summaries)]
         caption = ("%d %s, %d clusters, map of evaluation '%s'. Drag to select (box or lasso, "
                    "chosen above the map), click a point to show it, click a legend entry to hide "

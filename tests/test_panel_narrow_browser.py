@@ -51,6 +51,38 @@ _OVERFLOW = """(sel) => {
 }"""
 
 
+# Every word of the panel's table cells and paragraphs that spans two lines (broken
+# in the middle), every cell whose style allows breaking inside words, and every
+# cell whose content is wider than the cell.
+_BROKEN = """(sel) => {
+  const panel = document.querySelector(sel);
+  const bad = [];
+  for (const box of panel.querySelectorAll('td, th, p, li')) {
+    const st = getComputedStyle(box);
+    if (box.matches('td, th')) {
+      if (st.wordBreak === 'break-all' || st.overflowWrap === 'anywhere')
+        bad.push(['style', box.textContent.slice(0, 30), st.wordBreak, st.overflowWrap]);
+      if (box.scrollWidth > box.clientWidth + 1)
+        bad.push(['wider', box.textContent.slice(0, 30), box.scrollWidth, box.clientWidth]);
+    }
+    const walk = document.createTreeWalker(box, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      const re = /\\S+/g;
+      let m;
+      while ((m = re.exec(n.data))) {
+        const r = document.createRange();
+        r.setStart(n, m.index);
+        r.setEnd(n, m.index + m[0].length);
+        const tops = new Set([...r.getClientRects()].filter((q) => q.width > 0)
+                                                     .map((q) => Math.round(q.top)));
+        if (tops.size > 1) bad.push(['broken', m[0]]);
+      }
+    }
+  }
+  return bad;
+}"""
+
+
 @pytest.fixture(scope="module")
 def narrow(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("narrow")
