@@ -112,6 +112,7 @@ def _to_unit(heatmap, value_range):
 
 
 def _measure_batch(spec, items):
+    cv2.setNumThreads(1)  # the workers are the parallelism: OpenCV's own threads would oversubscribe
     return [measure(spec, *item) for item in items]
 
 

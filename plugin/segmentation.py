@@ -89,7 +89,7 @@ def confidence_bins(confidence):
 def boundary_band(labels, width=BOUNDARY_WIDTH):
     """Pixels within ``width`` (chessboard distance) of an edge between two labels."""
     k = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    img = labels.astype(np.uint16) if labels.dtype != np.uint16 else labels
+    img = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
     return cv2.dilate(img, k, borderType=cv2.BORDER_REPLICATE) != \
         cv2.erode(img, k, borderType=cv2.BORDER_REPLICATE)
 
@@ -136,15 +136,11 @@ def measure_image(gt, pred, num_classes, confidence=None, background=None,
     K = int(num_classes)
     n = (K + 1) * (K + 1)
     # one code per pixel: true row (K = ignored) times predicted column (K = unlabeled)
-    small = 2 * n <= 65536  # codes fit in uint16: OpenCV's histogram, ~3x numpy's bincount
+    small = 4 * n <= 65536  # codes fit in uint16: OpenCV's histogram, ~3x numpy's bincount
     dtype = np.uint16 if small else np.int64
-    t = np.where(gt >= 0, gt, K).astype(dtype)
-    p = np.where(pred >= 0, pred, K).astype(dtype)
+    t, p = _with_none_as(gt, K, dtype), _with_none_as(pred, K, dtype)
     code = t * (K + 1)
     code += p
-    full = _hist(code, n).reshape(K + 1, K + 1)[:K]
-    rows, cols = np.nonzero(full)
-    pairs = np.c_[rows, cols, full[rows, cols]].astype(np.int64)
 
     binned = None
     if confidence is not None:
@@ -159,25 +155,35 @@ def measure_image(gt, pred, num_classes, confidence=None, background=None,
         tp, pp, bb = np.nonzero(h)
         binned = np.c_[tp, pp, bb, h[tp, pp, bb]].astype(np.int64)
 
-    gt_edges = boundary_band(t, width)
-    pred_edges = boundary_band(p, width)
-    # (true, pred, pred pixel on a predicted edge) counts of the pixels on a true edge
-    on_gt = _hist(code * 2 + pred_edges, 2 * n, gt_edges).reshape(K + 1, K + 1, 2)[:K]
-    on_pred = _hist(code, n, pred_edges).reshape(K + 1, K + 1)[:K]
+    # one histogram of (true, pred, on a true edge, on a predicted edge) for every count
+    code <<= 2
+    code |= boundary_band(t, width).view(np.uint8) << 1
+    code |= boundary_band(p, width).view(np.uint8)
+    h = _hist(code, 4 * n).reshape(K + 1, K + 1, 2, 2)[:K]
+    full = h.sum(axis=(2, 3))
+    rows, cols = np.nonzero(full)
+    pairs = np.c_[rows, cols, full[rows, cols]].astype(np.int64)
+    on_gt = h[:, :, 1, :]  # (true, pred, pred pixel on a predicted edge) on a true edge
     gt_band = on_gt.sum(axis=(1, 2))
-    pred_band = on_pred.sum(axis=0)[:K]
+    pred_band = h[:, :, :, 1].sum(axis=(0, 2))[:K]
     band_hits = np.diagonal(on_gt[:, :K, 1]).copy()
 
     errors, confused_with = _errors(full, on_gt.sum(axis=2), K, background)
     return ImageCounts(pairs, gt_band, pred_band, band_hits, errors, confused_with, binned)
 
 
-def _hist(code, n, mask=None):
-    """Counts of the codes ``0..n-1`` (within ``mask``), as int64."""
+def _with_none_as(indices, K, dtype):
+    """Class indices with -1 (ignored / unlabeled) as ``K``, in ``dtype``."""
+    if indices.dtype == np.int16:  # -1 reads as 65535 unsigned: one clamp
+        return np.minimum(indices.view(np.uint16), K).astype(dtype, copy=False)
+    return np.where(indices >= 0, indices, K).astype(dtype)
+
+
+def _hist(code, n):
+    """Counts of the codes ``0..n-1``, as int64."""
     if code.dtype == np.uint16:
-        m = None if mask is None else mask.view(np.uint8)
-        return cv2.calcHist([code], [0], m, [n], [0, n]).ravel().astype(np.int64)
-    return np.bincount(code[mask] if mask is not None else code.ravel(), minlength=n)
+        return cv2.calcHist([code], [0], None, [n], [0, n]).ravel().astype(np.int64)
+    return np.bincount(code.ravel(), minlength=n)
 
 
 def _errors(full, near_edge, K, background):
