@@ -112,26 +112,44 @@ def _to_unit(heatmap, value_range):
 
 
 def _measure_batch(spec, items):
+    """``(results, hist)``: each item's ``(counts, problems)``, and the batch's
+    confidence-bin counts folded (None unless every measured image has a confidence)."""
     cv2.setNumThreads(1)  # the workers are the parallelism: OpenCV's own threads would oversubscribe
-    return [measure(spec, *item) for item in items]
+    results = [measure(spec, *item) for item in items]
+    counts = [c for c, _ in results if c is not None]
+    binned = bool(counts) and all(c.binned is not None for c in counts)
+    hist = segmentation.fold_binned(counts, len(spec.values)) if binned else None
+    return results, hist
 
 
 def measure_all(spec, items, num_workers=2, progress=None):
     """Measures every ``(gt_ref, pred_ref, conf_ref, conf_range)`` item, in
-    worker processes when there are several batches; results in order."""
+    worker processes when there are several batches: ``(results, hist)``, the
+    results in order and the confidence-bin counts summed over batches (None
+    unless every image has them)."""
     progress = progress or (lambda fraction: None)
     batches = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
-    out = []
+    out, hist = [], {"sum": None, "complete": True}
+
+    def add(batch):
+        out.extend(batch[0])
+        if batch[1] is None:
+            hist["complete"] = False
+        elif hist["sum"] is None:
+            hist["sum"] = batch[1]
+        else:
+            hist["sum"] += batch[1]
+
     if num_workers <= 1 or len(batches) <= 1:
         for k, b in enumerate(batches, 1):
-            out += _measure_batch(spec, b)
+            add(_measure_batch(spec, b))
             progress(k / len(batches))
-        return out
+        return out, hist["sum"] if hist["complete"] else None
     with workers.pool(num_workers) as ex:
-        for k, result in enumerate(ex.map(_measure_batch, [spec] * len(batches), batches), 1):
-            out += result
+        for k, batch in enumerate(ex.map(_measure_batch, [spec] * len(batches), batches), 1):
+            add(batch)
             progress(k / len(batches))
-    return out
+    return out, hist["sum"] if hist["complete"] else None
 
 
 def mask_values(view, gt_field, pred_field, rgb):

@@ -64,11 +64,11 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
 
     items = _items(view, gt_field, pred_field, confidence_field)
     progress(0.05, "Measuring %d images" % len(items))
-    results = segmentation_io.measure_all(
+    results, hist = segmentation_io.measure_all(
         spec, items, num_workers=num_workers,
         progress=lambda f: progress(0.05 + 0.6 * f, "Measuring masks"))
     counts = _check_results(results, view, gt_field, spec, names, warnings)
-    ev = segmentation.pool(names, counts, background=spec.background, width=spec.width)
+    ev = segmentation.pool(names, counts, background=spec.background, width=spec.width, hist=hist)
 
     sample_ids = view.values("id")
     values = _sample_values(ev, eval_key)

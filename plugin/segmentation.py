@@ -402,8 +402,25 @@ def pixel_metrics(conf, keep=None):
                 mean_f1=mean(f1), mean_precision=mean(precision), mean_recall=mean(recall))
 
 
-def pool(classes, images, background=None, width=BOUNDARY_WIDTH):
-    """A :class:`SegmentationEvaluation` from the :class:`ImageCounts` of every image."""
+def fold_binned(images, num_classes):
+    """The (K, K + 1, B + 1) pixel counts per confidence bin of ``images``
+    (:class:`ImageCounts`), which then drop their own ``binned`` rows: a batch's
+    worker folds them, so memory follows a batch, not the data set."""
+    K = int(num_classes)
+    hist = np.zeros((K, K + 1, CONFIDENCE_BINS + 1), np.int64)
+    rows = [c.binned for c in images if c is not None and c.binned is not None]
+    if rows:
+        rows = np.concatenate(rows)
+        np.add.at(hist, (rows[:, 0], rows[:, 1], rows[:, 2]), rows[:, 3])
+    for c in images:
+        if c is not None:
+            c.binned = None
+    return hist
+
+
+def pool(classes, images, background=None, width=BOUNDARY_WIDTH, hist=None):
+    """A :class:`SegmentationEvaluation` from the :class:`ImageCounts` of every
+    image; ``hist``: their confidence-bin counts already folded (:func:`fold_binned`)."""
     K = len(classes)
     images = list(images)
     n = len(images)
@@ -412,11 +429,8 @@ def pool(classes, images, background=None, width=BOUNDARY_WIDTH):
         or [np.zeros((0, 4), np.int64)]).astype(np.int64)
     confusion = np.zeros((K, K + 1), np.int64)
     np.add.at(confusion, (image_pairs[:, 1], image_pairs[:, 2]), image_pairs[:, 3])
-    hist = None
-    if n and all(c.binned is not None for c in images):
-        rows = np.concatenate([c.binned for c in images])
-        hist = np.zeros((K, K + 1, CONFIDENCE_BINS + 1), np.int64)
-        np.add.at(hist, (rows[:, 0], rows[:, 1], rows[:, 2]), rows[:, 3])
+    if hist is None and n and all(c.binned is not None for c in images):
+        hist = fold_binned(images, K)
 
     def stack(name, shape):
         return np.array([getattr(c, name) for c in images]).reshape((n,) + shape)

@@ -134,3 +134,33 @@ def test_deleting_the_evaluation_removes_every_field(tmp_path):
     ds.delete_evaluation("ea")  # FiftyOne's call; our metric's cleanup removes the rest
     assert set(ds.get_field_schema()) == before and ds.list_runs() == []
     ds.delete()
+
+
+def test_heatmap_confidence_over_several_worker_batches_equals_the_pixels(tmp_path):
+    """40 images (three worker batches) with a uint8 heatmap: the stored sweep's
+    confusion at a threshold equals scikit-learn's on the pixels kept there."""
+    from sklearn.metrics import confusion_matrix
+
+    ds = scenes(tmp_path, n=40, seed=5)
+    rng = np.random.default_rng(5)
+    gts, preds, confs = [], [], []
+    for sample in ds.iter_samples(autosave=True, progress=False):
+        gt = sample.ground_truth.get_mask()
+        pred = sample.predictions.get_mask()
+        if pred.shape != gt.shape:
+            pred = cv2.resize(pred, gt.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        conf = rng.integers(0, 256, gt.shape).astype(np.uint8)
+        sample["confidence"] = fo.Heatmap(map=conf, range=[0, 255])
+        gts.append(gt), preds.append(pred), confs.append(conf)
+    mod = run_module()
+    mod.evaluate_segmentations(ds, "predictions", "ground_truth", "ea",
+                               confidence_field="confidence", num_workers=2)
+    ev = mod.load_analysis(ds, "ea")
+    gt, pred = np.concatenate([g.ravel() for g in gts]), np.concatenate([p.ravel() for p in preds])
+    conf = np.concatenate([c.ravel() for c in confs]) / 255.0
+    kept = gt != 255
+    for threshold in (0.0, 0.3, 0.75):
+        shown = np.where(conf >= threshold, pred, 4)  # 4: unlabeled
+        ref = confusion_matrix(gt[kept], shown[kept], labels=[0, 1, 2, 3, 4])[:4]
+        assert np.array_equal(ev.confusion_at(threshold), ref), threshold
+    ds.delete()
