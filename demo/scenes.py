@@ -22,6 +22,10 @@ if _HERE not in sys.path:
     sys.path.append(_HERE)  # shape_detector.py sits next to this file
 from shape_detector import CLASSES, coordinate_image, detect  # noqa: E402
 
+if os.path.dirname(_HERE) not in sys.path:
+    sys.path.append(os.path.dirname(_HERE))  # the engine, for its pool helpers
+from plugin.workers import opencv_single_threaded  # noqa: E402
+
 DEFAULT_SIZE = (640, 480)
 JPEG_QUALITY = 85
 MIN_VISIBLE = 0.3  # shapes less visible than this are not annotated
@@ -385,16 +389,12 @@ def _available_cpus():
     return os.cpu_count() or 1
 
 
-def _init_worker():
-    cv2.setNumThreads(1)  # one process per core already
-
-
 def _run(tasks, workers):
     """Results of ``_process`` over ``tasks``, in order, on ``workers`` processes."""
     if workers <= 1 or len(tasks) < 16:
         return [_process(t) for t in tasks]
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ctx.Pool(workers, initializer=_init_worker) as pool:
+    with opencv_single_threaded(), ctx.Pool(workers) as pool:
         return pool.map(_process, tasks, chunksize=max(1, min(16, len(tasks) // (4 * workers))))
 
 

@@ -47,7 +47,7 @@ def build_dataset(name="error-atlas-demo-segmentation", num_images=200, seed=51,
     workers = workers or scenes._available_cpus()
     if workers > 1 and num_images >= 16:
         ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-        with ctx.Pool(workers, initializer=scenes._init_worker) as pool:
+        with scenes.opencv_single_threaded(), ctx.Pool(workers) as pool:
             results = pool.map(_process, tasks, chunksize=4)
     else:
         results = [_process(t) for t in tasks]

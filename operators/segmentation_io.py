@@ -114,7 +114,6 @@ def _to_unit(heatmap, value_range):
 def _measure_batch(spec, items):
     """``(results, hist)``: each item's ``(counts, problems)``, and the batch's
     confidence-bin counts folded (None unless every measured image has a confidence)."""
-    cv2.setNumThreads(1)  # the workers are the parallelism: OpenCV's own threads would oversubscribe
     results = [measure(spec, *item) for item in items]
     counts = [c for c, _ in results if c is not None]
     binned = bool(counts) and all(c.binned is not None for c in counts)

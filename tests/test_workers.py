@@ -49,3 +49,36 @@ def _alive(pid):
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+OPENCV_SCRIPT = """
+import sys
+sys.path.insert(0, %r)
+import cv2, numpy as np
+from plugin import workers
+
+image = np.random.default_rng(0).integers(0, 255, (2000, 2000), dtype=np.uint8)
+cv2.GaussianBlur(image, (0, 0), 5)  # starts OpenCV's thread pool in the parent
+before = cv2.getNumThreads()
+
+def blur(_):
+    cv2.GaussianBlur(image, (0, 0), 5)
+    return cv2.getNumThreads()
+
+with workers.pool(2) as pool:
+    inside = list(pool.map(blur, range(4)))
+print(before, inside, cv2.getNumThreads(), flush=True)
+""" % str(ROOT)
+
+
+def test_workers_use_opencv_after_the_parent_started_its_thread_pool():
+    """Forked workers once hung for ever on OpenCV's thread pool inherited from
+    the parent; they now run single-threaded OpenCV and the parent gets its
+    thread count back."""
+    out = subprocess.run([sys.executable, "-c", OPENCV_SCRIPT], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    words = out.stdout.strip().replace("[", "").replace("]", "").replace(",", "").split()
+    before, inside, after = int(words[0]), [int(w) for w in words[1:-1]], int(words[-1])
+    assert inside == [1, 1, 1, 1]
+    assert after == before
