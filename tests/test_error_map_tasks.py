@@ -148,3 +148,104 @@ def test_segmentation_map_colours_dominant_errors_and_finds_the_dark_images(tmp_
             compute_error_map(dataset, eval_key="seg", level="objects", map_key="smap2")
     finally:
         dataset.delete()
+
+
+# -- the vector explorer on these maps (its callbacks, as the App calls them) ---------------
+
+def vector_client(dataset):
+    from tests.test_vector_explorer import VectorClient
+
+    return VectorClient(dataset, panel_id="tasks-%s" % dataset.name)
+
+
+def legend(client):
+    return {t["name"].rsplit(" (", 1)[0]: int(t["name"].rsplit("(", 1)[1].rstrip(")"))
+            for t in client.groups()}
+
+
+def test_vector_explorer_on_a_classification_map(digits_run):
+    from fiftyone import ViewField as F
+
+    dataset = digits_run
+    summary = compute_error_map(dataset, eval_key="eval", level="samples", map_key="vmap")
+    client = vector_client(dataset).call("on_load")
+    client.call("on_map", value="vmap", path="map_key")
+    # the legend: the run's error types, counted as its <key>_error field counts them
+    counts = dataset.count_values("eval_error")
+    assert legend(client) == {k: v for k, v in counts.items() if v}
+    # a view set elsewhere (the evaluation explorer's class "3" confused as anything)
+    # highlights exactly its samples
+    view = dataset.match((F("ground_truth.label") == "3") & (F("eval_error") != "correct"))
+    client.call("on_change_view", view=view)
+    assert client.highlight()["name"] == "in view (%d)" % len(view) and len(view)
+    # a failure cluster: its per-class TP / FP / FN are its samples' (truth vs prediction)
+    client.call("on_cluster_row", row=0)
+    top = summary["clusters"][0]
+    members = dataset.match(F("vmap_cluster") == top["id"])
+    assert client.view().count() == top["size"] == len(members)
+    assert "Click a cell" in client.state["cluster_report_md"]
+    conf = client.state["cluster_op"]["confidence"]
+    truth, pred, score = members.values(["ground_truth.label", "predictions.label",
+                                         "predictions.confidence"])
+    counted = [p if s >= conf else None for p, s in zip(pred, score)]
+    table = client.state["cluster_classes_md"].splitlines()[2:]
+    got = {cells[0]: (int(cells[1]), int(cells[2]), int(cells[3]))
+           for cells in ([c.strip() for c in line.strip("|").split("|")] for line in table)}
+    for name, (tp, fp, fn) in got.items():
+        assert tp == sum(t == name and p == name for t, p in zip(truth, counted))
+        assert fp == sum(t != name and p == name for t, p in zip(truth, counted))
+        assert fn == sum(t == name and p != name for t, p in zip(truth, counted))
+    # a cell of its confusion sub-matrix: exactly those samples of the cluster
+    heatmap = client.data["cluster_plot"][0]
+    z = np.array(heatmap["z"])
+    off = [(i, j) for i in range(z.shape[0]) for j in range(z.shape[1])
+           if heatmap["x"][j] != heatmap["y"][i] and z[i, j]]
+    i, j = max(off, key=lambda c: z[c])
+    client.call("on_cluster_cell", x=heatmap["x"][j], y=heatmap["y"][i])
+    cell = client.view()
+    assert len(cell) == z[i, j]
+    assert set(cell.values("ground_truth.label")) == {heatmap["y"][i]}
+    assert set(cell.values("predictions.label")) == {heatmap["x"][j]}
+    assert set(cell.values("id")) <= set(members.values("id"))
+    # hovering a point: its truth, prediction and error type, and its picture
+    result = foo.execute_operator("@error-atlas/error-atlas/vector_explorer", ctx=dict(
+        view=dataset.view(), params={"__method__": "on_point_hover", "panel_id": client.panel_id,
+                                     "panel_state": client.state, "trace_idx": 0, "idx": 0}))
+    lines = result.result["lines"]
+    assert lines[0].startswith("image digit_") and lines[1].startswith("truth ")
+    assert result.result["thumbnail"].startswith("data:image/jpeg")
+
+
+def test_vector_explorer_on_a_segmentation_map(tmp_path):
+    from fiftyone import ViewField as F
+
+    dataset, dark = segmentation_dataset(tmp_path, n=40)
+    try:
+        compute_error_map(dataset, eval_key="seg", level="samples", map_key="smap")
+        errors, _ = stored_errors(dataset, "smap")
+        client = vector_client(dataset).call("on_load")
+        expected = {}
+        for e in errors.values():
+            expected[e] = expected.get(e, 0) + 1
+        assert legend(client) == expected
+        client.call("on_cluster_row", row=0)
+        assert "mIoU" in client.state["cluster_report_md"]
+        assert client.state["cluster_classes_md"].startswith("| Class | IoU")
+        heatmap = client.data["cluster_plot"][0]
+        assert "background" in heatmap["y"]
+        z = np.array(heatmap["z"])
+        off = [(i, j) for i in range(z.shape[0]) for j in range(z.shape[1])
+               if heatmap["x"][j] != heatmap["y"][i] and z[i, j]]
+        i, j = max(off, key=lambda c: z[c])
+        client.call("on_cluster_cell", x=heatmap["x"][j], y=heatmap["y"][i])
+        # the cluster's images holding that confusion, most such pixels first
+        ev = plugin_module("segmentation_run").load_analysis(dataset, "seg")
+        col = ev.classes.index(heatmap["x"][j]) if heatmap["x"][j] in ev.classes else len(ev.classes)
+        images, pixels = ev.cell_images(ev.classes.index(heatmap["y"][i]), col)
+        ids = np.array(dataset.values("id"))
+        members = set(dataset.match(F("smap_cluster") == client.state["cluster"]).values("id"))
+        expected = [i for i in ids[images].tolist() if i in members]
+        shown = client.view()
+        assert shown.values("id") == expected and expected
+    finally:
+        dataset.delete()
