@@ -205,7 +205,11 @@ def test_vector_explorer_on_a_classification_map(digits_run):
     cell = client.view()
     assert len(cell) == z[i, j]
     assert set(cell.values("ground_truth.label")) == {heatmap["y"][i]}
-    assert set(cell.values("predictions.label")) == {heatmap["x"][j]}
+    if heatmap["x"][j] == "Below threshold":  # abstentions: predictions under the threshold
+        assert all(c < conf for c in cell.values("predictions.confidence"))
+    else:
+        assert set(cell.values("predictions.label")) == {heatmap["x"][j]}
+        assert all(c >= conf for c in cell.values("predictions.confidence"))
     assert set(cell.values("id")) <= set(members.values("id"))
     # hovering a point: its truth, prediction and error type, and its picture
     result = foo.execute_operator("@error-atlas/error-atlas/vector_explorer", ctx=dict(
