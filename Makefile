@@ -1,4 +1,4 @@
-# make setup | make demo [ARGS=--no-app] | make test | make bench | make bench-map | make bench-planted
+# make setup | make demo [ARGS="--no-app --task detection|classification|segmentation"] | make test | make bench | make bench-map | make bench-planted
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp

@@ -3,7 +3,10 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from . import detection_run, error_map, sdk
+from . import detection_run, error_map, map_outcomes, sdk
+
+LEVEL_LABELS = {"samples": "samples: one point per image",
+                "objects": "objects: every prediction and every missed object"}
 
 
 class ComputeErrorMap(foo.Operator):
@@ -28,7 +31,8 @@ class ComputeErrorMap(foo.Operator):
         Args:
             sample_collection: the dataset (or a view of it) that was evaluated
             eval_key: an ``evaluate_model`` run
-            level: ``"samples"`` or ``"objects"`` (every prediction and missed object)
+            level: ``"samples"`` or ``"objects"`` (every prediction and missed object;
+                detection runs only)
             embeddings: ``"descriptor"`` (built-in, offline) or a vector field
             num_clusters: number of clusters (default: chosen automatically)
             map_key: name of the map (brain run, fields, custom run)
@@ -52,9 +56,11 @@ class ComputeErrorMap(foo.Operator):
         # a string with a dropdown, not an enum: a wrong key from Python gets
         # compute_error_map's own message
         inputs.str("eval_key", default=runs[-1], required=True, label="Evaluation", view=runs_menu)
+        chosen = ctx.params.get("eval_key")
+        task = detection_run.run_store.run_task(ctx.dataset, chosen if chosen in runs else runs[-1])
         levels = types.RadioGroup()
-        levels.add_choice("samples", label="samples: one point per image")
-        levels.add_choice("objects", label="objects: every prediction and every missed object")
+        for level in map_outcomes.levels(task):  # objects only where the task has them
+            levels.add_choice(level, label=LEVEL_LABELS[level])
         vectors = [f for f, v in ctx.dataset.get_field_schema().items()
                    if type(v).__name__ in ("VectorField", "ArrayField")]
         choices = types.Dropdown()

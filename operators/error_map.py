@@ -24,7 +24,7 @@ import fiftyone.core.fields as fof
 
 from ..plugin import clustering, clusters, descriptors, errors as engine_errors
 from ..plugin.workers import pool as workers_pool
-from . import detection_run, labels_io
+from . import detection_run, labels_io, map_outcomes
 from .errors import EvaluationInputError
 
 SOURCES = ("descriptor",)
@@ -59,11 +59,18 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
     _check(dataset, eval_key, level, embeddings, num_clusters, map_key)
-    ev = detection_run.load_analysis(dataset, eval_key)
+    task = detection_run.run_store.run_task(dataset, eval_key)
     info = dataset.get_evaluation_info(eval_key).config
-    meta = detection_run.analysis_info(dataset, eval_key)
-    assessment = ev.assess(info.iou, meta["confidence"])
-    eval_view = dataset.select(ev.image_ids.tolist(), ordered=True)
+    if task == "detection":
+        ev = detection_run.load_analysis(dataset, eval_key)
+        meta = detection_run.analysis_info(dataset, eval_key)
+        assessment = ev.assess(info.iou, meta["confidence"])
+        points, classes = _points(ev, assessment, level), ev.classes
+        sample_ids = ev.image_ids
+    else:  # classification, segmentation: samples, their error types and failures
+        points, classes = map_outcomes.sample_points(dataset, eval_key)
+        sample_ids = points["ids"]
+    eval_view = dataset.select(sample_ids.tolist(), ordered=True)
     given = None
     if embeddings != "descriptor":
         if dataset.has_field(embeddings):
@@ -73,7 +80,6 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
 
     _start_run(dataset, map_key, eval_key, level, embeddings)
     progress(0.02, "Embedding")
-    points = _points(ev, assessment, level)
     X = given if given is not None else _descriptor_embeddings(
         eval_view, dataset, info, points, level, map_key, workers, progress)
 
@@ -82,19 +88,21 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     xy = clusters.project(Z, seed=seed)
     progress(0.85, "Clustering")
     expected = _expected_failure(points)
-    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=points["error"],
+    labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
                                  expected=expected)
     summaries = clusters.summarize_clusters(
-        labels, points["error"], points["label"], ev.classes,
+        labels, _codes(points), points["label"], classes,
         features=X if embeddings == "descriptor" else None,
         feature_names=_feature_names(level) if embeddings == "descriptor" else None,
         expected=expected,
     )
+    summaries = map_outcomes.relabel(summaries, task)
     failing = [s.to_dict() for s in summaries if s.significant]
 
     progress(0.92, "Saving")
     _write_point_fields(dataset, eval_view, info, points, labels, xy, level, map_key,
-                        detected=_detected_clusters(ev, assessment, points, labels))
+                        detected=_detected_clusters(ev, assessment, points, labels)
+                        if level == "objects" else {})
     detection_run.pause("map_writing")
     _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
     _finish_run(dataset, map_key, points, xy, labels, summaries)
@@ -142,12 +150,9 @@ def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
         raise EvaluationInputError(
             "No evaluate_model run with eval_key '%s' on this dataset. Run evaluate_model first "
             "(runs: %s)." % (eval_key, ", ".join(dataset.list_evaluations()) or "none"))
-    if detection_run.run_store.run_task(dataset, eval_key) != "detection":
-        raise EvaluationInputError(
-            "Run '%s' is a classification evaluation: error maps of classification runs come "
-            "with a later version. Choose a detection run." % eval_key)
     if level not in LEVELS:
         raise EvaluationInputError("level must be 'samples' or 'objects', not %r." % level)
+    map_outcomes.check_level(detection_run.run_store.run_task(dataset, eval_key), level, eval_key)
     if not map_key or not str(map_key).isidentifier():
         raise EvaluationInputError("map_key '%s' is not valid: use letters, digits and "
                                    "underscores." % map_key)
@@ -260,8 +265,14 @@ def _expected_failure(points):
     overall rate (None)."""
     if "objects" not in points:
         return None
-    failed, _ = clustering.failures(clustering.error_codes(points["error"], len(points["error"])))
+    failed, _ = clustering.failures(clustering.error_codes(_codes(points), len(points["error"])))
     return clustering.expected_failure(failed, points["objects"])
+
+
+def _codes(points):
+    """The points' error types as the statistics take them: detection's names, or a
+    task's codes (:mod:`.map_outcomes`)."""
+    return points.get("code", points["error"])
 
 
 def _feature_names(level):

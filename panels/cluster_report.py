@@ -101,16 +101,17 @@ def class_rows(ev, sub, whole):
              "f1_all": _num(wf1[k])} for k in order]
 
 
-def confusion_figure(confusion, classes):
+def confusion_figure(confusion, classes, row_extra=NOT_AN_OBJECT, col_extra=NOT_DETECTED):
     """Heatmap of the rows and columns of ``confusion`` that are non-zero:
     ground-truth classes + Not an object down, predicted classes + Not detected
-    across (as in the evaluation explorer). Returns ``(traces, layout)``."""
+    across (as in the evaluation explorer; other tasks name the extra row and
+    column, e.g. Below threshold). Returns ``(traces, layout)``."""
     K = len(classes)
     confusion = np.asarray(confusion)
     rows = np.flatnonzero(confusion.sum(axis=1) > 0)
     cols = np.flatnonzero(confusion.sum(axis=0) > 0)
-    y = [classes[i] if i < K else NOT_AN_OBJECT for i in rows]
-    x = [classes[j] if j < K else NOT_DETECTED for j in cols]
+    y = [classes[i] if i < K else row_extra for i in rows]
+    x = [classes[j] if j < K else col_extra for j in cols]
     trace = {"type": "heatmap", "z": confusion[np.ix_(rows, cols)].tolist(), "x": x, "y": y,
              "colorscale": "Viridis", "texttemplate": "%{z}", "zmin": 0, "showscale": False,
              "hovertemplate": "truth %{y}<br>predicted %{x}<br>%{z}<extra></extra>"}

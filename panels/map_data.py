@@ -16,7 +16,7 @@ import numpy as np
 
 import fiftyone.core.fields as fof
 
-from ..operators import error_map
+from ..operators import error_map, map_outcomes, run_store
 from ..plugin.errors import ERROR_TYPES
 from . import evaluation_explorer, selection
 from .figures import COLORS
@@ -77,6 +77,7 @@ def load(dataset, map_key):
     config = dataset.get_run_info(error_map.map_run_key(map_key)).config
     data = MapData(key, arrays, summaries, config)
     data.dataset = dataset
+    data.task = run_store.run_task(dataset, config.eval_key)
     with _lock:
         _cache[key] = data
         while len(_cache) > 4:
@@ -96,8 +97,18 @@ SHARED = ("classification", "localization", "both")
 OBJECT_OF = "object of a %s error"
 
 
-def groups(arrays, summaries, color_by, class_names):
-    """Point indices per legend entry, in a stable order: [(name, color, indices)]."""
+# the error types of classification and segmentation maps (operators/map_outcomes.py)
+TASK_COLORS = {
+    "correct": COLORS["correct"], "confused": "#9467bd", "abstained": "#1f77b4",
+    "low_margin": "#ff7f0e", "label_suspect": "#d62728",
+    "missed_region": "#1f77b4", "false_region": "#d62728", "confused_region": "#9467bd",
+    "boundary": "#ff7f0e",
+}
+
+
+def groups(arrays, summaries, color_by, class_names, task="detection"):
+    """Point indices per legend entry, in a stable order: [(name, color, indices)].
+    Coloured by error, a map shows its task's error types (detection's: TIDE's)."""
     if color_by == "cluster":
         ranked = [s["id"] for s in summaries]  # numbered by rank, as everywhere
         return [("cluster #%d" % (r + 1), PALETTE[r % len(PALETTE)],
@@ -111,10 +122,14 @@ def groups(arrays, summaries, color_by, class_names):
         if score is None:
             return [("points", PALETTE[0], np.arange(len(arrays["xy"])))]
         bins = np.digitize(np.nan_to_num(score, nan=-1), [0, 0.25, 0.5, 0.75])
-        names = ("no confidence (objects)", "< 0.25", "0.25-0.5", "0.5-0.75", ">= 0.75")
+        names = ("no confidence (objects)" if "kind" in arrays and (arrays["kind"] == 1).any()
+                 else "no confidence", "< 0.25", "0.25-0.5", "0.5-0.75", ">= 0.75")
         colors = ("#7f7f7f",) + tuple(VIRIDIS[i] for i in (0, 1, 3, 4))
         return [(names[b], colors[b], np.flatnonzero(bins == b)) for b in range(5)]
     err = arrays["error"]
+    if task in map_outcomes.ERROR_TYPES:
+        return [(name, TASK_COLORS[name], np.flatnonzero(err == name))
+                for name in map_outcomes.ERROR_TYPES[task]]
     behind = (arrays["kind"] == 1) & np.isin(err, SHARED) if "kind" in arrays else \
         np.zeros(len(err), bool)
     return [(name, COLORS[name], np.flatnonzero((err == name) & ~behind))
@@ -228,6 +243,7 @@ class MapData:
         self._label_index = None
         self.marker_size = 7 if len(xy) < 2000 else 5 if len(xy) < 20000 else 4
         self.dataset = None  # set by load(): the dataset the map belongs to
+        self.task = "detection"  # set by load(): the task of the map's evaluation
 
     def __len__(self):
         return len(self.q)
@@ -244,7 +260,7 @@ class MapData:
                 for old in fields[:max(0, len(fields) - 7)]:  # at most 8 field colourings
                     self._by_color.pop(old, None)
             else:
-                found = groups(self.arrays, self.summaries, color_by, class_names)
+                found = groups(self.arrays, self.summaries, color_by, class_names, self.task)
             kept = [g for g in found if len(g[2])]
             traces = [{"type": "scattergl", "mode": "markers", "name": "%s (%d)" % (name, len(idx)),
                        "x": encode(self.q[idx, 0]), "y": encode(self.q[idx, 1]),

@@ -51,7 +51,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from . import cluster_report, evaluation_explorer, map_hover, map_region, runs, selection
+from . import cluster_report, evaluation_explorer, map_hover, map_region, map_tasks, runs, selection
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
                        maps)
@@ -227,6 +227,8 @@ class VectorExplorer(foo.Panel):
         idx = self._points(ctx, m, np.array([trace]), np.array([i]))
         if not len(idx):
             return None
+        if m.task != "detection":
+            return dict(map_tasks.hover(ctx.dataset, m, idx[0]), trace_idx=trace, idx=i)
         ev, info = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
         iou = ctx.dataset.get_evaluation_info(m.config.eval_key).config.iou
         out = map_hover.point_info(ctx.dataset, m, ev, self._map_assessment(ctx, m, ev), idx[0],
@@ -281,6 +283,8 @@ class VectorExplorer(foo.Panel):
             return
         s = m.summaries[i]
         members = np.flatnonzero(m.arrays["cluster"] == s["id"])
+        if m.task != "detection":
+            return self._task_cluster(ctx, m, s, i, members)
         ev, iou, conf, source = self._operating_point(ctx, m)
         a = ev.assess(iou, conf)
         sub = self._restrict(ctx, m, ev, a, members)
@@ -297,11 +301,33 @@ class VectorExplorer(foo.Panel):
         ctx.panel.data.set("cluster_plot", traces)
         self._select(ctx, m, members, cluster=s["id"])
 
+    def _task_cluster(self, ctx, m, s, i, members):
+        """A chosen cluster of a classification or segmentation map (:mod:`.map_tasks`)."""
+        dataset_id = ctx.dataset._doc.id
+        saved = ExecutionStore.create(evaluation_explorer.STORE, dataset_id).get(str(dataset_id))
+        out = map_tasks.cluster(ctx.dataset, m, members, saved)
+        traces, layout = out["figure"]
+        ctx.panel.state.set({
+            "cluster": s["id"], "cluster_md": _cluster_md(s, i + 1, m.config.level),
+            "tagged_md": None, "cluster_op": out["op"], "cluster_report_md": out["report_md"],
+            "cluster_classes_md": out.get("classes_md") or _classes_md(out["rows"]),
+            "cluster_layout": layout, "cluster_plot": None})
+        ctx.panel.data.set("cluster_plot", traces)
+        self._select(ctx, m, members, cluster=s["id"])
+
     def on_cluster_cell(self, ctx):
         state = ctx.panel.state
         if state.cluster is None or not state.cluster_op:
             return
         m = load(ctx.dataset, state.map_key)
+        if m.task != "detection":
+            members = np.flatnonzero(m.arrays["cluster"] == state.cluster)
+            idx = map_tasks.cell(ctx.dataset, m, members, state.cluster_op, ctx.params.get("y"),
+                                 ctx.params.get("x"))
+            if len(idx):
+                view = ctx.dataset.select(m.ids_of(idx).tolist(), ordered=True)
+                self._set_view(ctx, m, view, idx)
+            return
         ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
         row = cluster_report.cell_index(ctx.params.get("y"), ev.classes, NOT_AN_OBJECT)
         col = cluster_report.cell_index(ctx.params.get("x"), ev.classes, NOT_DETECTED)
@@ -435,7 +461,8 @@ class VectorExplorer(foo.Panel):
     def _refresh(self, ctx, map_key, color_by, new_map=False):
         """Sends the map in one colouring (the only time the scatter is sent)."""
         m = load(ctx.dataset, map_key)
-        ev, _ = evaluation_explorer.load(ctx.dataset, m.config.eval_key)
+        ev = evaluation_explorer.load(ctx.dataset, m.config.eval_key)[0] if m.task == "detection" \
+            else map_tasks.analysis(ctx.dataset, m)
         choices = [[c, c] for c in COLOR_BY] + [[FIELD + f, "field: " + f]
                                                 for f in field_choices(ctx.dataset)]
         if color_by not in [v for v, _ in choices]:
