@@ -34,7 +34,7 @@ from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run, eval_target
 from ..plugin import coco
-from . import clicked_views, figures, sections, selection, texts
+from . import clicked_views, figures, sections, selection, task_explorer, texts
 from .runs import drop_orphans, explorer_runs, load, load_fast, rerun_prompt, unfinished
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
@@ -93,6 +93,12 @@ class EvaluationExplorer(foo.Panel):
         # drawn in the browser, which already shows their every step: their
         # events only update what Python remembers, with no render.
         method = ctx.params.get("__method__")
+        if method in task_explorer.EVENTS and self._task(ctx) != "detection":
+            # classification and segmentation runs: their builder answers clicks
+            task_explorer.handle(self, ctx, method, _tell)
+            if method != "on_preload":
+                ctx.ops.show_panel_output(self.render(ctx))
+            return None
         if method in ("on_change", "on_change_view") and (
                 ctx.panel.state.unfinished or not _moved(ctx)):
             return None
@@ -141,6 +147,8 @@ class EvaluationExplorer(foo.Panel):
                    view=types.DropdownView(), on_change=self.on_choose_run)
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
+        if out.get("task", "detection") != "detection":
+            return task_explorer.render(self, ctx, panel, out)
         # Every section that follows the confidence is drawn in the browser
         # (panels/components.js) from every slider step's numbers: the
         # summary, the slider, the curves, the class bars and the confusion
@@ -334,6 +342,15 @@ class EvaluationExplorer(foo.Panel):
             choices.update({k: held["choices"][k] for k in BROWSER_KEYS})
         return choices
 
+    def _task(self, ctx):
+        """The task of the panel's run (its analysis run's kind)."""
+        out = _outputs.get(ctx.panel.id)
+        if out is not None and out["choices"]["eval_key"] == ctx.panel.state.eval_key:
+            return out.get("task", "detection")
+        if not ctx.panel.state.eval_key or ctx.panel.state.unfinished:
+            return "detection"
+        return load_fast(ctx, ctx.panel.state.eval_key)[1]["task"]
+
     def _current(self, ctx):
         choices = self._shown(ctx)["choices"]
         ev, _ = load(ctx.dataset, choices["eval_key"])
@@ -460,6 +477,13 @@ class EvaluationExplorer(foo.Panel):
             ev, info = load(ctx.dataset, choices["eval_key"])
         else:
             ev, info = load_fast(ctx, choices["eval_key"])
+        if info["task"] != "detection":  # the one dispatch on the task
+            choices, out, data = task_explorer.compute(
+                ctx, ev, info, {k: choices.get(k) for k in CHOICE_KEYS}, _outputs.get(ctx.panel.id),
+                check_stale, TOP_CLASSES, _view_key(ctx))
+            if check_stale:
+                out.update(_staleness(ctx.dataset, choices["eval_key"], info))
+            return choices, out, data
         iou = float(choices.get("iou") or "0.50")
         overall, _ = ev.sweeps(iou)
         optimal = overall.optimal()
@@ -532,14 +556,17 @@ class EvaluationExplorer(foo.Panel):
             "delta_ap_layout": delta_ap_layout,
         })
         if check_stale:
-            dataset = ctx.dataset
-            eval_view = dataset.load_evaluation_view(choices["eval_key"])
-            stale = selection.stale_samples(dataset, eval_view,
-                                            _last_write(dataset, choices["eval_key"], info["written_at"]))
-            out["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
-                            "refresh" % stale if stale else None)
-            out["runs"] = explorer_runs(dataset)
+            out.update(_staleness(ctx.dataset, choices["eval_key"], info))
         return choices, out, data
+
+
+def _staleness(dataset, eval_key, info):
+    """``stale`` (samples edited since the run, as a warning, or None) and the ``runs`` listed."""
+    eval_view = dataset.load_evaluation_view(eval_key)
+    stale = selection.stale_samples(dataset, eval_view,
+                                    _last_write(dataset, eval_key, info["written_at"]))
+    return {"stale": ("%d evaluated samples changed since this run: re-evaluate to refresh"
+                      % stale if stale else None), "runs": explorer_runs(dataset)}
 
 
 def _apply(held, patch):
