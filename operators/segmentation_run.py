@@ -121,6 +121,8 @@ def to_bytes(ev):
                                           "band_hits", "image_errors", "image_confused_with")}
     if ev.hist is not None:
         arrays["hist"] = ev.hist
+    if ev.pair_bins is not None:
+        arrays["pair_bins"] = ev.pair_bins
     meta = dict(classes=ev.classes, background=ev.background, width=ev.width)
     with io.BytesIO() as f:
         np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
@@ -133,7 +135,7 @@ def from_bytes(blob):
         arrays = {k: z[k] for k in z.files if k != "meta"}
     return segmentation.SegmentationEvaluation(
         classes=meta["classes"], background=meta["background"], width=meta["width"],
-        hist=arrays.pop("hist", None), **arrays)
+        hist=arrays.pop("hist", None), pair_bins=arrays.pop("pair_bins", None), **arrays)
 
 
 # -- checks -------------------------------------------------------------------

@@ -355,8 +355,9 @@ class Sections:
                                     "<extra></extra>"},
                   {"type": "scatter", "mode": "lines", "name": "perfect calibration", "x": [0, 1],
                    "y": [0, 1], "line": {"dash": "dot", "color": "#888888"}}]
-        title = "ECE %s, MCE %s (%d bins)" % (tf.fmt(cal["ece"]), tf.fmt(cal["mce"]), len(mid))
-        layout = dict(tf.BASE_LAYOUT, title=tf._title(title),
+        title = "Accuracy per confidence bin (dotted: perfect calibration); ECE %s, MCE %s, %d bins" % (
+            tf.fmt(cal["ece"]), tf.fmt(cal["mce"]), len(mid))
+        layout = dict(tf.BASE_LAYOUT, title=tf._title(title), showlegend=False,
                       xaxis={"title": tf._title("confidence"), "range": [0, 1]},
                       yaxis={"title": tf._title("accuracy"), "range": [0, 1.02]})
         layout["margin"] = {"t": 50, "r": 10, "b": 40, "l": 50}

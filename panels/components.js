@@ -188,6 +188,7 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
       recommendations: sections.recommendations.grid[j].map((i) => sections.recommendations.items[i]),
       more: sections.recommendations.more[j],
       text: data.points.text ? data.points.text[j] : null,
+      ztext: data.confusion.text ? data.confusion.text[j] : null,  // e.g. images per cell
     };
     const rev = held.revision + "|" + iouKey(local) + "|" + (j < 0 ? "c" + current.value : j);
     // before the paint, so that the details are drawn in the same frame
@@ -205,7 +206,8 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
     });
     const barTraces = data.classes.series.map((s, i) => ({
       type: "bar", name: s[0], x: data.classes.x, y: step.bars[i], marker: { color: s[1] } }));
-    const heatmap = [Object.assign({}, data.confusion.trace, { z: step.z || [] })];
+    const heatmap = [Object.assign({}, data.confusion.trace, { z: step.z || [] },
+                                   step.ztext ? { text: step.ztext } : {})];
     const p = step.point;
 
     const onChange = (event, v) => setValue(v);

@@ -4,9 +4,9 @@ Talks to :class:`plugin.segmentation.SegmentationEvaluation` only: the pooled
 pixel confusion (at every confidence bin edge ``k / 100`` when the run has a
 per-pixel confidence: the slider's steps), the images' sparse confusions
 (``image_pairs``: a cell's images, a class's worst images) and the error kinds
-per image and class. A matrix cell opens the images holding that confusion
-among all predicted pixels (the per-image confusions are stored at no
-threshold), most pixels first; its number of images is printed in the cell.
+per image and class. A matrix cell opens the images holding that confusion at
+the slider's threshold (``SegmentationEvaluation.cell_images``), most pixels
+first; its number of images, at every step, is printed in the cell.
 """
 
 import numpy as np
@@ -56,10 +56,8 @@ class Sections:
         self.boundary_iou, self.mean_boundary_iou = ev.boundary_iou()
         kinds = self.image_kinds()
         self.kind_counts = [int(np.count_nonzero(kinds == k)) for k in range(len(seg.ERROR_KINDS))]
-        pairs = ev.image_pairs
-        K = ev.num_classes
-        cells = np.bincount(pairs[:, 1] * (K + 1) + pairs[:, 2], minlength=K * (K + 1))
-        self.cell_images_count = cells.reshape(K, K + 1)  # images holding each cell
+        # images holding each cell, at each step
+        self.cell_counts = ev.cell_image_counts(self.grid if self.slider else None)
 
     def optimal(self):
         return self.best if self.best is not None else 0.0
@@ -89,6 +87,12 @@ class Sections:
     def matrix_classes(self, confidence, top_n, keep):
         return tf.matrix_classes(self.confusions([confidence])[0], top_n, keep)
 
+    def images_at(self, grid):
+        """(T, K, K + 1) images holding each cell at each threshold of ``grid``."""
+        if not self.slider:
+            return np.repeat(self.cell_counts, len(grid), axis=0)
+        return self.cell_counts[[self.ev.bin_of(c) for c in grid]]
+
     def image_kinds(self):
         """(N,) each image's dominant error kind (its worst class's), -1 for none."""
         ev = self.ev
@@ -100,8 +104,11 @@ class Sections:
     def at(self, grid, bar_classes, matrix_classes):
         """Every section that follows the slider, one item per threshold of ``grid``."""
         confusions = self.confusions(grid)
-        out = {"bars": [], "z": tf.cell_grid(confusions, matrix_classes).tolist(), "summary": [],
+        images = tf.cell_grid(self.images_at(grid), matrix_classes)
+        out = {"bars": [], "z": tf.cell_grid(confusions, matrix_classes).tolist(),
+               "images": images.tolist(), "summary": [],
                "table": [], "errors": [], "recommendations": [], "point": [], "text": []}
+        every = self.images_at(grid)
         for j, c in enumerate(np.asarray(grid, np.float64).tolist()):
             m = seg.pixel_metrics(confusions[j], self.keep)
             rows = self._rows(confusions[j])
@@ -112,7 +119,8 @@ class Sections:
             out["summary"].append(self.summary_md(c, confusions[j], m, rows))
             out["table"].append([[rows[k][key] for key in MOVING_KEYS] for k in bar_classes])
             out["errors"].append(self.kind_counts)
-            out["recommendations"].append([r.to_dict() for r in self.recommend(confusions[j], m)])
+            out["recommendations"].append([r.to_dict() for r in self.recommend(confusions[j], m,
+                                                                                every[j])])
         return out
 
     # -- texts ----------------------------------------------------------------------
@@ -168,7 +176,8 @@ class Sections:
 
     # -- recommendations ------------------------------------------------------------
 
-    def recommend(self, confusion, m):
+    def recommend(self, confusion, m, images):
+        """Rules at one threshold (``images``: (K, K + 1) images holding each cell)."""
         ev, K = self.ev, self.ev.num_classes
         total = max(float(confusion.sum()), 1.0)
         out = []
@@ -194,7 +203,7 @@ class Sections:
                 "confused_pair", "'%s' is taken for '%s'" % (ev.classes[t], ev.classes[p]),
                 "%.0f%% of the '%s' pixels (%d) are predicted '%s', in %d images." % (
                     100 * share[t, p], ev.classes[t], off[t, p], ev.classes[p],
-                    self.cell_images_count[t, p]),
+                    images[t, p]),
                 "Review those images' masks and add examples that tell the classes apart.",
                 float(off[t, p]) / total + 0.1, {"cell": [int(t), int(p)]}))
         errors = ev.image_errors.sum(axis=0)  # (K, kinds) pixels
@@ -228,12 +237,10 @@ class Sections:
         lines = tf.line_figure(self.grid, [(n, sm["mean"][k]) for n, k in (
             ("Mean IoU", "iou"), ("Mean precision", "precision"), ("Mean recall", "recall"),
             ("Mean F1", "f1"))], self.best) if self.slider else ([], {})
-        cols = list(matrix_classes) + [ev.num_classes]
-        images = self.cell_images_count[np.asarray(matrix_classes, dtype=np.int64)[:, None], cols]
         trace, layout = tf.heatmap(
             ev.classes, matrix_classes, UNLABELED,
-            "truth %{y}<br>predicted %{x}<br>%{z} pixels in %{customdata} images",
-            text="%{z:.3s} px<br>%{customdata} img", customdata=images.tolist())
+            "truth %{y}<br>predicted %{x}<br>%{z} pixels in %{text} images",
+            text="%{z:.3s} px<br>%{text} img", cell_text=found["images"][0])
         table_rows = {r["class"]: r for r in self.rows(self.optimal())}
         return {
             "thresholds": self.grid.tolist(), "optimal": self.best,
@@ -241,7 +248,8 @@ class Sections:
             "classes": {**tf.bars_layout(names, [("IoU", "#2ca02c")], y_title="IoU"),
                         "grid": found["bars"]},
             "confusion": {"trace": trace, "layout": layout,
-                          "grid": tf.live(found["z"], matrix_classes)},
+                          "grid": tf.live(found["z"], matrix_classes),
+                          "text": tf.live(found["images"], matrix_classes)},
             "points": {"grid": found["point"], "text": found["text"]},
             "sections": {
                 "summary": found["summary"], "view": None,
@@ -265,7 +273,7 @@ class Sections:
         found = self.at([confidence], bar_classes, matrix_classes)
         recs = found["recommendations"][0]
         return {"value": confidence, "bars": found["bars"][0], "z": found["z"][0],
-                "point": found["point"][0], "text": found["text"][0],
+                "ztext": found["images"][0], "point": found["point"][0], "text": found["text"][0],
                 "sections": {"summary": found["summary"][0], "view": None,
                              "table": found["table"][0], "errors": found["errors"][0],
                              "recommendations": recs[:tf.MAX_RECOMMENDATIONS],
@@ -283,7 +291,7 @@ class Sections:
             return [], None
         t = ev.classes.index(true_name)
         p = ev.num_classes if pred_name == UNLABELED else ev.classes.index(pred_name)
-        images, _ = ev.cell_images(t, p)
+        images, _ = ev.cell_images(t, p, confidence if self.slider else None)
         return self.sample_ids[images].tolist(), "images with '%s' pixels %s, most first" % (
             true_name, "left unlabeled" if p == ev.num_classes else "predicted '%s'" % pred_name)
 

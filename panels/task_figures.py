@@ -43,16 +43,17 @@ def bars_layout(names, series, y_title=None):
     return {"x": list(names), "series": [list(s) for s in series], "layout": _revised(layout, traces)}
 
 
-def heatmap(classes, rows, extra_column, hover, text=None, customdata=None):
+def heatmap(classes, rows, extra_column, hover, text=None, cell_text=None):
     """The confusion heatmap (without ``z``, sent per step): rows true classes,
-    columns predicted classes plus ``extra_column``."""
+    columns predicted classes plus ``extra_column``; ``cell_text`` (``%{text}``
+    in the templates) e.g. each cell's number of images."""
     x = [classes[k] for k in rows] + [extra_column]
     y = [classes[k] for k in rows]
     trace = {"type": "heatmap", "x": x, "y": y, "colorscale": "Viridis",
              "texttemplate": text or "%{z}", "hovertemplate": hover + "<extra></extra>",
              "zmin": 0, "showscale": False}
-    if customdata is not None:
-        trace["customdata"] = customdata
+    if cell_text is not None:
+        trace["text"] = cell_text
     layout = dict(BASE_LAYOUT, height=max(300, 24 * len(x) + 120), showlegend=False,
                   xaxis={"title": _title("predicted"), "type": "category", "side": "top"},
                   yaxis={"title": _title("ground truth"), "type": "category", "autorange": "reversed"})

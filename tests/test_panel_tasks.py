@@ -213,20 +213,54 @@ def test_a_segmentation_run_shows_miou_and_every_step_is_the_engine_s(segmented)
     assert [r["optimal_threshold"] for r in table] == [ev.optimal_thresholds()[1][n] for n in names]
 
 
-def test_a_pixel_cell_opens_its_images_most_pixels_first(segmented):
+def test_a_pixel_cell_opens_its_images_at_the_threshold_most_pixels_first(segmented):
     ds, ev = segmented
     client = PanelClient(ds, "s_cell").call("on_load")
-    trace = steps(client)["confusion"]["trace"]
+    client.call("on_confidence", value=0.3)
+    data = steps(client)
+    trace = data["confusion"]["trace"]
     i, j = trace["y"].index("road"), trace["x"].index("car")
     client.call("on_cell_click", x="car", y="road")
-    images, counts = ev.cell_images(ev.classes.index("road"), ev.classes.index("car"))
+    images, counts = ev.cell_images(ev.classes.index("road"), ev.classes.index("car"), 0.3)
     ids = ds.values("id")
     assert client.view().values("id") == [ids[k] for k in images]  # in the order of their pixels
     assert np.all(np.diff(counts) <= 0)
-    assert trace["customdata"][i][j] == len(images) == len(client.view())  # the count shown
+    # the count printed in the cell, at the slider's step and now
+    assert data["confusion"]["text"][30][i][j] == client.shown["current"]["ztext"][i][j] \
+        == len(images) == len(client.view()) > 0
     client.call("on_cell_click", x="Unlabeled", y="car")
-    below, _ = ev.cell_images(ev.classes.index("car"), ev.num_classes)
+    below, _ = ev.cell_images(ev.classes.index("car"), ev.num_classes, 0.3)
     assert client.view().values("id") == [ids[k] for k in below]
+    assert len(below) == data["confusion"]["text"][30][trace["y"].index("car")][-1]
+
+
+def test_cell_images_at_any_threshold_equal_the_masks():
+    """The engine's per-cell images at a threshold (from each row's lowest and
+    highest confidence bin) against the masks themselves."""
+    seg = plugin_module("plugin.segmentation")
+    rng = np.random.default_rng(0)
+    K, counted, masks = 4, [], []
+    for _ in range(12):
+        gt = rng.integers(0, K, (20, 24)).astype(np.int16)
+        pred = gt.copy()
+        wrong = rng.random(gt.shape) < 0.3
+        pred[wrong] = rng.integers(-1, K, int(wrong.sum()))
+        conf = rng.random(gt.shape)
+        counted.append(seg.measure_image(gt, pred, K, conf))
+        masks.append((gt, pred, seg.confidence_bins(conf)))
+    ev = seg.pool(list("abcd"), counted)
+    thresholds = np.arange(101) / 100
+    every = ev.cell_image_counts(thresholds)
+    for k in (0, 13, 50, 77, 100):
+        want = np.zeros((K, K + 1), int)
+        for gt, pred, bins in masks:
+            held = np.zeros((K, K + 1), bool)
+            held[gt.ravel(), np.where((pred >= 0) & (bins >= k), pred, K).ravel()] = True
+            want += held
+        assert (every[k] == want).all()
+        for t in range(K):
+            for p in range(K + 1):
+                assert len(ev.cell_images(t, p, thresholds[k])[0]) == want[t, p]
 
 
 def test_worst_images_per_class_and_recommendations(segmented):
