@@ -24,7 +24,6 @@ differs from the one last drawn.
 import json
 import zlib
 from collections import OrderedDict
-from datetime import datetime
 
 import numpy as np
 
@@ -35,7 +34,8 @@ from fiftyone.operators.store import ExecutionStore
 from ..operators import detection_run, eval_target
 from ..plugin import coco
 from . import clicked_views, figures, sections, selection, task_explorer, texts
-from .runs import drop_orphans, explorer_runs, load, load_fast, rerun_prompt, unfinished
+from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
+                   unfinished)
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
@@ -482,7 +482,7 @@ class EvaluationExplorer(foo.Panel):
                 ctx, ev, info, {k: choices.get(k) for k in CHOICE_KEYS}, _outputs.get(ctx.panel.id),
                 check_stale, TOP_CLASSES, _view_key(ctx))
             if check_stale:
-                out.update(_staleness(ctx.dataset, choices["eval_key"], info))
+                out.update(staleness(ctx.dataset, choices["eval_key"], info))
             return choices, out, data
         iou = float(choices.get("iou") or "0.50")
         overall, _ = ev.sweeps(iou)
@@ -556,17 +556,8 @@ class EvaluationExplorer(foo.Panel):
             "delta_ap_layout": delta_ap_layout,
         })
         if check_stale:
-            out.update(_staleness(ctx.dataset, choices["eval_key"], info))
+            out.update(staleness(ctx.dataset, choices["eval_key"], info))
         return choices, out, data
-
-
-def _staleness(dataset, eval_key, info):
-    """``stale`` (samples edited since the run, as a warning, or None) and the ``runs`` listed."""
-    eval_view = dataset.load_evaluation_view(eval_key)
-    stale = selection.stale_samples(dataset, eval_view,
-                                    _last_write(dataset, eval_key, info["written_at"]))
-    return {"stale": ("%d evaluated samples changed since this run: re-evaluate to refresh"
-                      % stale if stale else None), "runs": explorer_runs(dataset)}
 
 
 def _apply(held, patch):
@@ -590,19 +581,6 @@ def _remember(panel_id, out):
 def _choice_key(choices):
     return json.dumps({k: round(v, 9) if isinstance(v, float) else (v if v != "" else None)
                        for k, v in choices.items() if k in CHOICE_KEYS}, sort_keys=True, default=str)
-
-
-def _last_write(dataset, eval_key, written_at):
-    """When Error Atlas last wrote to the run's samples: the run itself, or an
-    error map of it (cluster ids). Edits after that make the run stale; edits
-    made before an error map was computed are not told apart from its writes."""
-    times = [written_at] if written_at else []
-    for run in dataset.list_runs():
-        config = dataset.get_run_info(run).config if run.startswith("error_map_") else None
-        if config is not None and getattr(config, "eval_key", None) == eval_key \
-                and getattr(config, "written_at", None):
-            times.append(datetime.fromisoformat(config.written_at))
-    return max(times) if times else None
 
 
 def _view_members(ctx, ev, eval_key, info):

@@ -6,8 +6,10 @@ are cached in this process per (dataset, key, run time).
 """
 
 from collections import OrderedDict
+from datetime import datetime
 
 from ..operators import detection_run, run_store, segmentation_run
+from .selection import stale_samples
 
 TASKS = ("detection", "classification", "segmentation")  # FiftyOne's evaluation types
 
@@ -147,3 +149,25 @@ def drop_orphans(dataset):
         if (run.startswith("error_atlas_") and key not in evaluations
                 and detection_run.analysis_source(dataset, key) == "fiftyone"):
             dataset.delete_run(run)
+
+
+def staleness(dataset, eval_key, info):
+    """``stale`` (samples edited since the run, as a warning, or None) and the ``runs`` listed."""
+    eval_view = dataset.load_evaluation_view(eval_key)
+    stale = stale_samples(dataset, eval_view, _last_write(dataset, eval_key, info["written_at"]))
+    return {"stale": ("%d evaluated samples changed since this run: re-evaluate to refresh"
+                      % stale if stale else None), "runs": explorer_runs(dataset)}
+
+
+def _last_write(dataset, eval_key, written_at):
+    """When Error Atlas last wrote to the run's samples: the run itself, or an
+    error map of it (cluster ids). Edits after that make the run stale; edits
+    made before an error map was computed are not told apart from its writes."""
+    times = [written_at] if written_at else []
+    for run in dataset.list_runs():
+        config = dataset.get_run_info(run).config if run.startswith("error_map_") else None
+        if config is not None and getattr(config, "eval_key", None) == eval_key \
+                and getattr(config, "written_at", None):
+            times.append(datetime.fromisoformat(config.written_at))
+    return max(times) if times else None
+

@@ -104,11 +104,10 @@ class Sections:
     def at(self, grid, bar_classes, matrix_classes):
         """Every section that follows the slider, one item per threshold of ``grid``."""
         confusions = self.confusions(grid)
-        images = tf.cell_grid(self.images_at(grid), matrix_classes)
-        out = {"bars": [], "z": tf.cell_grid(confusions, matrix_classes).tolist(),
-               "images": images.tolist(), "summary": [],
-               "table": [], "errors": [], "recommendations": [], "point": [], "text": []}
         every = self.images_at(grid)
+        out = {"bars": [], "z": tf.cell_grid(confusions, matrix_classes).tolist(),
+               "images": tf.cell_grid(every, matrix_classes).tolist(), "summary": [],
+               "table": [], "errors": [], "recommendations": [], "point": [], "text": []}
         for j, c in enumerate(np.asarray(grid, np.float64).tolist()):
             m = seg.pixel_metrics(confusions[j], self.keep)
             rows = self._rows(confusions[j])
