@@ -89,7 +89,7 @@ class Sections:
 
     def images_at(self, grid):
         """(T, K, K + 1) images holding each cell at each threshold of ``grid``."""
-        if not self.slider:
+        if len(self.cell_counts) == 1:  # no confidence (or a run stored without pair_bins)
             return np.repeat(self.cell_counts, len(grid), axis=0)
         return self.cell_counts[[self.ev.bin_of(c) for c in grid]]
 

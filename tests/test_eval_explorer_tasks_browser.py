@@ -101,6 +101,7 @@ def test_classification_slider_cells_and_reliability(ui):
     panel = page.locator(PANEL_SEL)
     assert panel.get_by_text("IoU threshold", exact=True).count() == 0  # no IoU here
     start = browser.slider_value(page)
+    shot(page, "classification_summary")
     best = ev.sweeps()[0].optimal()["confidence"]
     assert start == pytest.approx(best)
 
@@ -150,6 +151,8 @@ def test_segmentation_cell_opens_its_images(ui):
     best = ev.optimal_thresholds()[0]
     assert images == len(ev.cell_images(ev.classes.index("road"), ev.classes.index("car"),
                                         best)[0]) > 0
+    page.locator(PANEL_SEL + ' [data-ea-md="summary"]').scroll_into_view_if_needed()
+    shot(page, "segmentation_summary")
     summary = page.locator(PANEL_SEL + ' [data-ea-md="summary"]').inner_text()
     assert "mIoU" in summary and "%.3f" % ev.metrics(best)["miou"] in summary
     drawn = page.evaluate("""(sel) => [...document.querySelectorAll(
