@@ -173,9 +173,11 @@ class Sections:
             tf.md_table(["Accuracy", "Balanced accuracy", "Macro F1", "Kappa", "Images"],
                         [[tf.fmt(m["accuracy"]), tf.fmt(m["balanced_accuracy"]), tf.fmt(m["macro_f1"]),
                           tf.fmt(m["kappa"]), self.ev.gt_label.size]]), "",
-            tf.md_table(["Precision", "Recall", "F1", "Coverage", "Correct", "Confused", "Abstained"],
+            tf.md_table(["Precision", "Recall", "F1", "Coverage"],
                         [[tf.fmt(at["precision"]), tf.fmt(at["recall"]), tf.fmt(at["f1"]),
-                          tf.fmt((at["tp"] + at["fp"]) / n), found["correct"] + found["low_margin"],
+                          tf.fmt((at["tp"] + at["fp"]) / n)]]), "",
+            tf.md_table(["Correct", "Confused", "Abstained"],
+                        [[found["correct"] + found["low_margin"],
                           found["confused"] + found["label_suspect"], found["abstained"]]]), "",
         ]
         fixed = self.fixed_md()
@@ -340,7 +342,8 @@ class Sections:
                         **tf.curves_figure({c: curves[c]["roc"] for c in picked},
                                            "false positive rate", "true positive rate",
                                            diagonal=True)})
-        out.append({"name": "reliability", "title": "Reliability diagram", **self.reliability()})
+        out.append({"name": "reliability", "title": "Reliability diagram (accuracy per confidence "
+                    "bin; dotted: perfect calibration)", **self.reliability()})
         return out
 
     def reliability(self):
@@ -355,8 +358,7 @@ class Sections:
                                     "<extra></extra>"},
                   {"type": "scatter", "mode": "lines", "name": "perfect calibration", "x": [0, 1],
                    "y": [0, 1], "line": {"dash": "dot", "color": "#888888"}}]
-        title = "Accuracy per confidence bin (dotted: perfect calibration); ECE %s, MCE %s, %d bins" % (
-            tf.fmt(cal["ece"]), tf.fmt(cal["mce"]), len(mid))
+        title = "ECE %s, MCE %s (%d bins)" % (tf.fmt(cal["ece"]), tf.fmt(cal["mce"]), len(mid))
         layout = dict(tf.BASE_LAYOUT, title=tf._title(title), showlegend=False,
                       xaxis={"title": tf._title("confidence"), "range": [0, 1]},
                       yaxis={"title": tf._title("accuracy"), "range": [0, 1.02]})

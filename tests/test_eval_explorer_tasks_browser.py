@@ -1,5 +1,7 @@
 """The evaluation explorer on a classification and a segmentation run, in the real
-App in headless Chromium at a laptop's 1440x900, checked against the engines.
+App in headless Chromium at a laptop's 1440x900 with three columns (the grid, the
+panel, the vector explorer), checked against the engines; nothing in the panel
+overflows its ~410 px.
 
 One App and one browser for the module, one dataset holding both runs (the
 classification run shown first, the segmentation run chosen in the panel).
@@ -22,6 +24,7 @@ if _reason:
 
 from tests.browser import PANEL_SEL  # noqa: E402
 from tests.fodata import evaluate_model  # noqa: E402
+from tests.test_panel_narrow_browser import _OVERFLOW  # noqa: E402
 from tests.taskdata import (TARGETS, classification_dataset, plugin_module,  # noqa: E402
                             segmentation_dataset)
 
@@ -59,7 +62,8 @@ def ui(tmp_path_factory):
             dataset, "seg_pred", "seg_gt", "seg", confidence_field="seg_conf", num_workers=1)
         evaluate_model(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="cls")
         runs = plugin_module("panels.runs")
-        with browser.App(name, tmp / "app.log") as app, browser.Browser(1440, 900) as chromium:
+        with browser.App(name, tmp / "app.log", panel=[browser.PANEL, "vector_explorer"]) as app, \
+                browser.Browser(1440, 900) as chromium:
             page = chromium.page
             page.goto(app.url)
             browser.poll(lambda: heatmap(page), timeout=90, message="the confusion matrix")
@@ -90,6 +94,13 @@ def point_text(page):
         sel + ' [data-ea="operating-point-text"]'); return e ? e.textContent : null; }""", PANEL_SEL)
 
 
+def fits(page):
+    """Nothing in the panel reaches past its right edge (every section drawn)."""
+    out = page.evaluate(_OVERFLOW, PANEL_SEL)
+    assert 380 <= out["width"] <= 600, "three columns give the panel %d px" % out["width"]
+    assert out["bad"] == [], "\n".join(map(str, out["bad"]))
+
+
 def click_cell(page, col, row):
     browser.click_heatmap_cell(page, col, row, sel=PANEL_SEL)
 
@@ -102,6 +113,9 @@ def test_classification_slider_cells_and_reliability(ui):
     assert panel.get_by_text("IoU threshold", exact=True).count() == 0  # no IoU here
     start = browser.slider_value(page)
     shot(page, "classification_summary")
+    browser.poll(lambda: page.locator(PANEL_SEL + ' [data-ea-plot="reliability_plot"]').count() > 0,
+                 message="every section drawn")
+    fits(page)
     best = ev.sweeps()[0].optimal()["confidence"]
     assert start == pytest.approx(best)
 
@@ -166,3 +180,4 @@ def test_segmentation_cell_opens_its_images(ui):
     shot(page, "segmentation_cell")
     page.locator(PANEL_SEL + ' [data-ea-section="class_table"]').scroll_into_view_if_needed()
     shot(page, "segmentation_table")
+    fits(page)

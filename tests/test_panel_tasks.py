@@ -65,6 +65,10 @@ def test_a_classification_run_is_listed_and_shown_at_its_optimal_threshold(class
     assert "| %.3f | %.3f | %.3f |" % (s["accuracy"], s["balanced_accuracy"], s["macro_f1"]) in summary
     assert "| %.3f | %.3f | %.3f | %.3f |" % (s["precision"], s["recall"], s["f1"],
                                               s["coverage"]) in summary
+    counts = s["error_counts"]
+    assert "| %d | %d | %d |" % (counts["correct"] + counts["low_margin"],
+                                 counts["confused"] + counts["label_suspect"],
+                                 counts["abstained"]) in summary
     assert "the optimal threshold" in summary
     # no IoU for classification; the slider is there
     shown = rendered(client)
