@@ -2,7 +2,9 @@
 
 Thin by design: numbers come from the stored engine analysis (no database scan,
 :mod:`.runs`), sections from :mod:`.sections` and :mod:`.figures`, the objects
-behind a number from :mod:`.selection`. Panel state holds only the user's
+behind a number from :mod:`.selection`. Classification and segmentation runs
+go, by one dispatch on the run's task, to :mod:`.task_explorer` and their
+section builders, drawn by the same browser component. Panel state holds only the user's
 choices (also saved in the execution store per dataset, so they survive
 closing the panel and reloading the page); what is computed from them lives in
 :data:`_outputs` in this process, keyed by panel. Every change of a panel's
