@@ -480,8 +480,10 @@ def _pair_bins(images, image_pairs, K):
     ``image_pairs`` row, from the images' ``binned`` rows."""
     rows = np.concatenate([np.c_[np.full(len(c.binned), i), c.binned] for i, c in enumerate(images)])
     key = (rows[:, 0] * K + rows[:, 1]) * (K + 1) + rows[:, 2]
-    order = np.lexsort((rows[:, 3], key))
-    key, b = key[order], rows[order, 3]
+    b = rows[:, 3]
+    if np.any((np.diff(key) < 0) | ((np.diff(key) == 0) & (np.diff(b) < 0))):
+        order = np.lexsort((b, key))  # measure_image's rows come sorted: rarely needed
+        key, b = key[order], b[order]
     start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     end = np.r_[start[1:], key.size] - 1
     wanted = (image_pairs[:, 0] * K + image_pairs[:, 1]) * (K + 1) + image_pairs[:, 2]
