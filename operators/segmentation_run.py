@@ -87,7 +87,7 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
     eval_method.save_run_results(view, eval_key, _fiftyone_results(view, eval_method, eval_key, ev,
                                                                    spec, sample_ids))
     summary = summarize(ev)
-    _save_analysis(dataset, eval_key, ev, summary)
+    _save_analysis(dataset, eval_key, ev, summary, sample_ids)
     run_store.finish_run(dataset, eval_key)
     summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
     progress(1.0, "Done")
@@ -121,6 +121,8 @@ def to_bytes(ev):
                                           "band_hits", "image_errors", "image_confused_with")}
     if ev.hist is not None:
         arrays["hist"] = ev.hist
+    if ev.pair_bins is not None:
+        arrays["pair_bins"] = ev.pair_bins
     meta = dict(classes=ev.classes, background=ev.background, width=ev.width)
     with io.BytesIO() as f:
         np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
@@ -133,7 +135,7 @@ def from_bytes(blob):
         arrays = {k: z[k] for k in z.files if k != "meta"}
     return segmentation.SegmentationEvaluation(
         classes=meta["classes"], background=meta["background"], width=meta["width"],
-        hist=arrays.pop("hist", None), **arrays)
+        hist=arrays.pop("hist", None), pair_bins=arrays.pop("pair_bins", None), **arrays)
 
 
 # -- checks -------------------------------------------------------------------
@@ -300,12 +302,14 @@ def _fiftyone_results(view, eval_method, eval_key, ev, spec, sample_ids):
                                      matches=matches, missing=missing, backend=eval_method)
 
 
-def _save_analysis(dataset, eval_key, ev, summary):
+def _save_analysis(dataset, eval_key, ev, summary, sample_ids):
+    """The pooled counts, and the ids of the images in the order they were pooled
+    (``ev.image_pairs`` index them), so the panels need no pass over the view."""
     key = run_store.analysis_run_key(eval_key)
     results = dataset.init_run_results(
         key, payload=base64.b64encode(to_bytes(ev)).decode("ascii"),
         written_at=datetime.now(timezone.utc).isoformat(),
-        optimal_threshold=summary["optimal_threshold"])
+        optimal_threshold=summary["optimal_threshold"], sample_ids=list(sample_ids))
     dataset.save_run_results(key, results, cache=False)
 
 

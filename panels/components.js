@@ -187,6 +187,8 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
       errors: sections.errors.grid[j],
       recommendations: sections.recommendations.grid[j].map((i) => sections.recommendations.items[i]),
       more: sections.recommendations.more[j],
+      text: data.points.text ? data.points.text[j] : null,
+      ztext: data.confusion.text ? data.confusion.text[j] : null,  // e.g. images per cell
     };
     const rev = held.revision + "|" + iouKey(local) + "|" + (j < 0 ? "c" + current.value : j);
     // before the paint, so that the details are drawn in the same frame
@@ -204,7 +206,8 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
     });
     const barTraces = data.classes.series.map((s, i) => ({
       type: "bar", name: s[0], x: data.classes.x, y: step.bars[i], marker: { color: s[1] } }));
-    const heatmap = [Object.assign({}, data.confusion.trace, { z: step.z || [] })];
+    const heatmap = [Object.assign({}, data.confusion.trace, { z: step.z || [] },
+                                   step.ztext ? { text: step.ztext } : {})];
     const p = step.point;
 
     const onChange = (event, v) => setValue(v);
@@ -233,38 +236,45 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
     // the slider's value and the optimal threshold read alike at 2 decimals: name the optimum
     const atOptimal = data.optimal !== null && data.optimal !== undefined &&
       Math.abs(value - data.optimal) < 1e-9;
+    // classification and segmentation runs: their own titles and text, no IoU,
+    // no slider without a confidence (view.no_slider)
+    const titles = Object.assign({ threshold: "Precision, recall and F1 against confidence",
+                                   classes: "Performance by class", confusion: "Confusion matrix" },
+                                 data.titles || {});
+    const pointText = step.text || ((atOptimal ? "At the optimal threshold (max F1), confidence " :
+      "At confidence ") + fmt(value, 2) + ": precision " + fmt(p[3], 3) + ", recall " +
+      fmt(p[4], 3) + ", F1 " + fmt(p[5], 3) + " (TP " + p[0] + ", FP " + p[1] + ", FN " + p[2] + ")");
+    const slider = !view.no_slider;
     return h("div", { className: "ea-operating-point ea-eval", "data-ea-ious": Object.keys(ious).length,
                       "data-ea-iou": local },
       h("style", null, EVAL_CSS),
       h(Section, { name: "summary", title: "Summary" },
         h(Markdown, { name: "summary", text: step.summary || "", at: at }),
         step.view ? h(Markdown, { name: "view", text: step.view, at: at }) : null),
-      h(Section, { name: "threshold", title: "Precision, recall and F1 against confidence" },
+      h(Section, { name: "threshold", title: slider ? titles.threshold : "Operating point" },
       h("div", { style: { display: "flex", flexWrap: "wrap", gap: 8 } },
-        button("Back to optimal", view.on_back_to_optimal),
+        slider ? button("Back to optimal", view.on_back_to_optimal) : null,
         button("Re-evaluate (the App's view, if any)", view.on_evaluate),
-        button("Save per-class thresholds", view.on_save_thresholds)),
+        view.on_save_thresholds ? button("Save per-class thresholds", view.on_save_thresholds) : null),
       view.notice ? h("div", { "data-ea": "notice", role: "status", style: { margin: "6px 0" } },
         h(Markdown, { name: "notice", text: view.notice })) : null,
-      h(mui.TextField, { select: true, size: "small", label: "IoU threshold", value: iou || "",
-                         onChange: onIou, style: { minWidth: 160, margin: "8px 0" } },
-        (view.iou_choices || []).map((c) => h(mui.MenuItem, { key: c, value: c }, c))),
-      h("div", { style: { fontSize: 13, opacity: 0.8 } }, "Confidence threshold"),
-      h(Slider, { value: value, min: 0, max: 1, step: 0.01, valueLabelDisplay: "auto",
-                  valueLabelFormat: (v) => fmt(v, 2), onChange: onChange,
-                  onChangeCommitted: onCommit, "aria-label": "Confidence threshold" }),
-      h("div", { "data-ea": "operating-point-text", style: { margin: "4px 0 8px" } },
-        (atOptimal ? "At the optimal threshold (max F1), confidence " : "At confidence ") +
-        fmt(value, 2) + ": precision " + fmt(p[3], 3) + ", recall " +
-        fmt(p[4], 3) + ", F1 " + fmt(p[5], 3) + " (TP " + p[0] + ", FP " + p[1] + ", FN " + p[2] + ")"),
-      h(Plot, { name: "threshold_plot", rev: rev + "|" + value, traces: data.threshold.traces,
-                layout: thresholdLayout,
-                onClick: view.on_threshold_click })),
-      h(Section, { name: "classes", title: "Performance by class" },
+      (view.iou_choices || []).length ? h(mui.TextField, {
+        select: true, size: "small", label: "IoU threshold", value: iou || "",
+        onChange: onIou, style: { minWidth: 160, margin: "8px 0" } },
+        view.iou_choices.map((c) => h(mui.MenuItem, { key: c, value: c }, c))) : null,
+      slider ? h("div", { style: { fontSize: 13, opacity: 0.8 } }, "Confidence threshold") : null,
+      slider ? h(Slider, { value: value, min: 0, max: 1, step: 0.01, valueLabelDisplay: "auto",
+                           valueLabelFormat: (v) => fmt(v, 2), onChange: onChange,
+                           onChangeCommitted: onCommit, "aria-label": "Confidence threshold" }) : null,
+      h("div", { "data-ea": "operating-point-text", style: { margin: "4px 0 8px" } }, pointText),
+      slider ? h(Plot, { name: "threshold_plot", rev: rev + "|" + value, traces: data.threshold.traces,
+                         layout: thresholdLayout,
+                         onClick: view.on_threshold_click }) : null),
+      h(Section, { name: "classes", title: titles.classes },
       h(Plot, { name: "class_plot", rev: rev, traces: barTraces,
                 layout: Object.assign({}, data.classes.layout, { datarevision: rev }),
                 onClick: view.on_class_click })),
-      h(Section, { name: "confusion", title: "Confusion matrix" + (data.confusion.grid ? "" :
+      h(Section, { name: "confusion", title: titles.confusion + (data.confusion.grid ? "" :
         " (this many classes follow the slider when it is released)") },
       h(Plot, { name: "confusion_plot", rev: rev, traces: heatmap,
                 layout: Object.assign({}, data.confusion.layout, { datarevision: rev }),
@@ -298,6 +308,13 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
     });
     const recs = step.recommendations || [];
     const errorTrace = Object.assign({}, errs.trace, { y: step.errors });
+    const titles = Object.assign({ errors: "Error types", pr: "Precision-recall curves" },
+                                 s.data.titles || {});
+    // what no threshold changes, for classification runs (top-k, ROC, reliability)
+    const extras = (s.data.extras || []).map((e) => h(Section, { key: e.name, name: e.name, title: e.title },
+      e.md ? h(Markdown, { name: e.name, text: e.md }) :
+        h(Plot, { name: e.name + "_plot", rev: s.rev.split("|")[0] + "|" + e.name,
+                  traces: e.traces, layout: e.layout })));
     return h("div", { className: "ea-operating-point-details ea-eval ea-eval-details", "data-ea-at": at,
                       "data-ea-iou": s.iou },
       h(Section, { name: "class_table", title: "Per-class table" },
@@ -317,13 +334,14 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
           onClick: () => send(view.on_recommendation, { show: rec.show }) }, "Show") : null))
         : h("p", null, "Nothing stands out at this operating point."),
       step.more ? h("p", null, "... and " + step.more + " less severe findings.") : null),
-      h(Section, { name: "errors", title: "Error types" },
+      h(Section, { name: "errors", title: titles.errors },
       h(Plot, { name: "error_plot", rev: s.rev, traces: [errorTrace],
                 layout: Object.assign({}, errs.layout, { datarevision: s.rev }),
                 onClick: view.on_error_click })),
-      h(Section, { name: "pr", title: "Precision-recall curves" },
+      s.data.pr ? h(Section, { name: "pr", title: titles.pr },
       h(Plot, { name: "pr_plot", rev: s.rev.split("|").slice(0, 2).join("|"),
-                traces: s.data.pr.traces, layout: s.data.pr.layout })));
+                traces: s.data.pr.traces, layout: s.data.pr.layout })) : null,
+      extras);
   }
 
   // The vector explorer's map: the App's PlotlyView, with box and lasso selection

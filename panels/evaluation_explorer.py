@@ -2,7 +2,9 @@
 
 Thin by design: numbers come from the stored engine analysis (no database scan,
 :mod:`.runs`), sections from :mod:`.sections` and :mod:`.figures`, the objects
-behind a number from :mod:`.selection`. Panel state holds only the user's
+behind a number from :mod:`.selection`. Classification and segmentation runs
+go, by one dispatch on the run's task, to :mod:`.task_explorer` and their
+section builders, drawn by the same browser component. Panel state holds only the user's
 choices (also saved in the execution store per dataset, so they survive
 closing the panel and reloading the page); what is computed from them lives in
 :data:`_outputs` in this process, keyed by panel. Every change of a panel's
@@ -24,7 +26,6 @@ differs from the one last drawn.
 import json
 import zlib
 from collections import OrderedDict
-from datetime import datetime
 
 import numpy as np
 
@@ -34,8 +35,9 @@ from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run, eval_target
 from ..plugin import coco
-from . import clicked_views, figures, sections, selection, texts
-from .runs import drop_orphans, explorer_runs, load, load_fast, rerun_prompt, unfinished
+from . import clicked_views, figures, sections, selection, task_explorer, texts
+from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
+                   unfinished)
 
 EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
@@ -93,6 +95,12 @@ class EvaluationExplorer(foo.Panel):
         # drawn in the browser, which already shows their every step: their
         # events only update what Python remembers, with no render.
         method = ctx.params.get("__method__")
+        if method in task_explorer.EVENTS and self._task(ctx) != "detection":
+            # classification and segmentation runs: their builder answers clicks
+            task_explorer.handle(self, ctx, method, _tell)
+            if method != "on_preload":
+                ctx.ops.show_panel_output(self.render(ctx))
+            return None
         if method in ("on_change", "on_change_view") and (
                 ctx.panel.state.unfinished or not _moved(ctx)):
             return None
@@ -141,6 +149,8 @@ class EvaluationExplorer(foo.Panel):
                    view=types.DropdownView(), on_change=self.on_choose_run)
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
+        if out.get("task", "detection") != "detection":
+            return task_explorer.render(self, ctx, panel, out)
         # Every section that follows the confidence is drawn in the browser
         # (panels/components.js) from every slider step's numbers: the
         # summary, the slider, the curves, the class bars and the confusion
@@ -334,6 +344,15 @@ class EvaluationExplorer(foo.Panel):
             choices.update({k: held["choices"][k] for k in BROWSER_KEYS})
         return choices
 
+    def _task(self, ctx):
+        """The task of the panel's run (its analysis run's kind)."""
+        out = _outputs.get(ctx.panel.id)
+        if out is not None and out["choices"]["eval_key"] == ctx.panel.state.eval_key:
+            return out.get("task", "detection")
+        if not ctx.panel.state.eval_key or ctx.panel.state.unfinished:
+            return "detection"
+        return load_fast(ctx, ctx.panel.state.eval_key)[1]["task"]
+
     def _current(self, ctx):
         choices = self._shown(ctx)["choices"]
         ev, _ = load(ctx.dataset, choices["eval_key"])
@@ -460,6 +479,13 @@ class EvaluationExplorer(foo.Panel):
             ev, info = load(ctx.dataset, choices["eval_key"])
         else:
             ev, info = load_fast(ctx, choices["eval_key"])
+        if info["task"] != "detection":  # the one dispatch on the task
+            choices, out, data = task_explorer.compute(
+                ctx, ev, info, {k: choices.get(k) for k in CHOICE_KEYS}, _outputs.get(ctx.panel.id),
+                check_stale, TOP_CLASSES, _view_key(ctx))
+            if check_stale:
+                out.update(staleness(ctx.dataset, choices["eval_key"], info))
+            return choices, out, data
         iou = float(choices.get("iou") or "0.50")
         overall, _ = ev.sweeps(iou)
         optimal = overall.optimal()
@@ -532,13 +558,7 @@ class EvaluationExplorer(foo.Panel):
             "delta_ap_layout": delta_ap_layout,
         })
         if check_stale:
-            dataset = ctx.dataset
-            eval_view = dataset.load_evaluation_view(choices["eval_key"])
-            stale = selection.stale_samples(dataset, eval_view,
-                                            _last_write(dataset, choices["eval_key"], info["written_at"]))
-            out["stale"] = ("%d evaluated samples changed since this run: re-evaluate to "
-                            "refresh" % stale if stale else None)
-            out["runs"] = explorer_runs(dataset)
+            out.update(staleness(ctx.dataset, choices["eval_key"], info))
         return choices, out, data
 
 
@@ -563,19 +583,6 @@ def _remember(panel_id, out):
 def _choice_key(choices):
     return json.dumps({k: round(v, 9) if isinstance(v, float) else (v if v != "" else None)
                        for k, v in choices.items() if k in CHOICE_KEYS}, sort_keys=True, default=str)
-
-
-def _last_write(dataset, eval_key, written_at):
-    """When Error Atlas last wrote to the run's samples: the run itself, or an
-    error map of it (cluster ids). Edits after that make the run stale; edits
-    made before an error map was computed are not told apart from its writes."""
-    times = [written_at] if written_at else []
-    for run in dataset.list_runs():
-        config = dataset.get_run_info(run).config if run.startswith("error_map_") else None
-        if config is not None and getattr(config, "eval_key", None) == eval_key \
-                and getattr(config, "written_at", None):
-            times.append(datetime.fromisoformat(config.written_at))
-    return max(times) if times else None
 
 
 def _view_members(ctx, ev, eval_key, info):

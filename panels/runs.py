@@ -1,4 +1,4 @@
-"""The detection runs the evaluation explorer lists, and their analyses, cached.
+"""The runs the evaluation explorer lists (every task), and their analyses, cached.
 
 Loading a run's analysis reads the database; a panel event must not (FiftyOne
 reloads the dataset on its first use in every call, 50-150 ms), so analyses
@@ -6,8 +6,12 @@ are cached in this process per (dataset, key, run time).
 """
 
 from collections import OrderedDict
+from datetime import datetime
 
-from ..operators import detection_run
+from ..operators import detection_run, run_store, segmentation_run
+from .selection import stale_samples
+
+TASKS = ("detection", "classification", "segmentation")  # FiftyOne's evaluation types
 
 _cache = OrderedDict()
 _latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest load
@@ -16,16 +20,18 @@ _latest = {}  # (dataset name, eval key) -> key in _cache of the run's newest lo
 def load(dataset, eval_key):
     """``(analysis, info)`` of a run, cached per (dataset, key, run time).
 
-    ``info`` also holds what the panel shows about the run's view
-    (``num_images``, ``covers``) and the dataset's id (for the store)."""
+    ``info`` also holds the run's ``task`` (the analysis run's kind), what
+    the panel shows about the run's view (``num_images``, ``covers``) and the
+    dataset's id (for the store)."""
     _ensure_analysis(dataset, eval_key)
     stamp = dataset.get_run_info(detection_run.analysis_run_key(eval_key)).timestamp
     key = (dataset._doc.id, eval_key, stamp)
     if key not in _cache:
-        ev = detection_run.load_analysis(dataset, eval_key)
-        info = dict(detection_run.analysis_info(dataset, eval_key))
+        task = run_store.run_task(dataset, eval_key)
+        ev = _load_analysis(dataset, eval_key, task)
+        info = dict(detection_run.analysis_info(dataset, eval_key), task=task)
         eval_view = dataset.load_evaluation_view(eval_key)
-        n_images = len(ev.image_ids) or len(eval_view)
+        n_images = _num_images(ev, task) or len(eval_view)
         covers = ("the whole dataset" if eval_view.view() == dataset.view() else
                   "a view of %d of the dataset's %d images" % (n_images, len(dataset)))
         source = detection_run.analysis_source(dataset, eval_key)
@@ -42,6 +48,26 @@ def load(dataset, eval_key):
             _cache.popitem(last=False)
     _latest[(dataset.name, eval_key)] = key
     return _cache[key]
+
+
+def _load_analysis(dataset, eval_key, task):
+    """The stored evaluation of a run of ``task``; a segmentation run's gets the
+    ids of its images, in the order it pooled them."""
+    if task != "segmentation" or run_store.run_status(dataset, eval_key) != "completed":
+        return run_store.load_analysis(dataset, eval_key)  # (refuses an unfinished run)
+    ev = segmentation_run.load_analysis(dataset, eval_key)
+    results = dataset.load_run_results(run_store.analysis_run_key(eval_key), cache=False)
+    ids = getattr(results, "sample_ids", None)
+    ev.sample_ids = list(ids) if ids else run_store.run_view(dataset, eval_key).values("id")
+    return ev
+
+
+def _num_images(ev, task):
+    if task == "classification":
+        return int(ev.gt_label.size)
+    if task == "segmentation":
+        return int(ev.num_images)
+    return len(ev.image_ids)
 
 
 def load_fast(ctx, eval_key):
@@ -86,11 +112,14 @@ def rerun_prompt(ctx, eval_key):
 
 
 def explorer_runs(dataset):
-    """Detection evaluation keys, newest last: runs of ``evaluate_model`` and
+    """Evaluation keys of every task, newest last: runs of ``evaluate_model``,
     FiftyOne's own ``evaluate_detections`` runs (analysed on first use), and
-    ``evaluate_model`` runs killed before FiftyOne registered them."""
+    ``evaluate_model`` runs killed before FiftyOne registered them. FiftyOne's
+    classification and segmentation runs without an Error Atlas analysis are
+    not listed (``evaluate_model`` evaluates them)."""
     infos = {k: dataset.get_evaluation_info(k) for k in dataset.list_evaluations()}
-    keys = [k for k, i in infos.items() if i.config.type == "detection"]
+    keys = [k for k, i in infos.items() if i.config.type == "detection" or (
+        i.config.type in TASKS and run_store.run_status(dataset, k) is not None)]
     for run in dataset.list_runs():
         key = run[len("error_atlas_"):]
         if run.startswith("error_atlas_") and key not in infos and \
@@ -120,3 +149,25 @@ def drop_orphans(dataset):
         if (run.startswith("error_atlas_") and key not in evaluations
                 and detection_run.analysis_source(dataset, key) == "fiftyone"):
             dataset.delete_run(run)
+
+
+def staleness(dataset, eval_key, info):
+    """``stale`` (samples edited since the run, as a warning, or None) and the ``runs`` listed."""
+    eval_view = dataset.load_evaluation_view(eval_key)
+    stale = stale_samples(dataset, eval_view, _last_write(dataset, eval_key, info["written_at"]))
+    return {"stale": ("%d evaluated samples changed since this run: re-evaluate to refresh"
+                      % stale if stale else None), "runs": explorer_runs(dataset)}
+
+
+def _last_write(dataset, eval_key, written_at):
+    """When Error Atlas last wrote to the run's samples: the run itself, or an
+    error map of it (cluster ids). Edits after that make the run stale; edits
+    made before an error map was computed are not told apart from its writes."""
+    times = [written_at] if written_at else []
+    for run in dataset.list_runs():
+        config = dataset.get_run_info(run).config if run.startswith("error_map_") else None
+        if config is not None and getattr(config, "eval_key", None) == eval_key \
+                and getattr(config, "written_at", None):
+            times.append(datetime.fromisoformat(config.written_at))
+    return max(times) if times else None
+

@@ -100,7 +100,9 @@ class ImageCounts:
 
     ``pairs`` are ``(true, pred, count)`` rows (pred ``K`` = unlabeled);
     ``binned`` (optional) are ``(true, pred, bin, count)`` rows of the
-    predicted pixels by confidence bin; ``gt_band`` / ``pred_band`` /
+    predicted pixels by confidence bin, folded by :func:`fold_binned` into
+    the data set's counts and ``pair_bins``, the lowest and highest bin of
+    each ``pairs`` row; ``gt_band`` / ``pred_band`` /
     ``band_hits`` count, per class, the pixels in the band of the true
     (predicted) edges and those of both; ``errors`` is (K, 4) pixel counts of
     :data:`ERROR_KINDS` per class and ``confused_with`` (K,) the class each
@@ -114,6 +116,7 @@ class ImageCounts:
     errors: np.ndarray
     confused_with: np.ndarray
     binned: np.ndarray = None
+    pair_bins: np.ndarray = None
 
 
 def measure_image(gt, pred, num_classes, confidence=None, background=None,
@@ -218,7 +221,9 @@ class SegmentationEvaluation:
     and *unlabeled*; ``hist`` (optional) the same counts per confidence bin,
     (K, K + 1, B + 1). ``image_pairs`` holds every image's sparse confusion as
     ``(image, true, pred, count)`` rows, so an image's or a view's numbers and
-    a cell's images need no pass over the masks.
+    a cell's images need no pass over the masks. ``pair_bins`` (optional,
+    with ``hist``) holds the lowest and highest confidence bin of each of
+    those rows' pixels, so a cell's images are known at any threshold.
     """
 
     classes: list
@@ -233,6 +238,7 @@ class SegmentationEvaluation:
     background: int = None
     width: int = BOUNDARY_WIDTH
     names: dict = field(default_factory=dict)
+    pair_bins: np.ndarray = None
 
     @property
     def num_classes(self):
@@ -358,13 +364,60 @@ class SegmentationEvaluation:
         e = self.image_errors
         return np.where(e.sum(axis=2) > 0, e.argmax(axis=2), -1)
 
-    def cell_images(self, true, pred):
+    def cell_images(self, true, pred, confidence=None):
         """Image indices holding pixels of class ``true`` predicted ``pred`` (K:
-        unlabeled), most such pixels first, and those counts."""
-        rows = self.image_pairs[(self.image_pairs[:, 1] == true) & (self.image_pairs[:, 2] == pred)]
+        unlabeled) at a confidence threshold (None: every prediction counts),
+        most such pixels first, and those counts. The counts are those of all
+        predictions (per-image counts per bin are not kept): at a threshold
+        they order the images, and an unlabeled cell counts the class's pixels."""
+        K = self.num_classes
+        held = self._held(self.bin_of(confidence)
+                          if confidence is not None and self.pair_bins is not None else None)
+        rows = self.image_pairs[(self.image_pairs[:, 1] == true) & held[:, 0]] if pred == K else \
+            self.image_pairs[(self.image_pairs[:, 1] == true) & (self.image_pairs[:, 2] == pred) & held[:, 1]]
+        if pred == K:  # per image, all its pixels of the class that reach unlabeled
+            images, first = np.unique(rows[:, 0], return_index=True)
+            counts = np.bincount(rows[:, 0], weights=rows[:, 3], minlength=self.num_images)[images]
+            rows = np.c_[images, np.zeros((images.size, 2), np.int64), counts.astype(np.int64)]
         order = np.argsort(-rows[:, 3], kind="stable")
         return rows[order, 0], rows[order, 3]
 
+    def _held(self, k):
+        """(M, 2) bool per ``image_pairs`` row at bin ``k`` (None: no threshold): its
+        pixels make the image hold (unlabeled, the row's own cell)."""
+        unlabeled = self.image_pairs[:, 2] == self.num_classes
+        if k is None:
+            return np.c_[unlabeled, ~unlabeled]
+        low, high = self.pair_bins[:, 0], self.pair_bins[:, 1]
+        return np.c_[unlabeled | (low < k), ~unlabeled & (high >= k)]
+
+    def cell_image_counts(self, thresholds=None):
+        """(T, K, K + 1) number of images holding each cell at each threshold
+        (None, or a run without confidence: every prediction counts, T = 1),
+        from histograms of the rows' bins (no pass per threshold)."""
+        K, B = self.num_classes, CONFIDENCE_BINS + 1
+        pairs = self.image_pairs
+        unlabeled = pairs[:, 2] == K
+        if thresholds is None or self.pair_bins is None:
+            cells = np.bincount(pairs[:, 1] * (K + 1) + pairs[:, 2], minlength=K * (K + 1))
+            return cells.reshape(1, K, K + 1)
+        k = np.array([self.bin_of(c) for c in thresholds])
+        low, high = self.pair_bins[:, 0].astype(np.int64), self.pair_bins[:, 1].astype(np.int64)
+        # a class cell holds at bin k when the row's highest bin reaches k
+        cell = pairs[:, 1] * (K + 1) + pairs[:, 2]
+        h = np.bincount(cell[~unlabeled] * B + high[~unlabeled], minlength=K * (K + 1) * B)
+        reach = np.cumsum(h.reshape(K * (K + 1), B)[:, ::-1], axis=1)[:, ::-1]  # high >= k
+        out = reach[:, k].T.reshape(k.size, K, K + 1).copy()
+        # unlabeled at bin k: (image, class) with unlabeled pixels, or a pixel below k
+        group = pairs[:, 0] * K + pairs[:, 1]
+        first = np.full(self.num_images * K, B, np.int64)  # lowest bin + 1 (0: always held)
+        np.minimum.at(first, group, np.where(unlabeled, 0, low + 1))
+        present = np.zeros(first.size, bool)
+        present[group] = True
+        g = np.flatnonzero(present)
+        hu = np.bincount((g % K) * (B + 1) + first[g], minlength=K * (B + 1)).reshape(K, B + 1)
+        out[:, :, K] = np.cumsum(hu, axis=1)[:, k].T  # first <= k
+        return out
 
 def pixel_metrics(conf, keep=None):
     """The pooled metrics of a (K, K + 1) confusion (last column unlabeled).
@@ -404,8 +457,9 @@ def pixel_metrics(conf, keep=None):
 
 def fold_binned(images, num_classes):
     """The (K, K + 1, B + 1) pixel counts per confidence bin of ``images``
-    (:class:`ImageCounts`), which then drop their own ``binned`` rows: a batch's
-    worker folds them, so memory follows a batch, not the data set."""
+    (:class:`ImageCounts`), which then keep only their ``pair_bins`` of their
+    ``binned`` rows: a batch's worker folds them, so memory follows a batch,
+    not the data set."""
     K = int(num_classes)
     hist = np.zeros((K, K + 1, CONFIDENCE_BINS + 1), np.int64)
     rows = [c.binned for c in images if c is not None and c.binned is not None]
@@ -413,7 +467,8 @@ def fold_binned(images, num_classes):
         rows = np.concatenate(rows)
         np.add.at(hist, (rows[:, 0], rows[:, 1], rows[:, 2]), rows[:, 3])
     for c in images:
-        if c is not None:
+        if c is not None and c.binned is not None:
+            c.pair_bins = _pair_bins(c, K)
             c.binned = None
     return hist
 
@@ -431,6 +486,9 @@ def pool(classes, images, background=None, width=BOUNDARY_WIDTH, hist=None):
     np.add.at(confusion, (image_pairs[:, 1], image_pairs[:, 2]), image_pairs[:, 3])
     if hist is None and n and all(c.binned is not None for c in images):
         hist = fold_binned(images, K)
+    pair_bins = None
+    if hist is not None and all(c.pair_bins is not None for c in images):
+        pair_bins = np.concatenate([c.pair_bins for c in images]).astype(np.int16)
 
     def stack(name, shape):
         return np.array([getattr(c, name) for c in images]).reshape((n,) + shape)
@@ -441,7 +499,23 @@ def pool(classes, images, background=None, width=BOUNDARY_WIDTH, hist=None):
         band_hits=stack("band_hits", (K,)).sum(axis=0),
         image_errors=stack("errors", (K, len(ERROR_KINDS))),
         image_confused_with=stack("confused_with", (K,)), hist=hist, background=background,
-        width=width)
+        width=width, pair_bins=pair_bins)
+
+
+def _pair_bins(counts, K):
+    """(len(pairs), 2) lowest and highest confidence bin of the pixels of each
+    of one image's ``pairs`` rows, from its ``binned`` rows."""
+    rows = counts.binned
+    key = rows[:, 0] * (K + 1) + rows[:, 1]
+    b = rows[:, 2]
+    if np.any((np.diff(key) < 0) | ((np.diff(key) == 0) & (np.diff(b) < 0))):
+        order = np.lexsort((b, key))  # measure_image's rows come sorted: rarely needed
+        key, b = key[order], b[order]
+    start = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    end = np.r_[start[1:], key.size] - 1
+    wanted = counts.pairs[:, 0] * (K + 1) + counts.pairs[:, 1]
+    pos = np.searchsorted(key[start], wanted)
+    return np.c_[b[start][pos], b[end][pos]].astype(np.int16)
 
 
 def _row_nanmean(a):
