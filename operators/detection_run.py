@@ -83,10 +83,12 @@ def evaluate_detections(
                             iou_threshs=iou_threshs, max_preds=max_preds)
     pause("registered")
     updates.write(dataset)
+    del updates  # its update documents; the run's saved results below are the peak of memory
 
     progress(0.85, "Saving the run")
     results = _fiftyone_results(view, eval_method, eval_key, ev, t, label_values, preds, gts, p_sel, g_sel,
                                 curves=curves, missing=missing)
+    del label_values, preds, gts, p_sel, g_sel, inputs, assessment
     summary = ev.summary(iou, confidence)
     _custom_summary(summary, curves, ev.classes, max_preds)
     if not areas_known:

@@ -141,13 +141,12 @@ def accumulate_one(label, score, matched, ignored, npig, precision, recall, scor
     if n == 0:
         return
 
-    tps = (matched & ~ignored).astype(np.int64)
-    fps = (~matched & ~ignored).astype(np.int64)
     counts = np.bincount(label, minlength=K)
     seg_start = np.cumsum(counts) - counts
     first = seg_start[label]
-    tp = _segment_cumsum(tps, first).astype(np.float64)
-    fp = _segment_cumsum(fps, first).astype(np.float64)
+    # int32 counts: (T, P) arrays are the peak of an evaluation's memory
+    tp = _segment_cumsum(matched & ~ignored, first).astype(np.float64)
+    fp = _segment_cumsum(~(matched | ignored), first).astype(np.float64)
 
     with np.errstate(divide="ignore", invalid="ignore"):
         rc = tp / npig[label]
@@ -193,9 +192,10 @@ def accumulate_one(label, score, matched, ignored, npig, precision, recall, scor
 
 def _segment_cumsum(values, first):
     """Cumulative sum along the last axis restarting where ``first`` says."""
-    cs = np.cumsum(values, axis=-1)
+    cs = np.cumsum(values, axis=-1, dtype=np.int32 if values.shape[-1] < 2**31 else np.int64)
     before = np.concatenate([np.zeros(values.shape[:-1] + (1,), dtype=cs.dtype), cs], axis=-1)
-    return cs - before[..., first]
+    cs -= before[..., first]
+    return cs
 
 
 def _iou_index(iou):
