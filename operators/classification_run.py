@@ -85,7 +85,7 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
         "key": "optimal_confidence", "value": summary["optimal_threshold"],
         "label": "Optimal confidence (max F1)", "lower_is_better": False,
     }}
-    eval_method.save_run_results(view, eval_key, results)
+    run_store.save_fiftyone_results(eval_method, view, eval_key, results)
     run_store.pause("saving")
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
     run_store.save_analysis_results(dataset, eval_key, ev, confidence, method=method)

@@ -84,8 +84,8 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
     updates.write(dataset)
 
     progress(0.85, "Saving the run")
-    eval_method.save_run_results(view, eval_key, _fiftyone_results(view, eval_method, eval_key, ev,
-                                                                   spec, sample_ids))
+    results = _fiftyone_results(view, eval_method, eval_key, ev, spec, sample_ids)
+    run_store.save_fiftyone_results(eval_method, view, eval_key, results)
     summary = summarize(ev)
     _save_analysis(dataset, eval_key, ev, summary, sample_ids)
     run_store.finish_run(dataset, eval_key)
