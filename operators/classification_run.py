@@ -21,7 +21,7 @@ import fiftyone.core.fields as fof
 import fiftyone.core.labels as fol
 import fiftyone.utils.eval.classification as fouc
 
-from ..plugin import classification, scores
+from ..plugin import classification, history, scores
 from . import labels_io, run_store
 from .errors import EvaluationInputError
 
@@ -30,7 +30,8 @@ SUFFIXES = ("", "_error")
 
 
 def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None, confidence=None,
-                             k=5, positive_class=None, missing=None, progress=None):
+                             k=5, positive_class=None, missing=None, progress=None,
+                             model_name=None, model_version=None):
     """Evaluates Classification ``pred_field`` against ``gt_field`` on ``view`` and stores everything.
 
     Returns:
@@ -40,6 +41,7 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
     _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
+    model = run_store.model_info(pred_field, model_name, model_version)
     progress(0.05, "Reading labels")
     labels = _read(view, pred_field, gt_field)
     class_list, warnings = _classes(view, labels, pred_field, gt_field, classes)
@@ -72,7 +74,7 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     progress(0.6, "Writing results")
     request = dict(pred_field=pred_field, gt_field=gt_field, classes=classes, confidence=confidence,
                    k=k, positive_class=positive_class, missing=missing)
-    run_store.begin_run(view, eval_key, TASK, request, written_fields(eval_key))
+    run_store.begin_run(view, eval_key, TASK, request, written_fields(eval_key), model=model)
     eval_method = _register(view, pred_field, gt_field, eval_key, method, k)
     run_store.pause("registered")
     updates.write(dataset)
@@ -89,9 +91,10 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     run_store.pause("saving")
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
     run_store.save_analysis_results(dataset, eval_key, ev, confidence, method=method)
-    run_store.finish_run(dataset, eval_key)
+    run_store.finish_run(dataset, eval_key, record=history.record(
+        TASK, summary, ev.per_class(confidence), len(labels["sample_id"])))
     summary.update(eval_key=eval_key, method=method, num_images=len(labels["sample_id"]),
-                   warnings=warnings)
+                   warnings=warnings, **model)
     progress(1.0, "Done")
     return summary
 

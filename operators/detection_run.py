@@ -25,7 +25,7 @@ import numpy as np
 import fiftyone.core.fields as fof
 import fiftyone.utils.eval.coco as foec
 
-from ..plugin import detection, errors as engine_errors, pr_curves
+from ..plugin import detection, errors as engine_errors, history, pr_curves
 from . import labels_io, run_store
 from .errors import EvaluationInputError
 from .run_store import (  # noqa: F401 (the run API, also reached through this module)
@@ -43,12 +43,14 @@ COUNT_SUFFIXES = ("_tp", "_fp", "_fn")
 def evaluate_detections(
     view, pred_field, gt_field, eval_key, iou=0.5, classes=None, use_masks=False,
     iscrowd="iscrowd", confidence=None, progress=None, classwise=True, iou_threshs=None,
-    max_preds=None, missing=None,
+    max_preds=None, missing=None, model_name=None, model_version=None,
 ):
     """Evaluates ``pred_field`` against ``gt_field`` on ``view`` and stores everything.
 
     ``classwise``, ``iou_threshs``, ``max_preds`` and ``missing`` are FiftyOne's
     ``evaluate_detections`` parameters (see :func:`_check_fiftyone_params`).
+    ``model_name`` (default ``pred_field``) and ``model_version`` are stored
+    with the run and its time, for the history (:mod:`plugin.history`).
 
     Returns:
         the summary dict of :meth:`plugin.detection.Evaluation.summary` plus
@@ -57,6 +59,7 @@ def evaluate_detections(
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
     _check_request(view, pred_field, gt_field, eval_key, iou, confidence)
+    model = run_store.model_info(pred_field, model_name, model_version)
     iou_threshs, max_preds = _check_fiftyone_params(classwise, iou_threshs, max_preds, missing)
     ev, preds, gts, p_sel, g_sel, sample_ids, class_list, warnings, inputs, areas_known = _analyze(
         view, pred_field, gt_field, iou, classes, use_masks, iscrowd, progress)
@@ -78,7 +81,7 @@ def evaluate_detections(
     request.update({k: v for k, v in dict(iou_threshs=iou_threshs, max_preds=max_preds,
                                           missing=missing).items() if v is not None})
     run_store.begin_run(view, eval_key, "detection", request,
-                        written_fields(eval_key, pred_field, gt_field))
+                        written_fields(eval_key, pred_field, gt_field), model=model)
     eval_method = _register(view, pred_field, gt_field, eval_key, iou, iscrowd, use_masks, class_list,
                             iou_threshs=iou_threshs, max_preds=max_preds)
     pause("registered")
@@ -106,8 +109,9 @@ def evaluate_detections(
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
     run_store.save_analysis_results(dataset, eval_key, ev, confidence, class_thresholds=kept,
                                     areas_known=bool(areas_known), delta_ap=summary["delta_ap"])
-    finish_run(dataset, eval_key)
-    summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
+    finish_run(dataset, eval_key, record=history.record(
+        "detection", summary, ev.per_class(confidence, iou=iou), len(sample_ids)))
+    summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings, **model)
     progress(1.0, "Done")
     return summary
 

@@ -30,7 +30,7 @@ class EvaluateModel(foo.Operator):
         self, sample_collection, pred_field, gt_field="ground_truth", eval_key="eval",
         iou=0.5, classes=None, use_masks=False, iscrowd="iscrowd", confidence=None,
         delegate=False, iou_threshs=None, max_preds=None, missing=None, classwise=True,
-        k=5, positive_class=None,
+        k=5, positive_class=None, model_name=None, model_version=None,
     ):
         """Runs the evaluation from Python and returns its summary dict.
 
@@ -59,6 +59,9 @@ class EvaluateModel(foo.Operator):
                 of FiftyOne's ``top-k`` method where predictions have logits
             positive_class: classification with two classes: the positive one
                 (default: the second class, as FiftyOne's ``binary`` method)
+            model_name, model_version: the model evaluated, stored with the
+                run and its time for the evaluation explorer's History
+                (default name: ``pred_field``)
 
         Returns:
             the summary dict, or with ``delegate=True`` the queued operation
@@ -68,7 +71,8 @@ class EvaluateModel(foo.Operator):
             pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
             classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
             iou_threshs=iou_threshs, max_preds=max_preds, missing=missing, classwise=classwise,
-            k=k, positive_class=positive_class,
+            k=k, positive_class=positive_class, model_name=model_name,
+            model_version=model_version,
         )
         return sdk.run(self, sample_collection, params, delegate)
 
@@ -132,6 +136,7 @@ class EvaluateModel(foo.Operator):
         if ctx.dataset.has_evaluation(key):
             inputs.view("replace", types.Warning(
                 label="'%s' exists and will be replaced" % key))
+        _model_inputs(inputs, pred)
         if task == "classification":
             _classification_inputs(inputs)
             return types.Property(inputs, view=types.View(label="Evaluate model"))
@@ -159,7 +164,7 @@ class EvaluateModel(foo.Operator):
                 classes=p.get("classes") or None, confidence=p.get("confidence"),
                 k=p.get("k") if p.get("k") is not None else 5,
                 positive_class=p.get("positive_class") or None, missing=p.get("missing") or None,
-                progress=report)
+                progress=report, **_model_params(p))
             if not ctx.delegated:
                 ctx.trigger("reload_dataset")
             return summary
@@ -170,7 +175,7 @@ class EvaluateModel(foo.Operator):
             confidence=p.get("confidence"),
             iou_threshs=p.get("iou_threshs") or None, max_preds=p.get("max_preds"),
             missing=p.get("missing") or None, classwise=p.get("classwise", True),
-            progress=report,
+            progress=report, **_model_params(p),
         )
         if not ctx.delegated:
             ctx.trigger("reload_dataset")
@@ -244,6 +249,19 @@ def classification_md(summary):
             "top-%s %s" % (k.split("_")[1], num(v)) for k, v in top.items()) + "."]
     lines += ["", "Optimal threshold (max F1): %s." % ("–" if best is None else confidence_text(best))]
     return "\n".join(lines)
+
+
+def _model_inputs(inputs, pred_field):
+    """The model's name and version, kept with the run for the History."""
+    inputs.str("model_name", default=None, label="Model name (optional)",
+               description="Shown in the History; default: the prediction field (%s)" % pred_field)
+    inputs.str("model_version", default=None, label="Model version (optional)",
+               description="E.g. a checkpoint or a date")
+
+
+def _model_params(p):
+    return {"model_name": p.get("model_name") or None,
+            "model_version": p.get("model_version") or None}
 
 
 def _classification_inputs(inputs):

@@ -143,23 +143,41 @@ def check_key_name(eval_key):
             "the run writes), e.g. 'eval'." % (key[:40], len(key), MAX_KEY_LENGTH))
 
 
-def begin_run(view, eval_key, task, request, fields):
+def begin_run(view, eval_key, task, request, fields, model=None):
     """Removes an earlier run of the key (finished or not), then registers the
-    analysis run of ``task`` as ``running``, with the request, the view and
-    every field path the run will write."""
+    analysis run of ``task`` as ``running``, with the request, the view, every
+    field path the run will write, the model (:func:`model_info`) and the time."""
     dataset = view._dataset
     delete_run(dataset, eval_key)
     config = dataset.init_run(eval_key=eval_key, kind=task, version=1,
                               source="evaluate_model", status="running", request=request,
-                              fields=fields, started_at=datetime.now(timezone.utc).isoformat())
+                              fields=fields, started_at=datetime.now(timezone.utc).isoformat(),
+                              **(model or {}))
     view.register_run(analysis_run_key(eval_key), config)
 
 
-def finish_run(dataset, eval_key):
-    """The run's last write: its status becomes ``completed``."""
+def model_info(pred_field, model_name=None, model_version=None):
+    """The model a run evaluates: its name (default the prediction field's)
+    and optional version, as stored on the analysis run's config."""
+    for name, value in (("model_name", model_name), ("model_version", model_version)):
+        if value is not None and not isinstance(value, (str, int, float)):
+            raise EvaluationInputError(
+                "%s must be a string, e.g. %s='%s'; got %s." % (
+                    name, name, "detector-v2" if name == "model_name" else "2026-12-06",
+                    type(value).__name__))
+    return {"model_name": str(model_name) if model_name not in (None, "") else str(pred_field),
+            "model_version": str(model_version) if model_version not in (None, "") else None}
+
+
+def finish_run(dataset, eval_key, record=None):
+    """The run's last write: its status becomes ``completed``, with its
+    history record (:func:`plugin.history.record`) and completion time."""
     key = analysis_run_key(eval_key)
     config = dataset.get_run_info(key).config
     config.status = "completed"
+    if record is not None:
+        config.history = record
+        config.completed_at = datetime.now(timezone.utc).isoformat()
     dataset.update_run_config(key, config)
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import fiftyone.core.fields as fof
 import fiftyone.utils.eval.segmentation as foseg
 
-from ..plugin import segmentation
+from ..plugin import history, segmentation
 from . import labels_io, run_store, segmentation_io
 from .errors import EvaluationInputError
 
@@ -38,7 +38,7 @@ def written_fields(eval_key):
 
 def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=None,
                            ignore_index=255, background=None, confidence_field=None,
-                           num_workers=2, progress=None):
+                           num_workers=2, progress=None, model_name=None, model_version=None):
     """Evaluates ``pred_field`` against ``gt_field`` (``fo.Segmentation``) on
     ``view`` and stores everything.
 
@@ -51,6 +51,8 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
             it is named ``background`` or unnamed
         confidence_field: optional ``fo.Heatmap`` field with the predicted
             class's probability per pixel: enables the confidence sweep
+        model_name, model_version: the model, stored with the run and its
+            time for the history (default name: ``pred_field``)
 
     Returns:
         the summary: pooled metrics, per-class rows, optimal thresholds,
@@ -60,6 +62,7 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
     dataset = view._dataset
     run_store.check_key_name(eval_key)
     _check_fields(view, pred_field, gt_field, confidence_field, eval_key)
+    model = run_store.model_info(pred_field, model_name, model_version)
     spec, names, warnings = _spec(view, gt_field, pred_field, mask_targets, ignore_index, background)
 
     items = _items(view, gt_field, pred_field, confidence_field)
@@ -79,7 +82,7 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
     request = dict(task="segmentation", pred_field=pred_field, gt_field=gt_field,
                    mask_targets=mask_targets, ignore_index=ignore_index, background=background,
                    confidence_field=confidence_field)
-    _begin_run(view, eval_key, request)
+    _begin_run(view, eval_key, request, model)
     eval_method = _register(view, pred_field, gt_field, eval_key)
     updates.write(dataset)
 
@@ -88,8 +91,9 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
     run_store.save_fiftyone_results(eval_method, view, eval_key, results)
     summary = summarize(ev)
     _save_analysis(dataset, eval_key, ev, summary, sample_ids)
-    run_store.finish_run(dataset, eval_key)
-    summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings)
+    run_store.finish_run(dataset, eval_key, record=history.record(
+        "segmentation", summary, summary["per_class"], len(sample_ids)))
+    summary.update(eval_key=eval_key, num_images=len(sample_ids), warnings=warnings, **model)
     progress(1.0, "Done")
     return summary
 
@@ -266,13 +270,13 @@ def _sample_values(ev, eval_key):
     return values
 
 
-def _begin_run(view, eval_key, request):
+def _begin_run(view, eval_key, request, model):
     dataset = view._dataset
     run_store.delete_run(dataset, eval_key)
     config = dataset.init_run(eval_key=eval_key, kind="segmentation", version=1,
                               source="evaluate_model", status="running", request=request,
                               fields=written_fields(eval_key),
-                              started_at=datetime.now(timezone.utc).isoformat())
+                              started_at=datetime.now(timezone.utc).isoformat(), **model)
     view.register_run(run_store.analysis_run_key(eval_key), config)
 
 
