@@ -35,7 +35,7 @@ from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run, eval_target
 from ..plugin import coco
-from . import clicked_views, figures, sections, selection, task_explorer, texts
+from . import clicked_views, figures, history_section, sections, selection, task_explorer, texts
 from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
                    unfinished)
 
@@ -55,7 +55,7 @@ _outputs = OrderedDict()  # panel id -> what the panel shows for its current cho
 OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
 
 
-class EvaluationExplorer(foo.Panel):
+class EvaluationExplorer(history_section.HistorySection, foo.Panel):
     @property
     def config(self):
         return foo.PanelConfig(name="evaluation_explorer", label="Evaluation explorer",
@@ -65,6 +65,7 @@ class EvaluationExplorer(foo.Panel):
 
     def on_load(self, ctx):
         drop_orphans(ctx.dataset)
+        history_section.forget(ctx.dataset_name)
         runs = explorer_runs(ctx.dataset)
         saved = ctx.store(STORE).get(str(ctx.dataset._doc.id)) or {}
         key = saved.get("eval_key") if saved.get("eval_key") in runs else (runs[-1] if runs else None)
@@ -150,7 +151,9 @@ class EvaluationExplorer(foo.Panel):
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
         if out.get("task", "detection") != "detection":
-            return task_explorer.render(self, ctx, panel, out)
+            shown = task_explorer.render(self, ctx, panel, out)
+            history_section.render(self, ctx, panel, out["task"])
+            return shown
         # Every section that follows the confidence is drawn in the browser
         # (panels/components.js) from every slider step's numbers: the
         # summary, the slider, the curves, the class bars and the confusion
@@ -199,6 +202,7 @@ class EvaluationExplorer(foo.Panel):
         told = (out.get("notice") or {}).get("examples")
         if told:
             panel.md(told, name="examples_notice")
+        history_section.render(self, ctx, panel, "detection")
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     # -- choices -----------------------------------------------------------------
