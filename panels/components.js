@@ -663,6 +663,34 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
                   onClick: view.on_click })));
   }
 
+  // A table whose rows come with the view (the History's runs), as a folding
+  // section; below 600 px one block per row with labelled cells, as the per-class
+  // table. view: name, title, columns [[key, label]], rows, head (the key of the
+  // row's title cell), wide (keys of cells given a line of their own).
+  function RowsTable(props) {
+    const view = (props.schema && props.schema.view) || {};
+    const columns = view.columns || [];
+    const rows = view.rows || [];
+    const wide = view.wide || [];
+    const T = mui;
+    return h("div", { className: "ea-eval ea-eval-details", "data-ea-table": view.name },
+      h("style", null, EVAL_CSS),
+      h(Section, { name: view.name, title: view.title },
+        h(T.Table, { size: "small", className: "ea-blocks" },
+          h(T.TableHead, null, h(T.TableRow, null,
+            columns.map((c) => h(T.TableCell, { key: c[0] }, c[1])))),
+          h(T.TableBody, null, rows.map((row, i) => h(T.TableRow, { key: i },
+            columns.map((c) => h(T.TableCell, {
+              key: c[0], "data-key": c[0], "data-label": c[1],
+              "data-head": c[0] === view.head ? "" : undefined,
+              "data-wide": wide.includes(c[0]) ? "" : undefined }, cell(row[c[0]])))))))));
+  }
+
+  fop.registerComponent({
+    name: "RowsTable", label: "RowsTable", component: RowsTable,
+    type: fop.PluginComponentType.Component, activator: () => true,
+  });
+
   fop.registerComponent({
     name: "ClusterTable", label: "ClusterTable", component: ClusterTable,
     type: fop.PluginComponentType.Component, activator: () => true,

@@ -3,7 +3,8 @@
 A metric selector (any headline or per-class metric the runs record), its
 plot over the runs' times with 95% intervals, the baseline's value and band,
 regressions in red, and a table of runs sortable by time, value, change or
-model, each with the metrics it regresses on. Numbers come from the runs'
+model, each with the metrics it regresses on (``RowsTable`` in
+``components.js``: one block per run below 600 px). Numbers come from the runs'
 history records (:mod:`operators.run_history`, :mod:`plugin.history`): a few
 small documents per dataset, read once and cached until the panel reloads.
 
@@ -86,7 +87,10 @@ def render(explorer, ctx, panel, task):
     panel.plot("history_plot", data=traces, layout=layout, config={"displayModeBar": False})
     panel.enum("history_sort", list(SORTS), default=sort, label="Sort runs by",
                view=types.DropdownView(), on_change=explorer.on_history_sort)
-    panel.md(table_md(runs, series, flags, sort), name="history_table")
+    panel.obj("history_table", view=types.View(
+        component="RowsTable", composite_view=True, name="history_runs", title="Runs",
+        columns=columns(metric), rows=table_rows(runs, series, flags, sort), head="run",
+        wide=["regresses"]))
 
 
 def intro_md(runs, baseline, flags):
@@ -98,7 +102,8 @@ def intro_md(runs, baseline, flags):
     if len(runs) == 1:
         return text + "Evaluate another model (or this one later) to follow its metrics."
     if not bad:
-        return text + "No run regresses on any metric (95% interval of the change below zero)."
+        return text + ("No run is below the baseline on any metric beyond chance (the 95% "
+                       "interval of every change reaches zero or above).")
     return text + "Regressions (a metric below the baseline beyond its 95%% interval): %s." % (
         ", ".join("**%s** (%d metric%s)" % (k, len(flags[k]), "" if len(flags[k]) == 1 else "s")
                   for k in bad))
@@ -133,10 +138,13 @@ def figure(runs, s):
                   {"type": "rect", "xref": "paper", "x0": 0, "x1": 1, "y0": s["low"][b],
                    "y1": s["high"][b], "fillcolor": BASELINE_COLOR, "opacity": 0.15,
                    "line": {"width": 0}}]
-    layout = dict(BASE_LAYOUT, height=280, shapes=shapes,
-                  title={"text": "%s over time (baseline dashed, its 95%% interval shaded)"
-                         % s["metric"], "font": {"size": 13}},
-                  xaxis={"type": "date", "title": {"text": "run time (UTC)"}},
+    layout = dict(BASE_LAYOUT, height=320, shapes=shapes,
+                  margin={"t": 40, "r": 10, "b": 80, "l": 50},
+                  legend={"orientation": "h", "x": 0, "y": -0.28, "xanchor": "left",
+                          "yanchor": "top"},
+                  title={"text": "%s per run, UTC (baseline dashed, 95%% band)" % s["metric"],
+                         "font": {"size": 13}},
+                  xaxis={"type": "date", "tickangle": 0, "nticks": 4, "automargin": True},
                   yaxis={"title": {"text": s["metric"]}, "rangemode": "tozero"})
     return traces, layout
 
@@ -158,21 +166,31 @@ def rows(runs, s, flags, sort="time"):
     return sorted(out, key=keys[sort])
 
 
-def table_md(runs, s, flags, sort="time"):
-    """The runs as a markdown table (the panel and the report)."""
+def columns(metric):
+    """The runs table's columns: [key, label]."""
+    return [["run", "Run"], ["model", "Model"], ["time", "Time (UTC)"],
+            ["value", "%s [95%% CI]" % metric], ["change", "Change [95% CI]"], ["flag", "Flag"],
+            ["regresses", "Regresses on"]]
+
+
+def table_rows(runs, s, flags, sort="time"):
+    """The table's rows as texts (the panel and the report)."""
     f = lambda v: "–" if v is None else "%.3f" % v  # noqa: E731
     signed = lambda v: "–" if v is None else "%+.3f" % v  # noqa: E731
-    lines = ["| Run | Model | Time (UTC) | %s [95%% CI] | Change [95%% CI] | Flag | Regresses on |"
-             % s["metric"], "|---|---|---|---|---|---|---|"]
+    out = []
     for r in rows(runs, s, flags, sort):
         run = r["run"]
-        flag = "baseline" if r["baseline"] else ("▼ regression" if r["regression"] else "")
-        change = "–" if r["baseline"] or r["delta"] is None else "%s [%s, %s]" % (
-            signed(r["delta"]), signed(r["delta_low"]), signed(r["delta_high"]))
-        lines.append("| %s | %s | %s | %s [%s, %s] | %s | %s | %s |" % (
-            run["key"], run["model_name"] + (" " + run["model_version"]
-                                             if run.get("model_version") else ""),
-            run_history.when(run), f(r["value"]), f(r["low"]), f(r["high"]), change, flag,
-            ", ".join(r["flags"][:4]) + (" +%d" % (len(r["flags"]) - 4)
-                                         if len(r["flags"]) > 4 else "")))
-    return "\n".join(lines)
+        extra = len(r["flags"]) - 4
+        out.append({
+            "run": run["key"],
+            "model": run["model_name"] + (" " + run["model_version"]
+                                          if run.get("model_version") else ""),
+            "time": run_history.when(run),
+            "value": "–" if r["value"] is None else "%s [%s, %s]" % (
+                f(r["value"]), f(r["low"]), f(r["high"])),
+            "change": "–" if r["baseline"] or r["delta"] is None else "%s [%s, %s]" % (
+                signed(r["delta"]), signed(r["delta_low"]), signed(r["delta_high"])),
+            "flag": "baseline" if r["baseline"] else ("▼ regression" if r["regression"] else ""),
+            "regresses": ", ".join(r["flags"][:4]) + (" +%d" % extra if extra > 0 else ""),
+        })
+    return out

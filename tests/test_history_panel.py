@@ -19,9 +19,9 @@ def rendered(client):
     return props
 
 
-def md(props, name):
-    """A markdown view's text."""
-    return props[name]["default"]
+def table(props):
+    """The History table's rows (cell texts by column key)."""
+    return props["history_table"]["view"]["rows"]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +43,12 @@ def test_history_shows_every_run_and_flags_the_regression(two_runs):
     assert "history_plot" in props and "history_table" in props
     client.call("on_history_metric", value="recall")
     props = rendered(client)
-    table = md(props, "history_table")
-    assert "%.3f" % first["recall"] in table and "%.3f" % second["recall"] in table
-    assert "▼ regression" in table and "baseline" in table
+    rows = table(props)
+    assert [r["run"] for r in rows] == ["v1", "v2"]
+    assert rows[0]["value"].startswith("%.3f [" % first["recall"])
+    assert rows[1]["value"].startswith("%.3f [" % second["recall"])
+    assert (rows[0]["flag"], rows[1]["flag"]) == ("baseline", "▼ regression")
+    assert "recall" in rows[1]["regresses"] and rows[0]["regresses"] == ""
     plot = props["history_plot"]["view"]
     values = plot["data"][0]["y"]
     assert values == [first["recall"], second["recall"]]
@@ -55,7 +58,7 @@ def test_history_shows_every_run_and_flags_the_regression(two_runs):
     client.call("on_history_baseline", value="v2")
     props = rendered(client)
     assert len(props["history_plot"]["view"]["data"]) == 1
-    assert "▼ regression" not in md(props, "history_table")
+    assert [r["flag"] for r in table(props)] == ["", "baseline"]
 
 
 def test_per_class_metric_and_sorting(two_runs):
@@ -67,8 +70,7 @@ def test_per_class_metric_and_sorting(two_runs):
     props = rendered(client)
     values = props["history_plot"]["view"]["data"][0]["y"]
     assert values == pytest.approx([first["per_class_AP"]["car"], second["per_class_AP"]["car"]])
-    rows = [line for line in md(props, "history_table").split("\n") if line.startswith("| v")]
-    order = [line.split("|")[1].strip() for line in rows]
+    order = [r["run"] for r in table(props)]
     worst_first = sorted(["v1", "v2"], key=lambda k: {"v1": first, "v2": second}[k]
                          ["per_class_AP"]["car"])
     assert order == worst_first
@@ -80,6 +82,6 @@ def test_history_of_a_classification_run():
         summary = evaluate_model(ds, pred_field="predictions", eval_key="c1", model_name="digits")
         props = rendered(PanelClient(ds).call("on_load"))
         assert props["history_plot"]["view"]["data"][0]["y"] == [summary["accuracy"]]
-        assert "digits" in md(props, "history_table")
+        assert table(props)[0]["model"] == "digits"
     finally:
         ds.delete()
