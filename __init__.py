@@ -6,6 +6,7 @@ below uses relative imports.
 
 from .operators.compute_error_map import ComputeErrorMap
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
+from .operators.export_report import ExportReport
 from .panels.evaluation_explorer import EvaluationExplorer
 from .panels.vector_explorer import VectorExplorer
 
@@ -15,4 +16,5 @@ def register(p):
     p.register(ErrorAnalysis)
     p.register(EvaluationExplorer)
     p.register(ComputeErrorMap)
+    p.register(ExportReport)
     p.register(VectorExplorer)

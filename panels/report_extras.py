@@ -1,0 +1,198 @@
+"""The report's sections that need more than the run's analysis: thumbnails of
+error examples (the samples' images), failure clusters (the run's error map),
+the history of the runs and the comparison with a second run.
+
+Same signature as :mod:`.report_sections`: ``(doc, content, report) -> bool``;
+``report`` holds the dataset, the second run's content (``other``) and the
+number of thumbnails per group (``thumbs``).
+"""
+
+import numpy as np
+
+from ..operators import run_history
+from ..plugin import classification as cls, errors, history, report_html as rh
+from . import cluster_report, history_section, map_data, map_hover, map_tasks
+
+CLUSTERS = 5  # failure clusters described
+
+
+def examples(doc, c, report):
+    """Thumbnails of the run's worst errors at the operating point."""
+    n = report["thumbs"]
+    if n <= 0:
+        return False
+    groups = {"detection": _detection_examples, "classification": _classification_examples,
+              "segmentation": _segmentation_examples}[c.task](c, n)
+    groups = [(title, items) for title, items in groups if items]
+    if not groups:
+        return False
+    blocks = doc.section("examples", "Error examples")
+    for title, items in groups:
+        blocks.append("<h3>%s</h3>" % rh.inline(title))
+        blocks.append(rh.thumbnails(items))
+    return True
+
+
+def _detection_examples(c, n):
+    ev = c.ev
+    a = ev.assess(c.iou, c.confidence)
+    fp = np.flatnonzero((a.pred_error >= 0) & (a.pred_error != errors.ERROR_TYPES.index("correct")))
+    fp = fp[np.argsort(-ev.pred_score[fp], kind="stable")[:n]]
+    missed = np.flatnonzero(a.gt_error == errors.MISSED)[:n]
+    preds = [(int(ev.pred_image[p]), c.config.pred_field, str(ev.pred_ids[p]),
+              "%s · %.2f · %s" % (ev.classes[ev.pred_label[p]], ev.pred_score[p],
+                                  errors.ERROR_TYPES[a.pred_error[p]])) for p in fp]
+    gts = [(int(ev.gt_image[g]), c.config.gt_field, str(ev.gt_ids[g]),
+            "missed %s" % ev.classes[ev.gt_label[g]]) for g in missed]
+    return [("Most confident false detections", _crops(c, preds)),
+            ("Missed objects", _crops(c, gts))]
+
+
+def _crops(c, items):
+    samples = _samples(c.dataset, [str(c.ev.image_ids[i]) for i, _, _, _ in items])
+    out = []
+    for (i, field, label_id, caption) in items:
+        sample = samples[str(c.ev.image_ids[i])]
+        box = map_hover._box(sample, field, label_id)
+        out.append((map_hover.thumbnail(sample.filepath, box), caption))
+    return out
+
+
+def _classification_examples(c, n):
+    ev = c.ev
+    a = ev.assess(c.confidence)
+    confused = np.flatnonzero(a.error == cls.ERROR_TYPES.index("confused"))
+    confused = confused[np.argsort(-ev.pred_score[confused], kind="stable")[:n]]
+    ids = [str(ev.sample_ids[i]) for i in confused]
+    samples = _samples(c.dataset, ids)
+    return [("Most confident confusions", [
+        (map_hover.thumbnail(samples[s].filepath), "%s taken for %s · %.2f" % (
+            ev.classes[ev.gt_label[i]], ev.classes[ev.pred_label[i]], ev.pred_score[i]))
+        for s, i in zip(ids, confused)])]
+
+
+def _segmentation_examples(c, n):
+    key = c.eval_key + "_miou"
+    view = c.dataset.load_evaluation_view(c.eval_key).exists(key).sort_by(key).limit(n)
+    return [("Images with the lowest mIoU", [
+        (map_hover.thumbnail(path), "mIoU %.2f · %s" % (m, kind or "–"))
+        for path, m, kind in zip(*view.values(["filepath", key, c.eval_key + "_error"]))])]
+
+
+def _samples(dataset, ids):
+    """``{id: sample}`` in one query."""
+    return {s.id: s for s in dataset.select(list(dict.fromkeys(ids)))} if ids else {}
+
+
+def clusters(doc, c, report):
+    """The failure clusters of the run's newest error map, with member thumbnails."""
+    keys = [k for k in map_data.maps(c.dataset)
+            if getattr(c.dataset.get_run_info("error_map_" + k).config, "eval_key", None)
+            == c.eval_key]
+    if not keys:
+        return False
+    m = map_data.load(c.dataset, keys[-1])
+    blocks = doc.section("clusters", "Failure clusters (error map '%s')" % keys[-1])
+    note = cluster_report.ranking_note(m.summaries)
+    if note:
+        blocks.append(rh.paragraph(note))
+    rows = [{"rank": "#%d" % (r + 1), "size": s["size"], "error_rate": s.get("error_rate"),
+             "excess": s.get("excess_errors"), "p": cluster_report.p_text(s.get("p_value")),
+             "what": cluster_report.phrases_md(s)} for r, s in enumerate(m.summaries)]
+    blocks.append(rh.table([("rank", "Cluster"), ("size", "Size"), ("error_rate", "Error rate"),
+                            ("excess", "Excess errors"), ("p", "p-value"),
+                            ("what", "What they share")], rows,
+                           numeric={"size", "error_rate", "excess"}))
+    assessment = c.ev.assess(c.iou, c.info.get("confidence")) if c.task == "detection" else None
+    for r, s in enumerate(m.summaries[:CLUSTERS]):
+        members = np.flatnonzero(m.arrays["cluster"] == s["id"])
+        failing = members[m.arrays["error"][members] != "correct"]
+        picks = np.r_[failing, np.setdiff1d(members, failing)][:max(report["thumbs"], 0)]
+        items = []
+        for i in picks:
+            card = map_hover.point_info(c.dataset, m, c.ev, assessment, int(i), c.iou,
+                                        c.info.get("confidence")) if c.task == "detection" \
+                else map_tasks.hover(c.dataset, m, int(i))
+            items.append((card["thumbnail"], " · ".join(card["lines"][:2])))
+        blocks.append("<h3>Cluster #%d: %d %s</h3>" % (
+            r + 1, s["size"], "images" if m.config.level == "samples" else "objects"))
+        rules = cluster_report.slices_md(s)
+        blocks.append(rh.paragraph(cluster_report.phrases_md(s) or "No distinguishing trait."))
+        if rules:
+            blocks.append(rh.paragraph(rules))
+        if items:
+            blocks.append(rh.thumbnails(items))
+    doc.data["clusters"] = [{k: s.get(k) for k in ("size", "error_rate", "excess_errors",
+                                                   "p_value", "description")}
+                            for s in m.summaries]
+    return True
+
+
+def history_of_runs(doc, c, report):
+    """The runs of this task over time, against the oldest as the baseline."""
+    runs = run_history.runs(c.dataset, task=c.task)
+    if len(runs) < 2:
+        return False
+    metric = history.HEADLINE[c.task][0]
+    s = history.series(runs, metric, runs[0]["key"])
+    flags = history.regressions(runs, runs[0]["key"])
+    blocks = doc.section("history", "History of the runs")
+    blocks.append(rh.markdown(history_section.intro_md(runs, runs[0]["key"], flags)))
+    traces, layout = history_section.figure(runs, s)
+    blocks.append(doc.figure(traces, layout))
+    columns = history_section.columns(metric)
+    blocks.append(rh.table([tuple(col) for col in columns],
+                           history_section.table_rows(runs, s, flags)))
+    return True
+
+
+def comparison(doc, c, report):
+    """Side by side with a second run: headline metrics, their difference with a 95%
+    interval (Newcombe's, independent samples), per-class deltas, both curves."""
+    o = report.get("other")
+    if o is None:
+        return False
+    runs = {r["key"]: r for r in run_history.runs(c.dataset)}
+    a, b = runs.get(c.eval_key), runs.get(o.eval_key)
+    blocks = doc.section("comparison", "Comparison: %s against %s" % (o.eval_key, c.eval_key))
+    if a is None or b is None:
+        blocks.append(rh.paragraph("One of the runs has no finished record."))
+        return True
+    if (a["gt_field"], a["task"]) != (b["gt_field"], b["task"]):
+        blocks.append(rh.paragraph("**Warning:** the runs do not share their ground truth "
+                                   "(%s / %s): the differences compare different data." % (
+                                       a["gt_field"], b["gt_field"])))
+    t = history.table([a, b], baseline=a["key"])
+    rows = []
+    for j, metric in enumerate(t["metrics"]):
+        if np.isnan(t["value"][:, j]).any():
+            continue
+        rows.append({"metric": metric, "a": t["value"][0, j], "b": t["value"][1, j],
+                     "delta": "%+.3f" % t["delta"][1, j],
+                     "ci": "[%+.3f, %+.3f]" % (t["delta_low"][1, j], t["delta_high"][1, j]),
+                     "verdict": "worse" if t["regression"][1, j] else
+                     ("better" if t["delta_low"][1, j] > 0 else "no clear difference"),
+                     "_size": abs(t["delta"][1, j]), "_headline": history.SEP not in metric})
+    head = [r for r in rows if r["_headline"]]
+    per = sorted((r for r in rows if not r["_headline"]), key=lambda r: -r["_size"])
+    columns = [("metric", "Metric"), ("a", c.eval_key), ("b", o.eval_key),
+               ("delta", "Difference"), ("ci", "95% CI"), ("verdict", "Verdict")]
+    blocks.append(rh.paragraph("Each run at its own operating point; the interval treats the "
+                               "runs as independent samples (Wilson / Newcombe), so on the same "
+                               "images it is conservative."))
+    blocks.append(rh.table(columns, head, numeric={"a", "b"}))
+    if per:
+        blocks.append("<h3>Per-class differences, largest first</h3>")
+        blocks.append(rh.table(columns, per[:30], numeric={"a", "b"}))
+    ta, la = c.threshold_figure()
+    tb, _ = o.threshold_figure()
+    both = [dict(t, name="%s %s" % (c.eval_key, t["name"])) for t in ta] + \
+        [dict(t, name="%s %s" % (o.eval_key, t["name"]), line={"dash": "dot", "shape": "hv"})
+         for t in tb]
+    blocks.append("<h3>Both runs against confidence (dotted: %s)</h3>" % rh.inline(o.eval_key))
+    blocks.append(doc.figure(both, dict(la, shapes=[], annotations=[])))
+    doc.data["comparison"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    return True
+
+
+SECTIONS = [examples, clusters, comparison, history_of_runs]

@@ -1,0 +1,148 @@
+"""export_report: one self-contained HTML file per run, for every task, opened in
+headless Chromium with no console errors and no network; its sections present
+and its numbers the run's; the PDF printed when Chromium is present."""
+
+import json
+import os
+import re
+
+import fiftyone as fo
+import fiftyone.operators as foo
+import pytest
+
+from tests import browser
+from tests.fodata import evaluate_model, random_dataset, snapshot
+from tests.taskdata import classification_dataset, evaluate_segmentation, segmentation_dataset
+
+URI = "@error-atlas/error-atlas/export_report"
+SHOTS = os.environ.get("EA_SCREENSHOTS", "/tmp/ea-report")
+
+
+def export(collection, **params):
+    return foo.get_operator(URI)(collection, **params)
+
+
+def report_data(path):
+    text = open(path, encoding="utf-8").read()
+    m = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
+    return text, json.loads(m.group(1).replace("<\\/", "</"))
+
+
+def open_in_chromium(path, name):
+    """Loads the file with the network blocked: page errors, console errors, failed
+    requests, the figures drawn and the sections' titles."""
+    with browser.Browser(1280, 900) as chromium:
+        page = chromium.page
+        console, requests = [], []
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.route(re.compile(r"^https?://"), lambda route: (requests.append(route.request.url),
+                                                              route.abort()))
+        page.goto("file://" + str(path))
+        page.wait_for_function("document.body.getAttribute('data-figures-drawn') !== null",
+                               timeout=60000)
+        drawn = page.evaluate("""() => ({
+          figures: Number(document.body.getAttribute('data-figures-drawn')),
+          plots: [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.querySelector('.main-svg')).length,
+          sections: [...document.querySelectorAll('section > h2')].map(h => h.textContent),
+          images: [...document.querySelectorAll('.thumb img')].filter(
+              i => i.complete && i.naturalWidth > 0).length,
+          text: document.body.innerText})""")
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=os.path.join(SHOTS, name + ".png"))
+        page.screenshot(path=os.path.join(SHOTS, name + "_full.png"), full_page=True)
+        return drawn, console + chromium.console_errors, requests
+
+
+needs_chromium = pytest.mark.skipif(browser.unavailable() is not None,
+                                    reason=browser.unavailable() or "")
+
+
+@needs_chromium
+def test_detection_report_with_comparison_history_and_pdf(tmp_path):
+    ds = random_dataset(seed=11, num_samples=60)
+    try:
+        browser.write_images(ds, tmp_path / "images")
+        first = evaluate_model(ds, pred_field="predictions", eval_key="v1", model_name="shapes",
+                               model_version="1")
+        for s in ds.iter_samples(autosave=True):
+            s["worse"] = fo.Detections(detections=s.predictions.detections[::2])
+        evaluate_model(ds, pred_field="worse", eval_key="v2", model_name="shapes",
+                       model_version="2")
+        before = snapshot(ds)
+        out = export(ds, eval_key="v1", path=str(tmp_path / "r" / "v1.html"), compare_key="v2",
+                     pdf=True)
+        assert snapshot(ds) == before  # the report writes nothing to the dataset
+        assert out["sections"] == ["summary", "curves", "classes", "confusion", "errors",
+                                   "recommendations", "examples", "comparison", "history"]
+        text, data = report_data(out["path"])
+        assert text.count("* plotly.js v") == 1  # embedded once
+        head = data["runs"]["v1"]["headline"]
+        results = ds.load_evaluation_results("v1")
+        assert head["mAP"] == pytest.approx(results.mAP(), abs=1e-12) == first["mAP"]
+        optimal = first["optimal"]  # the report's default operating point: max F1
+        assert head["confidence"] == optimal["confidence"]
+        for k in ("precision", "recall", "f1"):
+            assert head[k] == pytest.approx(optimal[k], abs=1e-12), k
+        rows = {r["class"]: r for r in data["runs"]["v1"]["per_class"]}
+        for c, ap in first["per_class_AP"].items():
+            assert rows[c]["ap"] == ap
+        recall = next(r for r in data["comparison"] if r["metric"] == "recall")
+        assert recall["verdict"] == "worse"
+        drawn, errors_seen, requests = open_in_chromium(out["path"], "detection")
+        assert errors_seen == [] and requests == []
+        assert drawn["figures"] == drawn["plots"] >= 8
+        assert drawn["images"] >= 8  # thumbnails of false detections and missed objects
+        assert "%.3f" % first["mAP"] in drawn["text"]
+        assert drawn["sections"][0] == "Summary and verdict"
+        assert out["pdf_path"].endswith("v1.pdf") and out["pdf_size_bytes"] > 20000
+        assert open(out["pdf_path"], "rb").read(5) == b"%PDF-"
+    finally:
+        ds.delete()
+
+
+@needs_chromium
+def test_classification_report(tmp_path):
+    ds = classification_dataset(seed=4, n=150)
+    try:
+        browser.write_images(ds, tmp_path / "images")
+        summary = evaluate_model(ds, pred_field="predictions", eval_key="c1")
+        out = export(ds, eval_key="c1", path=str(tmp_path / "c1.html"))
+        _, data = report_data(out["path"])
+        head = data["runs"]["c1"]["headline"]
+        assert head["accuracy"] == summary["accuracy"] and head["macro_f1"] == summary["macro_f1"]
+        assert "examples" in out["sections"] and "history" not in out["sections"]
+        drawn, errors_seen, requests = open_in_chromium(out["path"], "classification")
+        assert errors_seen == [] and requests == []
+        assert drawn["figures"] == drawn["plots"] >= 5 and drawn["images"] > 0
+    finally:
+        ds.delete()
+
+
+@needs_chromium
+def test_segmentation_report(tmp_path):
+    ds = segmentation_dataset(seed=5, n=12)
+    try:
+        browser.write_images(ds, tmp_path / "images")
+        summary = evaluate_segmentation(ds, eval_key="s1")
+        out = export(ds, eval_key="s1", path=str(tmp_path / "s1.html"), thumbnails=4)
+        _, data = report_data(out["path"])
+        assert data["runs"]["s1"]["headline"]["mIoU"] == summary["mIoU"]
+        drawn, errors_seen, requests = open_in_chromium(out["path"], "segmentation")
+        assert errors_seen == [] and requests == []
+        assert drawn["images"] == 4 and drawn["figures"] == drawn["plots"]
+    finally:
+        ds.delete()
+
+
+def test_bad_input_is_refused_before_any_write(tmp_path):
+    ds = random_dataset(seed=12, num_samples=10)
+    try:
+        evaluate_model(ds, pred_field="predictions", eval_key="v1")
+        target = tmp_path / "never.html"
+        with pytest.raises(Exception, match="eval_key 'nope' is not a finished"):
+            export(ds, eval_key="nope", path=str(target))
+        with pytest.raises(Exception, match="compare_key is the report's own run"):
+            export(ds, eval_key="v1", compare_key="v1", path=str(target))
+        assert not target.exists()
+    finally:
+        ds.delete()
