@@ -106,7 +106,7 @@ def test_classification_report(tmp_path):
     try:
         browser.write_images(ds, tmp_path / "images")
         summary = evaluate_model(ds, pred_field="predictions", eval_key="c1")
-        out = export(ds, eval_key="c1", path=str(tmp_path / "c1.html"))
+        out = export(ds, eval_key="c1", path=str(tmp_path / "c1.html"), confidence=0.0)
         _, data = report_data(out["path"])
         head = data["runs"]["c1"]["headline"]
         assert head["accuracy"] == summary["accuracy"] and head["macro_f1"] == summary["macro_f1"]
@@ -144,5 +144,28 @@ def test_bad_input_is_refused_before_any_write(tmp_path):
         with pytest.raises(Exception, match="compare_key is the report's own run"):
             export(ds, eval_key="v1", compare_key="v1", path=str(target))
         assert not target.exists()
+    finally:
+        ds.delete()
+
+
+@needs_chromium
+def test_failure_clusters_of_the_error_map(tmp_path):
+    ds = random_dataset(seed=13, num_samples=80)
+    try:
+        browser.write_images(ds, tmp_path / "images")
+        evaluate_model(ds, pred_field="predictions", eval_key="e1")
+        mapped = foo.get_operator("@error-atlas/error-atlas/compute_error_map")(
+            ds, eval_key="e1", level="samples", map_key="m1", num_clusters=4)
+        out = export(ds, eval_key="e1", path=str(tmp_path / "e1.html"), thumbnails=3)
+        assert "clusters" in out["sections"]
+        text, data = report_data(out["path"])
+        sizes = sorted(c["size"] for c in data["clusters"])
+        assert sizes == sorted(c["size"] for c in mapped["clusters"]) and sum(sizes) == 80
+        assert "Failure clusters (error map &#x27;m1&#x27;)" in text or \
+            "Failure clusters (error map 'm1')" in text
+        drawn, errors_seen, requests = open_in_chromium(out["path"], "clusters")
+        assert errors_seen == [] and requests == []
+        # 3 false detections + 3 missed objects + 3 members of each of the 4 clusters
+        assert drawn["images"] == 6 + 12
     finally:
         ds.delete()
