@@ -10,7 +10,8 @@ Intervals: every metric kept here is a share in [0, 1] where higher is better
 (precision, recall, F1, accuracy, AP, IoU...), given a 95% Wilson score
 interval on its count ``n`` (binomial): precision on the predictions counted,
 recall on the ground truth, F1 on ``tp + (fp + fn) / 2`` (its own
-denominator), mAP / AP / AR on the ground-truth objects, classification's
+denominator; per class ``(predictions + support) / 2``), mAP / AP / AR on the
+ground-truth objects (per class: its support), classification's
 accuracy-like metrics on the images, segmentation's on the images (pixels of
 an image are not independent draws). A run **regresses** on a metric when the
 95% interval of its difference to the baseline (Newcombe's hybrid score
@@ -69,11 +70,18 @@ def _headline_counts(task, s, num_images):
 
 
 def _class_count(task, key, row, num_images):
-    if task == "detection" and key == "precision":
-        return int(row.get("tp") or 0) + int(row.get("fp") or 0)
+    """A class's count: recall and AP on its support, precision on its
+    predictions, F1 on (predictions + support) / 2; segmentation on the images."""
     if task == "segmentation":
         return int(num_images)
-    return int(row.get("support") or 0)
+    support = int(row.get("support") or 0)
+    if task == "detection":
+        predicted = int(row.get("tp") or 0) + int(row.get("fp") or 0)
+    else:  # classification rows give shares: tp = recall * support, predicted = tp / precision
+        tp = round(float(row.get("recall") or 0) * support)
+        precision = float(row.get("precision") or 0)
+        predicted = round(tp / precision) if precision > 0 else 0
+    return {"precision": predicted, "f1": (predicted + support) / 2}.get(key, support)
 
 
 def _put(out, name, value, n):

@@ -45,7 +45,7 @@ def mean_ap(label, rank, tp, num_gt):
         return None
     keep = valid[label]
     label, rank, tp = label[keep], rank[keep], tp[keep]
-    order = np.argsort(label * (int(rank.max(initial=0)) + 1) + rank)
+    order = np.argsort(label.astype(np.int64) * (int(rank.max(initial=0)) + 1) + rank)  # int32 when loaded
     label, tp = label[order], tp[order].astype(np.int64)
     K, thresholds = num_gt.size, RECALL_THRESHOLDS
     counts = np.bincount(label, minlength=K)

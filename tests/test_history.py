@@ -106,6 +106,11 @@ def test_classification_and_segmentation_runs_are_recorded():
         assert m["accuracy"][0] == pytest.approx(accuracy_score(truth, [p or "" for p in pred]),
                                                  abs=1e-12)
         assert m["accuracy"][1] == 200 and m["macro_f1"][0] == summary["macro_f1"]
+        for c in ("cat", "dog"):  # a class's counts: its predictions and its support
+            predicted, support = pred.count(c), truth.count(c)
+            assert m["precision" + history.SEP + c][1] == predicted
+            assert m["recall" + history.SEP + c][1] == support
+            assert m["f1" + history.SEP + c][1] == (predicted + support) / 2
     finally:
         cls.delete()
     ds = segmentation_dataset(seed=2, n=12)
