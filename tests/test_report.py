@@ -95,7 +95,8 @@ def test_detection_report_with_comparison_history_and_pdf(tmp_path):
         assert "%.3f" % first["mAP"] in drawn["text"]
         assert drawn["sections"][0] == "Summary and verdict"
         assert out["pdf_path"].endswith("v1.pdf") and out["pdf_size_bytes"] > 20000
-        assert open(out["pdf_path"], "rb").read(5) == b"%PDF-"
+        pdf = open(out["pdf_path"], "rb").read()
+        assert pdf[:5] == b"%PDF-" and len(re.findall(rb"/Type\s*/Page\b", pdf)) >= 4
     finally:
         ds.delete()
 
@@ -167,5 +168,21 @@ def test_failure_clusters_of_the_error_map(tmp_path):
         assert errors_seen == [] and requests == []
         # 3 false detections + 3 missed objects + 3 members of each of the 4 clusters
         assert drawn["images"] == 6 + 12
+    finally:
+        ds.delete()
+
+
+def test_through_fiftyones_executor_as_the_app_runs_it(tmp_path):
+    ds = random_dataset(seed=14, num_samples=20)
+    try:
+        evaluate_model(ds, pred_field="predictions", eval_key="v1")
+        result = foo.execute_operator(URI, ctx=dict(view=ds.view(), params=dict(
+            eval_key="v1", path=str(tmp_path / "app.html"), thumbnails=0)))
+        assert result.error is None, result.error
+        out = result.result
+        assert out["path"] == str(tmp_path / "app.html") and out["pdf_path"] is None
+        assert "examples" not in out["sections"] and os.path.getsize(out["path"]) > 4e6
+        _, data = report_data(out["path"])
+        assert data["runs"]["v1"]["headline"]["num_images"] == 20
     finally:
         ds.delete()
