@@ -666,20 +666,26 @@ ${VX} .MuiButton-root { max-width: 100%; }` + BLOCK_CSS;
   // A table whose rows come with the view (the History's runs), as a folding
   // section; below 600 px one block per row with labelled cells, as the per-class
   // table. view: name, title, columns [[key, label]], rows, head (the key of the
-  // row's title cell), wide (keys of cells given a line of their own).
+  // row's title cell), wide (keys of cells given a line of their own), and
+  // on_click_row (called with {row, key: the row's head cell}).
   function RowsTable(props) {
     const view = (props.schema && props.schema.view) || {};
     const columns = view.columns || [];
     const rows = view.rows || [];
     const wide = view.wide || [];
+    const triggerEvent = foo.usePanelEvent();
     const T = mui;
+    const click = (row, i) => view.on_click_row ? () => triggerEvent(props.id, {
+      operator: view.on_click_row, params: { row: i, key: row[view.head] } }) : undefined;
     return h("div", { className: "ea-eval ea-eval-details", "data-ea-table": view.name },
       h("style", null, EVAL_CSS),
       h(Section, { name: view.name, title: view.title },
         h(T.Table, { size: "small", className: "ea-blocks" },
           h(T.TableHead, null, h(T.TableRow, null,
             columns.map((c) => h(T.TableCell, { key: c[0] }, c[1])))),
-          h(T.TableBody, null, rows.map((row, i) => h(T.TableRow, { key: i },
+          h(T.TableBody, null, rows.map((row, i) => h(T.TableRow, {
+            key: i, hover: !!view.on_click_row, onClick: click(row, i),
+            style: view.on_click_row ? { cursor: "pointer" } : undefined },
             columns.map((c) => h(T.TableCell, {
               key: c[0], "data-key": c[0], "data-label": c[1],
               "data-head": c[0] === view.head ? "" : undefined,

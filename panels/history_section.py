@@ -4,7 +4,7 @@ A metric selector (any headline or per-class metric the runs record), its
 plot over the runs' times with 95% intervals, the baseline's value and band,
 regressions in red, and a table of runs sortable by time, value, change or
 model, each with the metrics it regresses on (``RowsTable`` in
-``components.js``: one block per run below 600 px). Numbers come from the runs'
+``components.js``: one block per run below 600 px); a click on a run shows it. Numbers come from the runs'
 history records (:mod:`operators.run_history`, :mod:`plugin.history`): a few
 small documents per dataset, read once and cached until the panel reloads.
 
@@ -59,6 +59,13 @@ class HistorySection:
     def on_history_sort(self, ctx):
         ctx.panel.state.set("history_sort", ctx.params.get("value"))
 
+    def on_history_run(self, ctx):
+        """A run's row was clicked: the explorer shows that run."""
+        key = ctx.params.get("key")
+        if key and key != ctx.panel.state.eval_key:
+            ctx.params["value"] = key
+            self.on_choose_run(ctx)
+
 
 def render(explorer, ctx, panel, task):
     """Adds the History section for the shown run's ``task`` to ``panel``."""
@@ -90,7 +97,7 @@ def render(explorer, ctx, panel, task):
     panel.obj("history_table", view=types.View(
         component="RowsTable", composite_view=True, name="history_runs", title="Runs",
         columns=columns(metric), rows=table_rows(runs, series, flags, sort), head="run",
-        wide=["regresses"]))
+        wide=["regresses"], on_click_row=explorer.on_history_run))
 
 
 def intro_md(runs, baseline, flags):

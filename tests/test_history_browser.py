@@ -97,6 +97,13 @@ def test_history_in_the_app(tmp_path):
                                 and history_rows(page), message="v2 as the baseline")
             assert rows[0][5] == "" and re.match(r"^\+", rows[0][4])
             shot(page, "history_baseline_v2")
+            # a click on a run's row: the explorer shows that run
+            page.locator(PANEL_SEL + ' [data-ea-table="history_runs"] tbody tr').first.click()
+            browser.poll(lambda: page.locator(PANEL_SEL + ' [role="combobox"]').first
+                         .inner_text().replace("\u200b", "").strip() == "v1",
+                         message="run v1 shown")
+            browser.poll(lambda: browser.summary(page) and browser.summary(page).get("mAP")
+                         == "%.3f" % first["mAP"], message="v1's summary")
             assert chromium.console_errors == []
     finally:
         dataset.delete()

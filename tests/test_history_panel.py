@@ -85,3 +85,12 @@ def test_history_of_a_classification_run():
         assert table(props)[0]["model"] == "digits"
     finally:
         ds.delete()
+
+
+def test_a_click_on_a_run_shows_it(two_runs):
+    ds, first, second = two_runs
+    client = PanelClient(ds).call("on_load")
+    assert client.state["eval_key"] == "v2"  # the newest
+    client.call("on_history_run", row=0, key="v1")
+    assert client.state["eval_key"] == "v1"
+    assert client.shown["choices"]["eval_key"] == "v1"
