@@ -59,9 +59,12 @@ class ExportReport(foo.Operator):
         menu, others = types.Dropdown(), types.Dropdown()
         for key in runs:
             menu.add_choice(key, label=key)
-            others.add_choice(key, label=key)
         inputs.str("eval_key", default=runs[-1], required=True, label="Evaluation", view=menu)
         key = ctx.params.get("eval_key") or runs[-1]
+        task = run_store.run_task(ctx.dataset, key) if key in runs else None
+        for other in runs:  # runs of the same task
+            if other != key and run_store.run_task(ctx.dataset, other) == task:
+                others.add_choice(other, label=other)
         inputs.str("path", default=default_path(ctx.dataset.name, key), label="HTML file",
                    description="Where the report is written (on the machine running FiftyOne)")
         inputs.str("compare_key", default=None, label="Compare with (optional)", view=others)

@@ -1,8 +1,6 @@
 """The evaluation explorer's History section through the panel's callbacks (what
 the App calls): its table and plot hold the runs' recorded numbers."""
 
-import json
-
 import fiftyone as fo
 import pytest
 
