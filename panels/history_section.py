@@ -197,7 +197,8 @@ def table_rows(runs, s, flags, sort="time"):
                 f(r["value"]), f(r["low"]), f(r["high"])),
             "change": "–" if r["baseline"] or r["delta"] is None else "%s [%s, %s]" % (
                 signed(r["delta"]), signed(r["delta_low"]), signed(r["delta_high"])),
-            "flag": "baseline" if r["baseline"] else ("▼ regression" if r["regression"] else ""),
-            "regresses": ", ".join(r["flags"][:4]) + (" +%d" % extra if extra > 0 else ""),
+            "flag": "baseline" if r["baseline"] else ("▼ regression" if r["regression"] else "–"),
+            "regresses": ", ".join(r["flags"][:4]) + (" +%d" % extra if extra > 0 else "")
+                         if r["flags"] else "–",
         })
     return out

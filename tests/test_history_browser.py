@@ -95,7 +95,7 @@ def test_history_in_the_app(tmp_path):
             browser.choose(page, "Baseline run", "shapes 2.0 (v2)")
             rows = browser.poll(lambda: (history_rows(page) or [[""] * 7])[-1][5] == "baseline"
                                 and history_rows(page), message="v2 as the baseline")
-            assert rows[0][5] == "" and re.match(r"^\+", rows[0][4])
+            assert rows[0][5] == "–" and re.match(r"^\+", rows[0][4])
             shot(page, "history_baseline_v2")
             # a click on a run's row: the explorer shows that run
             page.locator(PANEL_SEL + ' [data-ea-table="history_runs"] tbody tr').first.click()

@@ -46,7 +46,7 @@ def test_history_shows_every_run_and_flags_the_regression(two_runs):
     assert rows[0]["value"].startswith("%.3f [" % first["recall"])
     assert rows[1]["value"].startswith("%.3f [" % second["recall"])
     assert (rows[0]["flag"], rows[1]["flag"]) == ("baseline", "▼ regression")
-    assert "recall" in rows[1]["regresses"] and rows[0]["regresses"] == ""
+    assert "recall" in rows[1]["regresses"] and rows[0]["regresses"] == "–"
     plot = props["history_plot"]["view"]
     values = plot["data"][0]["y"]
     assert values == [first["recall"], second["recall"]]
@@ -56,7 +56,7 @@ def test_history_shows_every_run_and_flags_the_regression(two_runs):
     client.call("on_history_baseline", value="v2")
     props = rendered(client)
     assert len(props["history_plot"]["view"]["data"]) == 1
-    assert [r["flag"] for r in table(props)] == ["", "baseline"]
+    assert [r["flag"] for r in table(props)] == ["–", "baseline"]
 
 
 def test_per_class_metric_and_sorting(two_runs):
