@@ -3,8 +3,14 @@
 A (sample, class) prediction counts at threshold ``c`` when its confidence
 is ``>= c``; it is a true positive when that class is in the sample's ground
 truth. Metrics follow ``sklearn.metrics`` on indicator matrices with
-``zero_division=0``.
+``zero_division=0``. :class:`Evaluation` is the task's
+:class:`~.evaluation.Evaluation`: the run ``evaluate_model`` stores for
+``fo.Classifications`` fields.
 """
+
+import io
+from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -55,3 +61,142 @@ def sweeps(gt, scores):
     s, c = np.nonzero(np.isfinite(scores))
     return sweep.sweeps(scores[s, c], c, gt[s, c], np.zeros(s.size, bool),
                         np.nonzero(gt)[1], gt.shape[1])
+
+
+ERROR_TYPES = ("correct", "missed", "spurious", "confused")
+CORRECT, MISSED, SPURIOUS, CONFUSED = range(len(ERROR_TYPES))
+
+
+@dataclass
+class Assessment:
+    """Per-sample error types and per-class counts at one confidence threshold.
+
+    Attributes:
+        predicted: (N, K) bool, the classes counted at the threshold
+        error: (N,) index into :data:`ERROR_TYPES`: ``correct`` (the exact set),
+            ``missed`` (true classes left out, none extra), ``spurious``
+            (extra classes, none left out), ``confused`` (both)
+        tp, fp, fn: (N,) per-sample counts of (sample, class) pairs
+        confusion: (K, 2, 2) per class ``[[tn, fp], [fn, tp]]``, as
+            ``sklearn.metrics.multilabel_confusion_matrix``
+    """
+
+    predicted: np.ndarray
+    error: np.ndarray
+    tp: np.ndarray
+    fp: np.ndarray
+    fn: np.ndarray
+    confusion: np.ndarray
+
+    def error_counts(self):
+        counts = np.bincount(self.error, minlength=len(ERROR_TYPES))
+        return {name: int(c) for name, c in zip(ERROR_TYPES, counts)}
+
+
+class Evaluation:
+    """A multi-label evaluation: (N, K) true classes and predicted confidences,
+    queryable at any confidence threshold without the data set."""
+
+    task = "multilabel"
+
+    def __init__(self, classes, gt, scores, sample_ids=()):
+        """``gt``: (N, K) bool; ``scores``: (N, K) confidences, NaN where the
+        class is not predicted for the sample."""
+        self.classes = list(classes)
+        self.gt = np.asarray(gt, dtype=bool)
+        self.scores = np.asarray(scores, dtype=np.float64)
+        self.sample_ids = np.asarray(sample_ids, dtype=str)
+        self._assess = lru_cache(maxsize=8)(self._compute_assessment)
+        self._sweeps = lru_cache(maxsize=1)(lambda: sweeps(self.gt, self.scores))
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def support(self):
+        return self.gt.sum(axis=0)
+
+    def set_ids(self, sample_ids):
+        self.sample_ids = np.asarray(sample_ids, dtype=str)
+
+    def assess(self, confidence=None, **point):
+        """The :class:`Assessment` at the threshold (None: every prediction)."""
+        return self._assess(None if confidence is None else float(confidence))
+
+    def _compute_assessment(self, confidence):
+        pred = predicted_at(self.scores, confidence)
+        tp = np.count_nonzero(pred & self.gt, axis=1)
+        fp = np.count_nonzero(pred & ~self.gt, axis=1)
+        fn = np.count_nonzero(~pred & self.gt, axis=1)
+        error = np.where(fp > 0, np.where(fn > 0, CONFUSED, SPURIOUS),
+                         np.where(fn > 0, MISSED, CORRECT)).astype(np.int8)
+        ctp = np.count_nonzero(pred & self.gt, axis=0)
+        cfp = np.count_nonzero(pred & ~self.gt, axis=0)
+        cfn = np.count_nonzero(~pred & self.gt, axis=0)
+        ctn = self.gt.shape[0] - ctp - cfp - cfn
+        confusion = np.stack([np.c_[ctn, cfp], np.c_[cfn, ctp]], axis=1)
+        return Assessment(pred, error, tp, fp, fn, confusion)
+
+    def metrics(self, confidence=None):
+        """:func:`metrics` at the threshold."""
+        return metrics(self.gt, self.assess(confidence).predicted)
+
+    def sweeps(self, **point):
+        """``(overall, per_class)``: micro precision / recall / F1 of every
+        (sample, class) prediction against the threshold, and per class."""
+        return self._sweeps()
+
+    def optimal_thresholds(self, **point):
+        """Maximum micro-F1 confidence overall, maximum-F1 confidence per class."""
+        overall, per_class = self.sweeps()
+        best = overall.optimal()
+        return {"overall": best["confidence"] if best else None,
+                "per_class": {c: (s.optimal()["confidence"] if s.optimal() and s.num_gt else None)
+                              for c, s in zip(self.classes, per_class)}}
+
+    def per_class(self, confidence=None, **point):
+        """One JSON-ready row per class at the threshold."""
+        m, a = self.metrics(confidence), self.assess(confidence)
+        best = self.optimal_thresholds()["per_class"]
+        return [{"class": c, "precision": m["per_class_precision"][j],
+                 "recall": m["per_class_recall"][j], "f1": m["per_class_f1"][j],
+                 "support": m["per_class_support"][j], "tp": int(a.confusion[j, 1, 1]),
+                 "fp": int(a.confusion[j, 0, 1]), "fn": int(a.confusion[j, 1, 0]),
+                 "optimal_threshold": best[c]}
+                for j, c in enumerate(self.classes)]
+
+    def summary(self, confidence=None, **point):
+        """Headline numbers at the threshold, JSON-ready."""
+        m = self.metrics(confidence)
+        overall, _ = self.sweeps()
+        best = self.optimal_thresholds()
+        return {
+            "task": self.task, "confidence": confidence,
+            **{k: v for k, v in m.items() if not k.startswith("per_class")},
+            "optimal": overall.optimal(), "optimal_threshold": best["overall"],
+            "per_class_optimal_threshold": best["per_class"],
+            "error_counts": self.assess(confidence).error_counts(),
+            "num_samples": int(self.gt.shape[0]), "num_gt": int(self.gt.sum()),
+            "num_pred": int(np.isfinite(self.scores).sum()),
+        }
+
+    def to_bytes(self):
+        """Compressed sparse form (numpy ``.npz``): the true and the predicted pairs."""
+        gs, gc = np.nonzero(self.gt)
+        ps, pc = np.nonzero(np.isfinite(self.scores))
+        buf = io.BytesIO()
+        np.savez_compressed(buf, classes=np.array(self.classes, dtype=str),
+                            shape=np.array(self.gt.shape), gt=np.c_[gs, gc],
+                            pred=np.c_[ps, pc], score=self.scores[ps, pc],
+                            sample_ids=self.sample_ids.astype(bytes))
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob):
+        with np.load(io.BytesIO(blob), allow_pickle=False) as z:
+            n, k = z["shape"].tolist()
+            gt = indicators(n, k, z["gt"][:, 0], z["gt"][:, 1])
+            scores = np.full((n, k), np.nan)
+            scores[z["pred"][:, 0], z["pred"][:, 1]] = z["score"]
+            return cls(z["classes"].tolist(), gt, scores, z["sample_ids"].astype(str))
