@@ -64,7 +64,8 @@ def sweeps(gt, scores):
 
 
 ERROR_TYPES = ("correct", "missed", "spurious", "confused")
-CORRECT, MISSED, SPURIOUS, CONFUSED = range(len(ERROR_TYPES))
+MISSED = "Missed"  # the class confusion's last column: a true class not predicted
+CORRECT, LEFT_OUT, SPURIOUS, CONFUSED = range(len(ERROR_TYPES))
 
 
 @dataclass
@@ -130,13 +131,76 @@ class Evaluation:
         fp = np.count_nonzero(pred & ~self.gt, axis=1)
         fn = np.count_nonzero(~pred & self.gt, axis=1)
         error = np.where(fp > 0, np.where(fn > 0, CONFUSED, SPURIOUS),
-                         np.where(fn > 0, MISSED, CORRECT)).astype(np.int8)
+                         np.where(fn > 0, LEFT_OUT, CORRECT)).astype(np.int8)
         ctp = np.count_nonzero(pred & self.gt, axis=0)
         cfp = np.count_nonzero(pred & ~self.gt, axis=0)
         cfn = np.count_nonzero(~pred & self.gt, axis=0)
         ctn = self.gt.shape[0] - ctp - cfp - cfn
         confusion = np.stack([np.c_[ctn, cfp], np.c_[cfn, ctp]], axis=1)
         return Assessment(pred, error, tp, fp, fn, confusion)
+
+    def passes(self, grid):
+        """(N, K) how many thresholds of ``grid`` (ascending) each prediction reaches
+        (0 where the class is not predicted)."""
+        out = np.zeros(self.gt.shape, np.int64)
+        has = np.isfinite(self.scores)
+        out[has] = np.searchsorted(np.asarray(grid, np.float64), self.scores[has], side="right")
+        return out
+
+    def class_confusions(self, grid):
+        """(T, K, K + 1) class confusion at each threshold of ``grid`` (ascending):
+        rows true classes; ``[t, t]`` the samples where ``t`` is found, ``[t, p]``
+        those where ``p`` is predicted but not true alongside a true ``t``, and
+        ``[t, K]`` (:data:`MISSED`) those where ``t`` is not predicted."""
+        T, K = len(grid), self.num_classes
+        passes = self.passes(grid)
+        ts, tc = np.nonzero(self.gt)  # row-major: grouped by sample
+        tp = _passing(np.bincount(tc * (T + 1) + passes[ts, tc], minlength=K * (T + 1))
+                      .reshape(K, T + 1))
+        fs, fc = np.nonzero((passes > 0) & ~self.gt)
+        per_sample = self.gt.sum(axis=1)
+        rep = per_sample[fs]
+        start = np.repeat((np.cumsum(per_sample) - per_sample)[fs], rep)
+        idx = start + np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
+        code = (tc[idx] * K + np.repeat(fc, rep)) * (T + 1) + np.repeat(passes[fs, fc], rep)
+        off = _passing(np.bincount(code, minlength=K * K * (T + 1)).reshape(K, K, T + 1))
+        out = np.zeros((T, K, K + 1), np.int64)
+        out[:, :, :K] = np.moveaxis(off, 2, 0)
+        out[:, np.arange(K), np.arange(K)] = tp.T
+        out[:, :, K] = self.support[None, :] - tp.T
+        return out
+
+    def class_confusion(self, confidence=None):
+        """(K, K + 1) :meth:`class_confusions` at one threshold (None: every prediction)."""
+        return self.class_confusions([-np.inf if confidence is None else float(confidence)])[0]
+
+    def error_counts(self, grid):
+        """(T, 4) samples of each :data:`ERROR_TYPES` at each threshold of ``grid``,
+        from one 2-D histogram of (the highest pass of a sample's false
+        predictions, the lowest pass of its true classes)."""
+        T = len(grid)
+        passes = self.passes(grid)
+        a = np.where(self.gt, 0, passes).max(axis=1, initial=0)  # fp at step j iff a > j
+        b = np.where(self.gt, passes, T + 1).min(axis=1, initial=T + 1)  # fn iff b <= j
+        h = np.bincount(a * (T + 2) + b, minlength=(T + 2) ** 2).reshape(T + 2, T + 2)
+        S = h.cumsum(axis=0).cumsum(axis=1)
+        j = np.arange(T)
+        both_le, a_le, b_le = S[j, j], S[j, -1], S[-1, j]
+        n = self.gt.shape[0]
+        return np.stack([a_le - both_le, both_le, n - a_le - (b_le - both_le), b_le - both_le],
+                        axis=1)
+
+    def members(self, true_class, predicted_class, confidence=None):
+        """Indices of the samples in one cell of :meth:`class_confusion`."""
+        pred = self.assess(confidence).predicted
+        t, p = int(true_class), int(predicted_class)
+        if p == t:
+            mask = self.gt[:, t] & pred[:, t]
+        elif p == self.num_classes:
+            mask = self.gt[:, t] & ~pred[:, t]
+        else:
+            mask = self.gt[:, t] & pred[:, p] & ~self.gt[:, p]
+        return np.flatnonzero(mask)
 
     def metrics(self, confidence=None):
         """:func:`metrics` at the threshold."""
@@ -200,3 +264,9 @@ class Evaluation:
             scores = np.full((n, k), np.nan)
             scores[z["pred"][:, 0], z["pred"][:, 1]] = z["score"]
             return cls(z["classes"].tolist(), gt, scores, z["sample_ids"].astype(str))
+
+
+def _passing(h):
+    """``h[..., s]`` counts items passing ``s`` thresholds: the counts passing
+    threshold ``t`` (``s > t``) for t = 0..T-1."""
+    return np.cumsum(h[..., ::-1], axis=-1)[..., ::-1][..., 1:]
