@@ -196,3 +196,18 @@ def test_bad_labels_fields_and_views_change_nothing():
         _rejected(ds, ds, r"labels in 'ground_truth' have no `label`")
     finally:
         ds.delete()
+
+
+def test_an_error_map_of_a_multilabel_run_is_refused_clearly():
+    import fiftyone.operators as foo
+
+    ds = multilabel_dataset(seed=6, n=30)
+    try:
+        evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="ml")
+        before = snapshot(ds)
+        with pytest.raises(Exception, match=r"'ml' is a multi-label evaluation: error maps of "
+                                             r"multi-label runs are not available yet"):
+            foo.get_operator("@error-atlas/error-atlas/compute_error_map")(ds, eval_key="ml")
+        assert snapshot(ds) == before
+    finally:
+        ds.delete()
