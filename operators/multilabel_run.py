@@ -43,9 +43,8 @@ def evaluate_multilabel(view, pred_field, gt_field, eval_key, classes=None, conf
     dataset = view._dataset
     _check_request(view, pred_field, gt_field, eval_key, confidence)
     progress(0.05, "Reading labels")
-    sample_ids, has_gt = view.values("id"), np.array(
-        [v is not None for v in view.values(gt_field)], dtype=bool)
-    gts, preds = _read(view, gt_field, False), _read(view, pred_field, True)
+    sample_ids = view.values("id")
+    (gts, has_gt), (preds, _) = _read(view, gt_field, False), _read(view, pred_field, True)
     warnings = []
     class_list = _classes(view, gts, preds, gt_field, pred_field, classes, has_gt, warnings)
     index = {c: i for i, c in enumerate(class_list)}
@@ -136,7 +135,8 @@ def _check_request(view, pred_field, gt_field, eval_key, confidence):
 
 def _read(view, field, with_confidence):
     """The labels of Classifications ``field`` as a :class:`~.labels_io.LabelTable`
-    (positions in the stored lists, also when the view filters them)."""
+    (positions in the stored lists, also when the view filters them), and (N,)
+    bool: the samples where the field is set."""
     path = field + ".classifications."
     keys = ["id", "label"] + (["confidence"] if with_confidence else [])
     cols = dict(zip(keys, view.values([path + k for k in keys])))
@@ -149,9 +149,10 @@ def _read(view, field, with_confidence):
         full = view._dataset.select(view.values("id"), ordered=True).values(path + "id")
         lookup = {i: k for per in full for k, i in enumerate(per or ())}
         position = np.array([lookup[i] for i in flat["id"]], dtype=np.int64)
-    return labels_io.LabelTable(field=field, ids=flat["id"], sample=sample, position=position,
-                                label=flat["label"], box=np.zeros((sample.size, 0)),
-                                confidence=flat.get("confidence"), list_field="classifications")
+    table = labels_io.LabelTable(field=field, ids=flat["id"], sample=sample, position=position,
+                                 label=flat["label"], box=np.zeros((sample.size, 0)),
+                                 confidence=flat.get("confidence"), list_field="classifications")
+    return table, np.array([x is not None for x in cols["id"]], dtype=bool)
 
 
 def _classes(view, gts, preds, gt_field, pred_field, classes, has_gt, warnings):

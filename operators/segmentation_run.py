@@ -116,15 +116,7 @@ def summarize(ev):
 def load_analysis(dataset, eval_key):
     """The stored :class:`~plugin.segmentation.SegmentationEvaluation` of a run."""
     results = dataset.load_run_results(run_store.analysis_run_key(eval_key), cache=False)
-    return from_bytes(_b64decode(results.payload))
-
-
-def to_bytes(ev):
-    return ev.to_bytes()
-
-
-def from_bytes(blob):
-    return segmentation.SegmentationEvaluation.from_bytes(blob)
+    return segmentation.SegmentationEvaluation.from_bytes(_b64decode(results.payload))
 
 
 # -- checks -------------------------------------------------------------------
@@ -296,7 +288,7 @@ def _save_analysis(dataset, eval_key, ev, summary, sample_ids):
     (``ev.image_pairs`` index them), so the panels need no pass over the view."""
     key = run_store.analysis_run_key(eval_key)
     results = dataset.init_run_results(
-        key, payload=base64.b64encode(to_bytes(ev)).decode("ascii"),
+        key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
         written_at=datetime.now(timezone.utc).isoformat(),
         optimal_threshold=summary["optimal_threshold"], sample_ids=list(sample_ids))
     dataset.save_run_results(key, results, cache=False)
