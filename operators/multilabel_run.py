@@ -49,6 +49,9 @@ def evaluate_multilabel(view, pred_field, gt_field, eval_key, classes=None, conf
     class_list = _classes(view, gts, preds, gt_field, pred_field, classes, has_gt, warnings)
     index = {c: i for i, c in enumerate(class_list)}
     scores = _scores(preds, pred_field, warnings)
+    if any(v is not None for v in view.values(pred_field + ".logits")):
+        warnings.append("'%s' has logits: a multi-label evaluation reads each label's "
+                        "confidence, not the logits." % pred_field)
 
     progress(0.3, "Evaluating")
     rows = np.flatnonzero(has_gt)

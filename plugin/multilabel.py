@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy import sparse
 
 from . import sweep
 
@@ -107,6 +108,8 @@ class Evaluation:
         self.gt = np.asarray(gt, dtype=bool)
         self.scores = np.asarray(scores, dtype=np.float64)
         self.sample_ids = np.asarray(sample_ids, dtype=str)
+        self._ranked = np.where(np.isfinite(self.scores), self.scores, -np.inf)  # below any grid
+        self._true = np.nonzero(self.gt)
         self._assess = lru_cache(maxsize=8)(self._compute_assessment)
         self._sweeps = lru_cache(maxsize=1)(lambda: sweeps(self.gt, self.scores))
 
@@ -142,10 +145,8 @@ class Evaluation:
     def passes(self, grid):
         """(N, K) how many thresholds of ``grid`` (ascending) each prediction reaches
         (0 where the class is not predicted)."""
-        out = np.zeros(self.gt.shape, np.int64)
-        has = np.isfinite(self.scores)
-        out[has] = np.searchsorted(np.asarray(grid, np.float64), self.scores[has], side="right")
-        return out
+        found = np.searchsorted(np.asarray(grid, np.float64), self._ranked.ravel(), side="right")
+        return found.reshape(self.gt.shape)
 
     def class_confusions(self, grid):
         """(T, K, K + 1) class confusion at each threshold of ``grid`` (ascending):
@@ -154,16 +155,16 @@ class Evaluation:
         ``[t, K]`` (:data:`MISSED`) those where ``t`` is not predicted."""
         T, K = len(grid), self.num_classes
         passes = self.passes(grid)
-        ts, tc = np.nonzero(self.gt)  # row-major: grouped by sample
+        ts, tc = self._true
         tp = _passing(np.bincount(tc * (T + 1) + passes[ts, tc], minlength=K * (T + 1))
                       .reshape(K, T + 1))
+        # (true class, wrong class, its passes) of every sample: one sparse product
         fs, fc = np.nonzero((passes > 0) & ~self.gt)
-        per_sample = self.gt.sum(axis=1)
-        rep = per_sample[fs]
-        start = np.repeat((np.cumsum(per_sample) - per_sample)[fs], rep)
-        idx = start + np.arange(rep.sum()) - np.repeat(np.cumsum(rep) - rep, rep)
-        code = (tc[idx] * K + np.repeat(fc, rep)) * (T + 1) + np.repeat(passes[fs, fc], rep)
-        off = _passing(np.bincount(code, minlength=K * K * (T + 1)).reshape(K, K, T + 1))
+        n = self.gt.shape[0]
+        wrong = sparse.csr_matrix((np.ones(fs.size, np.int64), (fs, fc * (T + 1) + passes[fs, fc])),
+                                  shape=(n, K * (T + 1)))
+        true = sparse.csr_matrix((np.ones(ts.size, np.int64), (ts, tc)), shape=(n, K))
+        off = _passing((true.T @ wrong).toarray().reshape(K, K, T + 1))
         out = np.zeros((T, K, K + 1), np.int64)
         out[:, :, :K] = np.moveaxis(off, 2, 0)
         out[:, np.arange(K), np.arange(K)] = tp.T
@@ -172,7 +173,8 @@ class Evaluation:
 
     def class_confusion(self, confidence=None):
         """(K, K + 1) :meth:`class_confusions` at one threshold (None: every prediction)."""
-        return self.class_confusions([-np.inf if confidence is None else float(confidence)])[0]
+        lowest = -np.finfo(np.float64).max  # every prediction, no missing one
+        return self.class_confusions([lowest if confidence is None else float(confidence)])[0]
 
     def error_counts(self, grid):
         """(T, 4) samples of each :data:`ERROR_TYPES` at each threshold of ``grid``,

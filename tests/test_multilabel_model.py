@@ -211,3 +211,33 @@ def test_an_error_map_of_a_multilabel_run_is_refused_clearly():
         assert snapshot(ds) == before
     finally:
         ds.delete()
+
+
+def test_class_confusions_and_error_counts_at_every_step_equal_their_definitions():
+    """The engine's histograms against the definitions, sample by sample, on
+    random indicator matrices with ties and unpredicted classes."""
+    from plugin import multilabel as ml
+
+    rng = np.random.default_rng(12)
+    n, k = 600, 7
+    gt = rng.random((n, k)) < 0.3
+    scores = np.where(rng.random((n, k)) < 0.6, np.round(rng.random((n, k)), 2), np.nan)
+    ev = ml.Evaluation(["c%d" % j for j in range(k)], gt, scores)
+    grid = np.round(np.linspace(0, 1, 101), 2)
+    confusions, counts = ev.class_confusions(grid), ev.error_counts(grid)
+    for j in range(0, 101, 4):
+        pred = np.nan_to_num(scores, nan=-1) >= grid[j]
+        ref = np.zeros((k, k + 1), np.int64)
+        for t in range(k):
+            ref[t, :k] = [(gt[:, t] & pred[:, p] & (~gt[:, p] if p != t else True)).sum()
+                          for p in range(k)]
+            ref[t, k] = (gt[:, t] & ~pred[:, t]).sum()
+        assert np.array_equal(confusions[j], ref), j
+        fp, fn = (pred & ~gt).any(axis=1), (gt & ~pred).any(axis=1)
+        assert counts[j].tolist() == [int((~fp & ~fn).sum()), int((~fp & fn).sum()),
+                                      int((fp & ~fn).sum()), int((fp & fn).sum())], j
+        a = ev.assess(grid[j])
+        assert list(a.error_counts().values()) == counts[j].tolist()
+        for t, p in ((0, 0), (1, 3), (2, k)):
+            assert len(ev.members(t, p, grid[j])) == ref[t, p]
+    assert np.array_equal(ev.class_confusion(None), ev.class_confusions([-1.0])[0])
