@@ -136,6 +136,9 @@ def test_typed_calls_dispatch_on_the_label_type(mixed):
     assert seg["task"] == "segmentation" and seg["optimal_threshold"] is not None
     np.testing.assert_allclose(np.array(ds.values("seg_accuracy"), float),
                                np.array(ds.values("fo_seg_accuracy"), float), atol=1e-9)
+    done = plugin_module("operators.evaluate_model").completion_md
+    assert "| %.3f |" % ml["micro_f1"] in done(ml) and "subset accuracy" in done(ml)
+    assert "(semantic segmentation)" in done(seg) and "%.3f" % seg["mIoU"] in done(seg)
     tasks = plugin_module("operators.run_store").run_task
     assert [tasks(ds, k) for k in ("det", "cls", "ml", "seg")] == \
         ["detection", "classification", "multilabel", "segmentation"]

@@ -75,3 +75,25 @@ def test_a_cell_shows_exactly_its_images(labelled):
     assert notified(client)[-1].startswith("Showing %d " % len(shown))
     client.call("on_cell_click", y=ev.classes[t], x="Missed")
     assert client.view().values("id") == ev.sample_ids[ev.gt[:, t] & ~pred[:, t]].tolist()
+
+
+def test_error_examples_tag_and_reevaluate(labelled):
+    ds, ev = labelled
+    client = PanelClient(ds, "m_examples").call("on_load")
+    c = client.shown["choices"]["confidence"]
+    pred = ev.assess(c).predicted
+    k = 2
+    client.change(example_class=ev.classes[k], example_kind="spurious")
+    client.call("on_show_examples")
+    spurious = ev.sample_ids[pred[:, k] & ~ev.gt[:, k]].tolist()
+    assert client.view().values("id") == spurious and spurious
+    client.call("on_tag_examples")
+    tagged = ds.match_labels(tags="needs_review", fields="ground_truth").values("id")
+    assert set(tagged) <= set(spurious)  # images with ground-truth labels to tag
+    assert "**%d images**" % len(spurious) in client.shown["notice"]["examples"]
+    ds.untag_labels("needs_review", label_fields="ground_truth")
+    client.call("on_evaluate")
+    (req,) = [r for r in client.requests if "prompt" in r["operator_uri"]]
+    params = req["params"]["params"]
+    assert (params["pred_field"], params["gt_field"], params["eval_key"]) == \
+        ("predictions", "ground_truth", "ml")
