@@ -148,22 +148,9 @@ def build(args):
 
 
 def evaluate_segmentation(dataset, op):
-    """``evaluate_model`` when it takes Segmentation fields, else the plugin's
-    segmentation run itself (the same function ``evaluate_model`` calls)."""
-    evaluate_model = plugin_module("operators.evaluate_model")
-    if evaluate_model.task_of(dataset, "predictions") == "segmentation":
-        return op(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="eval",
-                  confidence_field="confidence")
-    return plugin_module("operators.segmentation_run").evaluate_segmentations(
-        dataset, "predictions", "ground_truth", "eval", confidence_field="confidence")
-
-
-def plugin_module(name):
-    """A module of the plugin as FiftyOne imported it (under its synthetic package name)."""
-    found = [m for n, m in sys.modules.items() if n.endswith("." + name) and "error_atlas" in n]
-    if not found:
-        sys.exit("Error: the plugin's %s is not loaded: run `make setup`" % name)
-    return found[0]
+    """``evaluate_model`` on the Segmentation fields, with the per-pixel confidence."""
+    return op(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="eval",
+              confidence_field="confidence")
 
 
 def app_spaces():

@@ -145,6 +145,11 @@ def load_error_map(dataset, map_key):
 # -- steps ----------------------------------------------------------------------
 
 def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
+    if detection_run.run_status(dataset, eval_key) is not None and \
+            detection_run.run_store.run_task(dataset, eval_key) == "multilabel":
+        raise EvaluationInputError(
+            "Run '%s' is a multi-label evaluation: error maps of multi-label runs are not "
+            "available yet. Map a detection, classification or segmentation run." % eval_key)
     if not dataset.has_evaluation(eval_key) or \
             detection_run.analysis_run_key(eval_key) not in dataset.list_runs():
         raise EvaluationInputError(

@@ -7,20 +7,23 @@ Re-evaluate names the run to redo (:data:`RUN_VIEW`), so that run's images are
 evaluated again whatever the App shows.
 """
 
+from . import run_store
+
 RUN_VIEW = "run_view"  # parameter: an evaluation key whose view to evaluate again
 
 
 def run_view_key(ctx):
     """The run named by :data:`RUN_VIEW`, if it exists."""
     key = ctx.params.get(RUN_VIEW)
-    return key if key and ctx.dataset.has_evaluation(key) else None
+    return key if key and (ctx.dataset.has_evaluation(key) or
+                           run_store.run_status(ctx.dataset, key) is not None) else None
 
 
 def target_samples(ctx):
     """The sample collection to evaluate (never a patches, frames or clips view)."""
     key = run_view_key(ctx)
     if key:
-        return ctx.dataset.load_evaluation_view(key, select_fields=False)
+        return run_store.run_view(ctx.dataset, key)
     return image_view(ctx.target_view())
 
 
@@ -34,7 +37,7 @@ def image_view(view):
 
 def describe(ctx, key):
     """A sentence telling which images a re-evaluation of run ``key`` covers."""
-    view = ctx.dataset.load_evaluation_view(key, select_fields=False)
+    view = run_store.run_view(ctx.dataset, key)
     n = len(view)
     whole = n == len(ctx.dataset) and view.view() == ctx.dataset.view()
     return "Evaluates the images of run '%s' again: %s." % (

@@ -4,7 +4,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from ..panels.texts import confidence_text
-from . import (classification_run, detection_run, eval_target, labels_io, run_store, sdk,
+from . import (classification_run, detection_run, eval_target, label_tasks, run_store, sdk,
                segmentation_run)
 
 DELEGATE_ABOVE = 5000  # samples; larger views default to delegated execution
@@ -12,15 +12,16 @@ DELEGATE_ABOVE = 5000  # samples; larger views default to delegated execution
 
 class EvaluateModel(foo.Operator):
     """Evaluation with error analysis: COCO-exact detection / instance segmentation,
-    or classification (the task follows the fields' label types)."""
+    classification, multi-label classification or semantic segmentation (the
+    task follows the fields' label types, see :mod:`.label_tasks`)."""
 
     @property
     def config(self):
         return foo.OperatorConfig(
             name="evaluate_model",
             label="Error Atlas: evaluate model",
-            description="Detection or classification metrics, confidence sweep, confusion matrix "
-                        "and error types",
+            description="Detection, classification, multi-label or segmentation metrics, "
+                        "confidence sweep, confusion matrix and error types",
             dynamic=True,
             allow_immediate_execution=True,
             allow_delegated_execution=True,
@@ -30,14 +31,16 @@ class EvaluateModel(foo.Operator):
         self, sample_collection, pred_field, gt_field="ground_truth", eval_key="eval",
         iou=0.5, classes=None, use_masks=False, iscrowd="iscrowd", confidence=None,
         delegate=False, iou_threshs=None, max_preds=None, missing=None, classwise=True,
-        k=5, positive_class=None, model_name=None, model_version=None,
+        k=5, positive_class=None, mask_targets=None, ignore_index=255, background=None,
+        confidence_field=None, model_name=None, model_version=None,
     ):
         """Runs the evaluation from Python and returns its summary dict.
 
         Args:
             sample_collection: a dataset or view
-            pred_field, gt_field: two Detections fields (detection), or two
-                Classification fields (classification)
+            pred_field, gt_field: two fields of one label type, which sets the
+                task: Detections (detection), Classification (classification),
+                Classifications (multi-label) or Segmentation (segmentation)
             eval_key: where results are stored (replaces an earlier run of
                 ``evaluate_model`` with the same key)
             iou: IoU threshold of the per-label results
@@ -59,9 +62,19 @@ class EvaluateModel(foo.Operator):
                 of FiftyOne's ``top-k`` method where predictions have logits
             positive_class: classification with two classes: the positive one
                 (default: the second class, as FiftyOne's ``binary`` method)
+            mask_targets: segmentation: ``{value: name}`` (or ``{"#rrggbb": name}``);
+                default the field's or the dataset's mask targets
+            ignore_index: segmentation: ground-truth value not counted (None: none)
+            background: segmentation: the background class (name or value), left
+                out of the means
+            confidence_field: segmentation: a Heatmap field with the predicted
+                class's probability per pixel (enables the confidence sweep)
             model_name, model_version: the model evaluated, stored with the
                 run and its time for the evaluation explorer's History
                 (default name: ``pred_field``)
+
+        Detection's IoU, masks, crowd and mAP parameters apply to detection
+        only; ``classes`` and ``confidence`` to every task but segmentation.
 
         Returns:
             the summary dict, or with ``delegate=True`` the queued operation
@@ -71,8 +84,9 @@ class EvaluateModel(foo.Operator):
             pred_field=pred_field, gt_field=gt_field, eval_key=eval_key, iou=iou,
             classes=classes, use_masks=use_masks, iscrowd=iscrowd, confidence=confidence,
             iou_threshs=iou_threshs, max_preds=max_preds, missing=missing, classwise=classwise,
-            k=k, positive_class=positive_class, model_name=model_name,
-            model_version=model_version,
+            k=k, positive_class=positive_class, mask_targets=mask_targets,
+            ignore_index=ignore_index, background=background, confidence_field=confidence_field,
+            model_name=model_name, model_version=model_version,
         )
         return sdk.run(self, sample_collection, params, delegate)
 
@@ -95,88 +109,53 @@ class EvaluateModel(foo.Operator):
         else:
             inputs.view_target(ctx)
         view = eval_target.target_samples(ctx)
-        by_task = {"detection": labels_io.detections_fields(view),
-                   "classification": classification_run.classification_fields(view)}
+        by_task = label_tasks.fields_by_task(view)
         fields = [f for names in by_task.values() if len(names) >= 2 for f in names]
         if not fields:
-            inputs.view(
-                "no_fields",
-                types.Error(
-                    label="Two Detections or two Classification fields are needed",
-                    description="This dataset has %d Detections field(s) (%s) and %d Classification "
-                    "field(s) (%s): add predictions and ground truth of one type." % (
-                        len(by_task["detection"]), ", ".join(by_task["detection"]) or "none",
-                        len(by_task["classification"]),
-                        ", ".join(by_task["classification"]) or "none"),
-                ),
-            )
+            found = "; ".join("%d %s (%s)" % (len(by_task[t.name]), t.label_type,
+                                              ", ".join(by_task[t.name]) or "none")
+                              for t in label_tasks.TASKS)
+            inputs.view("no_fields", types.Error(
+                label="Two fields of one label type are needed",
+                description="Predictions and ground truth must both be Detections, "
+                "Classification, Classifications or Segmentation fields. This dataset has: %s."
+                % found))
             return types.Property(inputs, view=types.View(label="Evaluate model"))
 
         gt_default = "ground_truth" if "ground_truth" in fields else fields[0]
         pred_default = next((f for f in fields if f != gt_default), fields[0])
         pred = ctx.params.get("pred_field") or pred_default
-        task = next((t for t, names in by_task.items() if pred in names), "detection")
-        compatible = [f for f in by_task[task] if len(by_task[task]) >= 2] or fields
+        task = label_tasks.task_of(view, pred)
+        compatible = [f for f in by_task[task.name] if len(by_task[task.name]) >= 2] or fields
         pred_choices, gt_choices = types.Dropdown(), types.Dropdown()
         for name in fields:
             pred_choices.add_choice(name, label=name)
         for name in compatible:
             gt_choices.add_choice(name, label=name)
-        if gt_default not in compatible:
+        if gt_default not in compatible or gt_default == pred:
             gt_default = next((f for f in compatible if f != pred), compatible[0])
         # Strings with a dropdown (not enums), so a wrong name from Python gets
         # evaluate_model's own message listing the fields of the right type.
         inputs.str("pred_field", default=pred_default, required=True, label="Predictions",
                    view=pred_choices)
         inputs.str("gt_field", default=gt_default, required=True, label="Ground truth",
-                   description="Fields of the predictions' label type", view=gt_choices)
+                   description="%s fields, as the predictions" % task.label_type,
+                   view=gt_choices)
         inputs.str("eval_key", default="eval", required=True, label="Evaluation key",
                    description="Field prefix and run name for the results")
         key = ctx.params.get("eval_key") or "eval"
-        if ctx.dataset.has_evaluation(key):
+        if ctx.dataset.has_evaluation(key) or run_store.run_status(ctx.dataset, key):
             inputs.view("replace", types.Warning(
                 label="'%s' exists and will be replaced" % key))
         _model_inputs(inputs, pred)
-        if task == "classification":
-            _classification_inputs(inputs)
-            return types.Property(inputs, view=types.View(label="Evaluate model"))
-        inputs.float("iou", default=0.5, min=0.05, max=0.95, label="IoU threshold",
-                     description="For the per-label tp/fp/fn results; COCO metrics use 0.50:0.95",
-                     view=types.SliderView(componentsProps={"slider": {"step": 0.05}}))
-        inputs.float("confidence", default=None, label="Confidence threshold (optional)",
-                     description="Operating point for per-label results and counts")
-        inputs.list("classes", types.String(), default=None, label="Classes (optional)",
-                    description="Evaluate only these classes")
-        inputs.bool("use_masks", default=False, label="Use instance masks",
-                    description="Compare masks instead of boxes (instance segmentation)")
-        inputs.str("iscrowd", default="iscrowd", label="Crowd attribute",
-                   description="Ground-truth attribute marking crowd regions")
-        _fiftyone_inputs(inputs)
+        task.inputs(inputs, ctx)
         return types.Property(inputs, view=types.View(label="Evaluate model"))
 
     def execute(self, ctx):
-        p = ctx.params
         view = eval_target.target_samples(ctx)
         report = lambda fraction, label: ctx.set_progress(progress=fraction, label=label)  # noqa: E731
-        if task_of(view, p.get("pred_field")) == "classification":
-            summary = classification_run.evaluate_classifications(
-                view, p.get("pred_field"), p.get("gt_field"), p.get("eval_key") or "eval",
-                classes=p.get("classes") or None, confidence=p.get("confidence"),
-                k=p.get("k") if p.get("k") is not None else 5,
-                positive_class=p.get("positive_class") or None, missing=p.get("missing") or None,
-                progress=report, **_model_params(p))
-            if not ctx.delegated:
-                ctx.trigger("reload_dataset")
-            return summary
-        summary = detection_run.evaluate_detections(
-            view, p.get("pred_field"), p.get("gt_field"), p.get("eval_key") or "eval",
-            iou=float(p.get("iou") or 0.5), classes=p.get("classes") or None,
-            use_masks=bool(p.get("use_masks")), iscrowd=p.get("iscrowd") or "iscrowd",
-            confidence=p.get("confidence"),
-            iou_threshs=p.get("iou_threshs") or None, max_preds=p.get("max_preds"),
-            missing=p.get("missing") or None, classwise=p.get("classwise", True),
-            progress=report, **_model_params(p),
-        )
+        summary = label_tasks.task_of(view, ctx.params.get("pred_field")).run(
+            view, ctx.params, report)
         if not ctx.delegated:
             ctx.trigger("reload_dataset")
         return summary
@@ -191,19 +170,14 @@ class EvaluateModel(foo.Operator):
         return types.Property(outputs, view=types.View(label="Evaluation complete"))
 
 
-def task_of(view, pred_field):
-    """``"classification"`` when ``pred_field`` holds Classification labels, else
-    ``"detection"`` (whose checks name a missing or wrong field)."""
-    field = view.get_field_schema().get(pred_field) if pred_field else None
-    doc_type = getattr(field, "document_type", None)
-    return "classification" if doc_type is not None and doc_type.__name__ == "Classification" \
-        else "detection"
-
-
 def completion_md(summary):
     """Markdown of a run's summary for the completion dialog (3 decimals, no raw floats)."""
     if summary.get("task") == "classification":
         return classification_md(summary)
+    if summary.get("task") == "multilabel":
+        return multilabel_md(summary)
+    if summary.get("task") == "segmentation":
+        return segmentation_md(summary)
     if "mAP" not in summary:
         return "The evaluation finished: open the **Evaluation explorer** panel to see it."
     num = lambda v: "–" if v is None else "%.3f" % v
@@ -259,37 +233,43 @@ def _model_inputs(inputs, pred_field):
                description="E.g. a checkpoint or a date")
 
 
-def _model_params(p):
-    return {"model_name": p.get("model_name") or None,
-            "model_version": p.get("model_version") or None}
+def multilabel_md(summary):
+    """Markdown of a multi-label run's summary for the completion dialog."""
+    num = lambda v: "–" if v is None else "%.3f" % v  # noqa: E731
+    conf, best = summary.get("confidence"), summary.get("optimal_threshold")
+    return "\n".join([
+        "Run **%s** (multi-label): %d images." % (summary.get("eval_key", ""),
+                                                 summary.get("num_images", 0)),
+        "",
+        "| micro F1 | macro F1 | subset accuracy | Hamming loss |", "|---|---|---|---|",
+        "| %s | %s | %s | %s |" % (num(summary.get("micro_f1")), num(summary.get("macro_f1")),
+                                  num(summary.get("subset_accuracy")),
+                                  num(summary.get("hamming_loss"))),
+        "",
+        "At %s: micro precision %s, micro recall %s." % (
+            "every prediction" if conf is None else "confidence threshold %s" % confidence_text(conf),
+            num(summary.get("micro_precision")), num(summary.get("micro_recall"))),
+        "",
+        "Optimal threshold (max micro F1): %s." % ("–" if best is None else confidence_text(best)),
+    ])
 
 
-def _classification_inputs(inputs):
-    """Classification's own parameters."""
-    inputs.float("confidence", default=None, label="Confidence threshold (optional)",
-                 description="Predictions below it count as abstentions (error types and counts)")
-    inputs.list("classes", types.String(), default=None, label="Classes (optional)",
-                description="The class list, in logit order (default: the dataset's classes, or "
-                "the labels seen)")
-    inputs.int("k", default=5, label="Top-k", description="Largest top-k accuracy reported "
-               "(from logits)")
-    inputs.str("positive_class", default=None, label="Positive class (optional)",
-               description="Binary problems only: default, the second class")
-    inputs.str("missing", default=None, label="Missing label (optional)",
-               description="Class name given to samples without a label in FiftyOne's results")
-
-
-def _fiftyone_inputs(inputs):
-    """The optional ``evaluate_detections`` parameters, under FiftyOne's names."""
-    inputs.list("iou_threshs", types.Number(float=True), default=None, label="mAP IoU thresholds (optional)",
-                description="IoU thresholds of mAP and PR curves (default 0.50:0.05:0.95)")
-    inputs.int("max_preds", default=None, label="Max predictions (optional)",
-               description="Most confident predictions per image and class for mAP (default 100)")
-    inputs.str("missing", default=None, label="Missing label (optional)",
-               description="Class name given to unmatched objects in FiftyOne's results")
-    inputs.bool("classwise", default=True, label="Class-wise matching",
-                description="Only class-wise matching is supported; cross-class overlaps are "
-                "classification errors")
+def segmentation_md(summary):
+    """Markdown of a segmentation run's summary for the completion dialog."""
+    num = lambda v: "–" if v is None else "%.3f" % v  # noqa: E731
+    best = summary.get("optimal_threshold")
+    return "\n".join([
+        "Run **%s** (semantic segmentation): %d images." % (summary.get("eval_key", ""),
+                                                           summary.get("num_images", 0)),
+        "",
+        "| mIoU | pixel accuracy | mean F1 | boundary IoU |", "|---|---|---|---|",
+        "| %s | %s | %s | %s |" % (num(summary.get("mIoU")), num(summary.get("pixel_accuracy")),
+                                  num(summary.get("mean_f1")),
+                                  num(summary.get("mean_boundary_iou"))),
+        "",
+        "Optimal threshold (max mean F1): %s." % (
+            "– (no confidence heatmap)" if best is None else confidence_text(best)),
+    ])
 
 
 class ErrorAnalysis(foo.EvaluationMetric):

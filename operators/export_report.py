@@ -6,7 +6,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from ..panels import report
-from . import run_store, sdk
+from . import run_history, run_store, sdk
 from .errors import EvaluationInputError
 
 REPORT_DIR = os.path.join("~", "error-atlas-reports")
@@ -113,7 +113,8 @@ class ExportReport(foo.Operator):
 
 
 def finished_runs(dataset):
-    return [k for k in dataset.list_evaluations() if run_store.run_status(dataset, k) == "completed"]
+    """Keys of the finished runs of every task, oldest first."""
+    return [r["key"] for r in run_history.runs(dataset)]
 
 
 def default_path(dataset_name, eval_key):

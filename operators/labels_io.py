@@ -36,7 +36,8 @@ DOC_MARGIN = 64 * 2 ** 10  # headroom for what the byte estimates leave out
 
 @dataclass
 class LabelTable:
-    """The labels of one Detections field over a view, flattened."""
+    """The labels of one Detections (or, with ``list_field``, other label list)
+    field over a view, flattened."""
 
     field: str
     ids: list
@@ -48,6 +49,7 @@ class LabelTable:
     crowd: np.ndarray = None
     masks: list = None
     extra: dict = field(default_factory=dict)
+    list_field: str = "detections"  # the label list's name: "classifications" for Classifications
 
     def __len__(self):
         return len(self.ids)
@@ -195,7 +197,7 @@ class SampleUpdates:
 
     def labels(self, table, values):
         """Sets ``values[attr][i]`` on label ``i`` of ``table`` (None unsets the value)."""
-        prefix = table.field + ".detections."
+        prefix = "%s.%s." % (table.field, table.list_field)
         names = list(values)
         for s, pos, *vals in zip(table.sample.tolist(), table.position.tolist(),
                                  *(values[n] for n in names)):

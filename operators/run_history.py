@@ -17,31 +17,47 @@ from . import run_store, segmentation_run
 def runs(dataset, task=None):
     """Finished runs (of ``task`` if given), oldest first: dicts with ``key``,
     ``task``, ``time`` (ISO, UTC), ``model_name``, ``model_version``,
-    ``pred_field``, ``gt_field`` and ``metrics`` (the history record)."""
+    ``pred_field``, ``gt_field`` and ``metrics`` (the history record). Every
+    task's run has an analysis run (multi-label runs have no FiftyOne
+    evaluation): the runs are listed from those."""
     out = []
-    for key in dataset.list_evaluations():
-        if run_store.run_status(dataset, key) != "completed":
+    prefix = run_store.analysis_run_key("")
+    for name in dataset.list_runs():
+        key = name[len(prefix):]
+        if not name.startswith(prefix) or run_store.run_status(dataset, key) != "completed":
             continue
-        info = dataset.get_run_info(run_store.analysis_run_key(key))
+        info = dataset.get_run_info(name)
         config = info.config
         kind = getattr(config, "kind", None) or "detection"
         if task is not None and kind != task:
             continue
-        eval_config = dataset.get_evaluation_info(key).config
-        record = getattr(config, "history", None) or _record(dataset, key, kind, eval_config)
+        fields = run_fields(dataset, key)
+        record = getattr(config, "history", None) or _record(dataset, key, kind, fields)
         started = getattr(config, "started_at", None) or _iso(info.timestamp)
         out.append({
             "key": key, "task": kind, "time": started,
-            "model_name": getattr(config, "model_name", None) or eval_config.pred_field,
+            "model_name": getattr(config, "model_name", None) or fields["pred_field"],
             "model_version": getattr(config, "model_version", None),
-            "pred_field": eval_config.pred_field, "gt_field": eval_config.gt_field,
+            "pred_field": fields["pred_field"], "gt_field": fields["gt_field"],
             "metrics": record,
         })
     out.sort(key=lambda r: (r["time"] or "", r["key"]))
     return out
 
 
-def _record(dataset, key, task, eval_config):
+def run_fields(dataset, key):
+    """``{"pred_field", "gt_field", "iou"}`` of a run: from its request, else
+    (analyses of FiftyOne's runs) from FiftyOne's evaluation."""
+    request = run_store.run_request(dataset, key) or {}
+    if dataset.has_evaluation(key):
+        config = dataset.get_evaluation_info(key).config
+        request = dict({"pred_field": config.pred_field, "gt_field": config.gt_field,
+                        "iou": getattr(config, "iou", None)}, **request)
+    return {"pred_field": request.get("pred_field"), "gt_field": request.get("gt_field"),
+            "iou": float(request.get("iou") or 0.5)}
+
+
+def _record(dataset, key, task, fields):
     """The history record of a run that has none stored, from its analysis."""
     stored = run_store.analysis_info(dataset, key)
     confidence = stored["confidence"]
@@ -53,7 +69,10 @@ def _record(dataset, key, task, eval_config):
     if task == "classification":
         return history.record(task, ev.summary(confidence), ev.per_class(confidence),
                               int(ev.gt_label.size))
-    iou = float(getattr(eval_config, "iou", 0.5) or 0.5)
+    if task == "multilabel":
+        return history.record(task, ev.summary(confidence), ev.per_class(confidence),
+                              int(ev.gt.shape[0]))
+    iou = fields["iou"]
     return history.record(task, ev.summary(iou, confidence), ev.per_class(confidence, iou=iou),
                           len(ev.image_ids))
 

@@ -43,7 +43,8 @@ def analysis_source(dataset, eval_key):
 
 
 def run_task(dataset, eval_key):
-    """The task of the analysis run of ``eval_key`` (``"detection"``, ``"classification"``)."""
+    """The task of the analysis run of ``eval_key`` (``"detection"``, ``"classification"``,
+    ``"multilabel"``, ``"segmentation"``)."""
     return getattr(dataset.get_run_info(analysis_run_key(eval_key)).config, "kind", None) or "detection"
 
 
@@ -105,6 +106,16 @@ def run_request(dataset, eval_key):
         return None
     request = getattr(dataset.get_run_info(key).config, "request", None)
     return dict(request, eval_key=eval_key) if request else None
+
+
+def run_fields(dataset, eval_key):
+    """``(pred_field, gt_field)`` of a run of any task (a multi-label run has no
+    FiftyOne evaluation: its request names them)."""
+    if dataset.has_evaluation(eval_key):
+        config = dataset.get_evaluation_info(eval_key).config
+        return config.pred_field, config.gt_field
+    request = run_request(dataset, eval_key) or {}
+    return request.get("pred_field"), request.get("gt_field")
 
 
 def run_view(dataset, eval_key):

@@ -15,8 +15,6 @@ Every input is read and checked before the first write.
 """
 
 import base64
-import io
-import json
 from datetime import datetime, timezone
 
 import numpy as np
@@ -88,8 +86,12 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
 
     progress(0.85, "Saving the run")
     results = _fiftyone_results(view, eval_method, eval_key, ev, spec, sample_ids)
-    run_store.save_fiftyone_results(eval_method, view, eval_key, results)
     summary = summarize(ev)
+    if summary["optimal_threshold"] is not None:  # the value FiftyOne's Model Evaluation panel lists
+        results.custom_metrics = {run_store.ANALYSIS_METRIC: {
+            "key": "optimal_confidence", "value": summary["optimal_threshold"],
+            "label": "Optimal confidence (max F1)", "lower_is_better": False}}
+    run_store.save_fiftyone_results(eval_method, view, eval_key, results)
     _save_analysis(dataset, eval_key, ev, summary, sample_ids)
     run_store.finish_run(dataset, eval_key, record=history.record(
         "segmentation", summary, summary["per_class"], len(sample_ids)))
@@ -101,11 +103,12 @@ def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=No
 def summarize(ev):
     """The run's headline numbers and per-class rows (JSON-ready)."""
     m = ev.metrics()
-    overall, per_class = ev.optimal_thresholds()
+    best = ev.optimal_thresholds()
+    overall, per_class = best["overall"], best["per_class"]
     rows = [dict(name=c, iou=_f(m["iou"][k]), precision=_f(m["precision"][k]),
                  recall=_f(m["recall"][k]), f1=_f(m["f1"][k]), pixel_share=_f(m["pixel_share"][k]),
                  boundary_iou=_f(m["boundary_iou"][k]),
-                 optimal_threshold=(per_class or {}).get(c))
+                 optimal_threshold=per_class[c])
             for k, c in enumerate(ev.classes)]
     return dict(task="segmentation", mIoU=_f(m["miou"]), pixel_accuracy=_f(m["pixel_accuracy"]),
                 mean_accuracy=_f(m["mean_accuracy"]), fw_iou=_f(m["fw_iou"]),
@@ -117,29 +120,7 @@ def summarize(ev):
 def load_analysis(dataset, eval_key):
     """The stored :class:`~plugin.segmentation.SegmentationEvaluation` of a run."""
     results = dataset.load_run_results(run_store.analysis_run_key(eval_key), cache=False)
-    return from_bytes(_b64decode(results.payload))
-
-
-def to_bytes(ev):
-    arrays = {k: getattr(ev, k) for k in ("confusion", "image_pairs", "gt_band", "pred_band",
-                                          "band_hits", "image_errors", "image_confused_with")}
-    if ev.hist is not None:
-        arrays["hist"] = ev.hist
-    if ev.pair_bins is not None:
-        arrays["pair_bins"] = ev.pair_bins
-    meta = dict(classes=ev.classes, background=ev.background, width=ev.width)
-    with io.BytesIO() as f:
-        np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8), **arrays)
-        return f.getvalue()
-
-
-def from_bytes(blob):
-    with np.load(io.BytesIO(blob)) as z:
-        meta = json.loads(bytes(z["meta"]).decode())
-        arrays = {k: z[k] for k in z.files if k != "meta"}
-    return segmentation.SegmentationEvaluation(
-        classes=meta["classes"], background=meta["background"], width=meta["width"],
-        hist=arrays.pop("hist", None), pair_bins=arrays.pop("pair_bins", None), **arrays)
+    return segmentation.SegmentationEvaluation.from_bytes(_b64decode(results.payload))
 
 
 # -- checks -------------------------------------------------------------------
@@ -311,7 +292,7 @@ def _save_analysis(dataset, eval_key, ev, summary, sample_ids):
     (``ev.image_pairs`` index them), so the panels need no pass over the view."""
     key = run_store.analysis_run_key(eval_key)
     results = dataset.init_run_results(
-        key, payload=base64.b64encode(to_bytes(ev)).decode("ascii"),
+        key, payload=base64.b64encode(ev.to_bytes()).decode("ascii"),
         written_at=datetime.now(timezone.utc).isoformat(),
         optimal_threshold=summary["optimal_threshold"], sample_ids=list(sample_ids))
     dataset.save_run_results(key, results, cache=False)

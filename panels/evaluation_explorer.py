@@ -33,7 +33,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from ..operators import detection_run, eval_target
+from ..operators import detection_run, eval_target, run_store
 from ..plugin import coco
 from . import clicked_views, figures, history_section, sections, selection, task_explorer, texts
 from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
@@ -246,11 +246,11 @@ class EvaluationExplorer(history_section.HistorySection, foo.Panel):
     def on_evaluate(self, ctx):
         params = {}
         if ctx.panel.state.eval_key:
-            info = ctx.dataset.get_evaluation_info(ctx.panel.state.eval_key).config
             key = ctx.panel.state.eval_key
+            pred_field, gt_field = run_store.run_fields(ctx.dataset, key)
             if detection_run.analysis_source(ctx.dataset, key) == "fiftyone":
                 key += "_ea"  # evaluate_model never replaces a FiftyOne run
-            params = {"pred_field": info.pred_field, "gt_field": info.gt_field, "eval_key": key}
+            params = {"pred_field": pred_field, "gt_field": gt_field, "eval_key": key}
             if ctx.has_custom_view and clicked_views.shows_a_click(ctx):
                 # objects a click here showed (patches, or samples with only
                 # those labels): evaluate the run's own images again

@@ -62,8 +62,7 @@ def check(dataset, eval_key, compare_key=None):
         if key is None and role == "compare_key":
             continue
         if not isinstance(key, str) or run_store.run_status(dataset, key) != "completed":
-            known = [k for k in dataset.list_evaluations()
-                     if run_store.run_status(dataset, k) == "completed"]
+            known = [r["key"] for r in run_history.runs(dataset)]
             raise EvaluationInputError(
                 "%s '%s' is not a finished Error Atlas evaluation of this dataset; choose one "
                 "of: %s (or run evaluate_model first)." % (role, key, ", ".join(known) or "none"))

@@ -21,8 +21,9 @@ def examples(doc, c, report):
     n = report["thumbs"]
     if n <= 0:
         return False
-    groups = {"detection": _detection_examples, "classification": _classification_examples,
-              "segmentation": _segmentation_examples}[c.task](c, n)
+    examples_of = {"detection": _detection_examples, "classification": _classification_examples,
+                   "segmentation": _segmentation_examples}.get(c.task)
+    groups = examples_of(c, n) if examples_of else []
     groups = [(title, items) for title, items in groups if items]
     if not groups:
         return False

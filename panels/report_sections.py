@@ -12,7 +12,9 @@ adding a function there (:mod:`.report_extras` holds those that need the
 samples, the error map, the history or a second run).
 """
 
-from ..operators import segmentation_run
+from types import SimpleNamespace
+
+from ..operators import run_history, segmentation_run
 from ..plugin import history, report_html as rh
 from . import figures, sections, task_explorer
 from .runs import load
@@ -30,7 +32,7 @@ class RunContent:
         ev, info = load(dataset, eval_key)
         self.dataset, self.eval_key, self.ev, self.info = dataset, eval_key, ev, info
         self.task = info["task"]
-        self.config = dataset.get_evaluation_info(eval_key).config
+        self.config = SimpleNamespace(**run_history.run_fields(dataset, eval_key))
         if self.task == "detection":
             self._detection(confidence)
         else:
@@ -38,7 +40,7 @@ class RunContent:
 
     def _detection(self, confidence):
         ev, info = self.ev, self.info
-        self.iou = float(getattr(self.config, "iou", 0.5) or 0.5)
+        self.iou = self.config.iou
         overall, _ = ev.sweeps(self.iou)
         optimal = overall.optimal()
         self.confidence = float(confidence) if confidence is not None else (

@@ -30,7 +30,7 @@ def load(dataset, eval_key):
         task = run_store.run_task(dataset, eval_key)
         ev = _load_analysis(dataset, eval_key, task)
         info = dict(detection_run.analysis_info(dataset, eval_key), task=task)
-        eval_view = dataset.load_evaluation_view(eval_key)
+        eval_view = run_store.run_view(dataset, eval_key)
         n_images = _num_images(ev, task) or len(eval_view)
         covers = ("the whole dataset" if eval_view.view() == dataset.view() else
                   "a view of %d of the dataset's %d images" % (n_images, len(dataset)))
@@ -65,6 +65,8 @@ def _load_analysis(dataset, eval_key, task):
 def _num_images(ev, task):
     if task == "classification":
         return int(ev.gt_label.size)
+    if task == "multilabel":
+        return int(ev.gt.shape[0])
     if task == "segmentation":
         return int(ev.num_images)
     return len(ev.image_ids)
@@ -116,14 +118,16 @@ def explorer_runs(dataset):
     FiftyOne's own ``evaluate_detections`` runs (analysed on first use), and
     ``evaluate_model`` runs killed before FiftyOne registered them. FiftyOne's
     classification and segmentation runs without an Error Atlas analysis are
-    not listed (``evaluate_model`` evaluates them)."""
+    not listed (``evaluate_model`` evaluates them). Multi-label runs have no
+    FiftyOne evaluation: their analysis run is the run."""
     infos = {k: dataset.get_evaluation_info(k) for k in dataset.list_evaluations()}
     keys = [k for k, i in infos.items() if i.config.type == "detection" or (
         i.config.type in TASKS and run_store.run_status(dataset, k) is not None)]
     for run in dataset.list_runs():
         key = run[len("error_atlas_"):]
-        if run.startswith("error_atlas_") and key not in infos and \
-                detection_run.run_status(dataset, key) == "running":
+        if run.startswith("error_atlas_") and key not in infos and (
+                detection_run.run_status(dataset, key) == "running"
+                or run_store.run_task(dataset, key) == "multilabel"):
             infos[key] = dataset.get_run_info(run)
             keys.append(key)
     return sorted(keys, key=lambda k: infos[k].timestamp)
@@ -153,7 +157,7 @@ def drop_orphans(dataset):
 
 def staleness(dataset, eval_key, info):
     """``stale`` (samples edited since the run, as a warning, or None) and the ``runs`` listed."""
-    eval_view = dataset.load_evaluation_view(eval_key)
+    eval_view = run_store.run_view(dataset, eval_key)
     stale = stale_samples(dataset, eval_view, _last_write(dataset, eval_key, info["written_at"]))
     return {"stale": ("%d evaluated samples changed since this run: re-evaluate to refresh"
                       % stale if stale else None), "runs": explorer_runs(dataset)}

@@ -47,7 +47,8 @@ class Sections:
         if self.slider:
             self.grid = np.arange(seg.CONFIDENCE_BINS + 1) / seg.CONFIDENCE_BINS
             self.all_confusions = ev.sweep()
-            best, per_class = ev.optimal_thresholds()
+            found = ev.optimal_thresholds()
+            best, per_class = found["overall"], found["per_class"]
         else:
             self.grid = np.zeros(1)
             self.all_confusions = ev.confusion[None]

@@ -1,9 +1,9 @@
-"""The evaluation explorer on classification and semantic segmentation runs.
+"""The evaluation explorer on classification, multi-label and semantic segmentation runs.
 
 The panel dispatches once on the run's task (the analysis run's kind, see
 :mod:`.runs`): detection keeps its own sections (:mod:`.sections`), the other
 tasks get a section builder (:mod:`.classification_sections`,
-:mod:`.segmentation_sections`) with one interface: ``rows``, ``steps``
+:mod:`.multilabel_sections`, :mod:`.segmentation_sections`) with one interface: ``rows``, ``steps``
 (every slider step, drawn by ``components.js`` as for detection),
 ``current`` and the images behind a number (``cell``, ``of_class``,
 ``of_error``, ``of_recommendation``), as sample ids in grid order.
@@ -15,11 +15,13 @@ import zlib
 import fiftyone.operators.types as types
 
 from ..operators import run_store
-from . import classification_sections, clicked_views, figures, segmentation_sections
+from . import (classification_sections, clicked_views, figures, multilabel_sections,
+               segmentation_sections)
 from .runs import load
 
 BUILDERS = {"classification": classification_sections.Sections,
-            "segmentation": segmentation_sections.Sections}
+           "multilabel": multilabel_sections.Sections,
+           "segmentation": segmentation_sections.Sections}
 # the panel's events answered here for these tasks (the others are the panel's own)
 EVENTS = ("on_cell_click", "on_class_click", "on_error_click", "on_recommendation",
           "on_show_examples", "on_tag_examples", "on_save_thresholds", "on_preload")
@@ -168,7 +170,7 @@ def show_samples(ctx, ids, what):
 
 def _tag(ctx, choices, ids, what, tell):
     """Adds the label tag :data:`TAG` to the ground truth of exactly those images."""
-    gt_field = ctx.dataset.get_evaluation_info(choices["eval_key"]).config.gt_field
+    _, gt_field = run_store.run_fields(ctx.dataset, choices["eval_key"])
     view = ctx.dataset.select(ids)
     view.tag_labels(TAG, label_fields=[gt_field])
     tell(ctx, "examples", "Tagged the ground truth of **%d images** as `%s` (%s). Filter the grid "

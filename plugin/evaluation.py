@@ -1,7 +1,8 @@
 """The task-neutral shape every engine evaluation has.
 
-Detection (:mod:`.detection`), classification (:mod:`.classification`) and
-later semantic segmentation each implement :class:`Evaluation` in their own
+Detection (:mod:`.detection`), classification (:mod:`.classification`),
+multi-label classification (:mod:`.multilabel`) and semantic segmentation
+(:mod:`.segmentation`) each implement :class:`Evaluation` in their own
 module, so operators, panels and the stored analysis talk to one protocol.
 An *operating point* is a confidence threshold plus the task's own knobs,
 passed by keyword (detection's ``iou``; classification has none): a
@@ -16,7 +17,7 @@ class Evaluation(Protocol):
     """What an evaluation answers, at any operating point, without the data set.
 
     Attributes:
-        task: ``"detection"``, ``"classification"``...
+        task: ``"detection"``, ``"classification"``, ``"multilabel"``, ``"segmentation"``
         classes: the K class names; every per-class answer follows this order
     """
 
@@ -45,9 +46,11 @@ class Evaluation(Protocol):
 
 def engine(task):
     """The engine module's :class:`Evaluation` class for ``task``."""
-    from . import classification, detection
+    from . import classification, detection, multilabel, segmentation
 
-    classes = {"detection": detection.Evaluation, "classification": classification.Evaluation}
+    classes = {"detection": detection.Evaluation, "classification": classification.Evaluation,
+               "multilabel": multilabel.Evaluation,
+               "segmentation": segmentation.SegmentationEvaluation}
     if task not in classes:
         raise ValueError("unknown task %r; known: %s" % (task, ", ".join(sorted(classes))))
     return classes[task]

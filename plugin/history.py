@@ -12,7 +12,8 @@ interval on its count ``n`` (binomial): precision on the predictions counted,
 recall on the ground truth, F1 on ``tp + (fp + fn) / 2`` (its own
 denominator; per class ``(predictions + support) / 2``), mAP / AP / AR on the
 ground-truth objects (per class: its support), classification's
-accuracy-like metrics on the images, segmentation's on the images (pixels of
+accuracy-like metrics on the images, multi-label's micro metrics on the (sample,
+class) pairs and the others on the images, segmentation's on the images (pixels of
 an image are not independent draws). A run **regresses** on a metric when the
 95% interval of its difference to the baseline (Newcombe's hybrid score
 interval, from the two Wilson intervals, runs taken as independent samples)
@@ -29,12 +30,14 @@ HEADLINE = {
     "detection": ("mAP", "AP50", "AP75", "AR100", "precision", "recall", "f1"),
     "classification": ("accuracy", "balanced_accuracy", "macro_f1", "precision", "recall", "f1",
                        "coverage"),
+    "multilabel": ("micro_f1", "micro_precision", "micro_recall", "macro_f1", "subset_accuracy"),
     "segmentation": ("mIoU", "pixel_accuracy", "mean_accuracy", "fw_iou", "mean_f1",
                      "mean_boundary_iou"),
 }
 PER_CLASS = {
     "detection": (("AP", "ap"), ("precision", "precision"), ("recall", "recall"), ("f1", "f1")),
     "classification": (("precision", "precision"), ("recall", "recall"), ("f1", "f1")),
+    "multilabel": (("precision", "precision"), ("recall", "recall"), ("f1", "f1")),
     "segmentation": (("IoU", "iou"), ("precision", "precision"), ("recall", "recall"),
                      ("f1", "f1")),
 }
@@ -66,6 +69,13 @@ def _headline_counts(task, s, num_images):
         images = int(s.get("num_samples") or num_images)
         tp, fp = int(s.get("tp") or 0), int(s.get("fp") or 0)
         return {"default": images, "precision": tp + fp, "f1": tp + (fp + images - tp) / 2}
+    if task == "multilabel":  # micro metrics count (sample, class) pairs
+        truth = int(s.get("num_gt") or 0)
+        hits = float(s.get("micro_recall") or 0) * truth
+        precision = float(s.get("micro_precision") or 0)
+        predicted = round(hits / precision) if precision > 0 else 0
+        return {"default": int(s.get("num_samples") or num_images), "micro_precision": predicted,
+                "micro_recall": truth, "micro_f1": (predicted + truth) / 2}
     return {"default": int(num_images)}
 
 
@@ -75,7 +85,7 @@ def _class_count(task, key, row, num_images):
     if task == "segmentation":
         return int(num_images)
     support = int(row.get("support") or 0)
-    if task == "detection":
+    if task in ("detection", "multilabel"):
         predicted = int(row.get("tp") or 0) + int(row.get("fp") or 0)
     else:  # classification rows give shares: tp = recall * support, predicted = tp / precision
         tp = round(float(row.get("recall") or 0) * support)

@@ -16,6 +16,8 @@ below the confidence threshold counts as *unlabeled*: the last column of every
 confusion matrix, a miss for the true class.
 """
 
+import io
+import json
 from dataclasses import dataclass, field
 
 import cv2
@@ -27,6 +29,9 @@ BOUNDARY_WIDTH = 3
 CONFIDENCE_BINS = 100
 #: Per image and class, the error kinds :func:`measure_image` counts.
 ERROR_KINDS = ("missed_region", "false_region", "confused_region", "boundary")
+#: The arrays of a stored evaluation (besides the optional ``hist`` and ``pair_bins``).
+BLOB_ARRAYS = ("confusion", "image_pairs", "gt_band", "pred_band", "band_hits", "image_errors",
+               "image_confused_with")
 
 
 def to_indices(mask, values, ignore_value=None):
@@ -251,6 +256,7 @@ class SegmentationEvaluation:
     width: int = BOUNDARY_WIDTH
     names: dict = field(default_factory=dict)
     pair_bins: np.ndarray = None
+    task = "segmentation"
 
     @property
     def num_classes(self):
@@ -311,16 +317,37 @@ class SegmentationEvaluation:
         return dict(thresholds=np.arange(CONFIDENCE_BINS + 1) / CONFIDENCE_BINS, iou=iou,
                     precision=precision, recall=recall, f1=f1, mean=mean)
 
-    def optimal_thresholds(self):
-        """``(overall, per_class)``: the threshold of max mean F1, and of max F1 per class."""
+    def optimal_thresholds(self, **point):
+        """``{"overall": c, "per_class": {class: c}}`` (the protocol's shape): the
+        threshold of max mean F1, and of max F1 per class; None without confidence."""
         if self.hist is None:
-            return None, None
+            return {"overall": None, "per_class": {c: None for c in self.classes}}
         m = self.sweep_metrics()
         overall = float(m["thresholds"][np.nanargmax(_nan_to(m["mean"]["f1"]))])
         f1 = _nan_to(m["f1"])
         per_class = {c: float(m["thresholds"][np.argmax(f1[:, k])]) if np.any(f1[:, k] > 0) else None
                      for k, c in enumerate(self.classes)}
-        return overall, per_class
+        return {"overall": overall, "per_class": per_class}
+
+    def to_bytes(self):
+        """Compressed binary form (numpy ``.npz``; metadata as JSON)."""
+        arrays = {k: getattr(self, k) for k in BLOB_ARRAYS}
+        arrays.update({k: getattr(self, k) for k in ("hist", "pair_bins")
+                       if getattr(self, k) is not None})
+        meta = dict(classes=self.classes, background=self.background, width=self.width)
+        with io.BytesIO() as f:
+            np.savez_compressed(f, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8),
+                                **arrays)
+            return f.getvalue()
+
+    @classmethod
+    def from_bytes(cls, blob):
+        with np.load(io.BytesIO(blob)) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            arrays = {k: z[k] for k in z.files if k != "meta"}
+        return cls(classes=meta["classes"], background=meta["background"], width=meta["width"],
+                   hist=arrays.pop("hist", None), pair_bins=arrays.pop("pair_bins", None),
+                   **arrays)
 
     def boundary_iou(self):
         """Per-class boundary IoU (pooled) and its mean over :meth:`classes_in_means`."""

@@ -1,6 +1,7 @@
 """The demo job: generated scenes, a real detector, evaluated through the SDK."""
 
 import sys
+import uuid
 
 import pytest
 
@@ -10,11 +11,13 @@ sys.path.insert(0, str(ROOT / "demo"))
 import run_demo  # noqa: E402
 import scenes  # noqa: E402
 
+RUN = uuid.uuid4().hex[:8]  # this test run's dataset names: runs may share a database
+
 
 def test_demo_data_is_deterministic_and_has_real_errors(tmp_path):
-    a = scenes.build_dataset(name="demo-a", num_images=16, seed=7,
+    a = scenes.build_dataset(name="demo-a-" + RUN, num_images=16, seed=7,
                              out_dir=str(tmp_path / "a"), overwrite=True)
-    b = scenes.build_dataset(name="demo-b", num_images=16, seed=7,
+    b = scenes.build_dataset(name="demo-b-" + RUN, num_images=16, seed=7,
                              out_dir=str(tmp_path / "b"), overwrite=True)
     assert a.values("predictions.detections.bounding_box") == b.values(
         "predictions.detections.bounding_box")
@@ -26,14 +29,14 @@ def test_demo_data_is_deterministic_and_has_real_errors(tmp_path):
 
 
 def test_run_demo_without_app_prints_the_report(capsys):
-    run_demo.main(["--num-images", "12", "--no-app", "--name", "demo-test", "--seed", "3"])
+    run_demo.main(["--num-images", "12", "--no-app", "--name", "demo-test-" + RUN, "--seed", "3"])
     out = capsys.readouterr().out
     assert "mAP@[.50:.95]" in out and "optimal confidence threshold" in out
     assert "error types:" in out
     # the whole pipeline: the run and an error map at each level, complete
     import fiftyone as fo
 
-    dataset = fo.load_dataset("demo-test")
+    dataset = fo.load_dataset("demo-test-" + RUN)
     try:
         assert dataset.has_evaluation("eval")
         for level, key in run_demo.MAP_KEYS.items():
@@ -56,5 +59,6 @@ def test_demo_spaces_render_both_panels_on_load():
 
 @pytest.mark.parametrize("masks", [True])
 def test_demo_with_instance_masks(capsys, masks):
-    run_demo.main(["--num-images", "8", "--no-app", "--masks", "--name", "demo-masks", "--seed", "4"])
+    run_demo.main(["--num-images", "8", "--no-app", "--masks", "--name", "demo-masks-" + RUN,
+                   "--seed", "4"])
     assert "instance masks" in capsys.readouterr().out

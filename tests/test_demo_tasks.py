@@ -1,6 +1,7 @@
 """The demo's classification and segmentation tasks: built offline, evaluated and mapped."""
 
 import sys
+import uuid
 
 import numpy as np
 
@@ -12,9 +13,11 @@ sys.path.insert(0, str(ROOT / "demo"))
 import digits  # noqa: E402
 import run_demo  # noqa: E402
 
+RUN = uuid.uuid4().hex[:8]  # this test run's dataset names: runs may share a database
+
 
 def test_digits_are_real_scans_and_the_hidden_conditions_make_the_classifier_fail(tmp_path):
-    dataset = digits.build_dataset(name="demo-digits-data", seed=51, out_dir=str(tmp_path))
+    dataset = digits.build_dataset(name="demo-digits-data-" + RUN, seed=51, out_dir=str(tmp_path))
     try:
         assert len(dataset) == 719  # the held-out 40% of scikit-learn's 1,797 scans
         assert dataset.default_classes == digits.CLASSES
@@ -34,10 +37,10 @@ def test_digits_are_real_scans_and_the_hidden_conditions_make_the_classifier_fai
 
 def test_run_demo_classification_without_app(capsys):
     run_demo.main(["--task", "classification", "--num-images", "60", "--no-app",
-                   "--name", "demo-test-cls"])
+                   "--name", "demo-test-cls-" + RUN])
     out = capsys.readouterr().out
     assert "accuracy" in out and "top-1" in out and "error types:" in out
-    dataset = fo.load_dataset("demo-test-cls")
+    dataset = fo.load_dataset("demo-test-cls-" + RUN)
     try:
         assert len(dataset) == 60 and dataset.has_evaluation("eval")
         config = dataset.get_run_info("error_map_samples_map").config
@@ -50,10 +53,10 @@ def test_run_demo_classification_without_app(capsys):
 
 def test_run_demo_segmentation_without_app(capsys):
     run_demo.main(["--task", "segmentation", "--num-images", "12", "--no-app",
-                   "--name", "demo-test-seg", "--seed", "5"])
+                   "--name", "demo-test-seg-" + RUN, "--seed", "5"])
     out = capsys.readouterr().out
     assert "mIoU" in out and "IoU per class" in out
-    dataset = fo.load_dataset("demo-test-seg")
+    dataset = fo.load_dataset("demo-test-seg-" + RUN)
     try:
         assert dataset.has_evaluation("eval") and dataset.count("eval_miou") == 12
         assert dataset.get_run_info("error_map_samples_map").config.complete

@@ -7,6 +7,7 @@ own per-sample error fields, and the planted failing group a failure cluster.
 """
 
 import sys
+import uuid
 
 import cv2
 import numpy as np
@@ -20,6 +21,8 @@ from tests.fodata import evaluate_model, snapshot
 
 sys.path.insert(0, str(ROOT / "demo"))
 import digits  # noqa: E402
+
+RUN = uuid.uuid4().hex[:8]  # this test run's dataset names: runs may share a database
 
 URI = "@error-atlas/error-atlas/compute_error_map"
 
@@ -53,7 +56,7 @@ def best_precision(dataset, summary, map_key, planted):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    dataset = digits.build_dataset(name="map-tasks-digits", num_images=320, seed=51,
+    dataset = digits.build_dataset(name="map-tasks-digits-" + RUN, num_images=320, seed=51,
                                    out_dir=str(tmp_path_factory.mktemp("digits")))
     evaluate_model(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
     yield dataset

@@ -162,7 +162,7 @@ def test_segmentation_cell_opens_its_images(ui):
         heatmap(page)), timeout=30, message="the pixel confusion matrix")
     i, j = m["y"].index("road"), m["x"].index("car")
     images = m["text"][i][j]
-    best = ev.optimal_thresholds()[0]
+    best = ev.optimal_thresholds()["overall"]
     assert images == len(ev.cell_images(ev.classes.index("road"), ev.classes.index("car"),
                                         best)[0]) > 0
     page.locator(PANEL_SEL + ' [data-ea-md="summary"]').scroll_into_view_if_needed()

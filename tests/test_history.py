@@ -154,3 +154,26 @@ def test_bad_model_name_is_refused_before_any_write():
         assert snapshot(ds) == before
     finally:
         ds.delete()
+
+
+def test_multilabel_run_records_micro_metrics_on_its_pairs():
+    from sklearn.metrics import f1_score, precision_score
+
+    from tests.test_multilabel_model import indicators, multilabel_dataset
+
+    ds = multilabel_dataset(seed=3, n=400)
+    run_history = plugin_module("operators.run_history")
+    try:
+        summary = evaluate_model(ds, pred_field="predictions", eval_key="m1", model_name="tags")
+        run = run_history.runs(ds)[0]
+        gt, score = indicators(ds)
+        pred = score >= 0
+        m = run["metrics"]
+        assert run["task"] == "multilabel" and run["model_name"] == "tags"
+        assert m["micro_f1"][0] == pytest.approx(f1_score(gt, pred, average="micro"), abs=1e-12)
+        assert m["micro_precision"][0] == pytest.approx(
+            precision_score(gt, pred, average="micro"), abs=1e-12)
+        assert m["micro_precision"][1] == pred.sum() and m["micro_recall"][1] == gt.sum()
+        assert m["subset_accuracy"] == [summary["subset_accuracy"], 400.0]
+    finally:
+        ds.delete()

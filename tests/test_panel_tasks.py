@@ -194,7 +194,7 @@ def test_a_segmentation_run_shows_miou_and_every_step_is_the_engine_s(segmented)
     ds, ev = segmented
     client = PanelClient(ds, "s_load").call("on_load")
     assert client.shown["task"] == "segmentation"
-    best = ev.optimal_thresholds()[0]
+    best = ev.optimal_thresholds()["overall"]
     assert client.shown["choices"]["confidence"] == pytest.approx(best)
     m = ev.metrics(best)
     assert "| %.3f | %.3f |" % (m["miou"], m["pixel_accuracy"]) in \
@@ -214,7 +214,7 @@ def test_a_segmentation_run_shows_miou_and_every_step_is_the_engine_s(segmented)
             assert moving == pytest.approx([mj[key][k] for key in ("iou", "precision", "recall", "f1")],
                                            abs=1e-4)
     table = data["sections"]["table"]["rows"]
-    assert [r["optimal_threshold"] for r in table] == [ev.optimal_thresholds()[1][n] for n in names]
+    assert [r["optimal_threshold"] for r in table] == [ev.optimal_thresholds()["per_class"][n] for n in names]
 
 
 def test_a_pixel_cell_opens_its_images_at_the_threshold_most_pixels_first(segmented):

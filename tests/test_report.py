@@ -186,3 +186,22 @@ def test_through_fiftyones_executor_as_the_app_runs_it(tmp_path):
         assert data["runs"]["v1"]["headline"]["num_images"] == 20
     finally:
         ds.delete()
+
+
+@needs_chromium
+def test_multilabel_report(tmp_path):
+    from tests.test_multilabel_model import multilabel_dataset
+
+    ds = multilabel_dataset(seed=6, n=200)
+    try:
+        summary = evaluate_model(ds, pred_field="predictions", eval_key="m1")
+        out = export(ds, eval_key="m1", path=str(tmp_path / "m1.html"), confidence=0.0)
+        _, data = report_data(out["path"])
+        head = data["runs"]["m1"]["headline"]
+        assert head["micro_f1"] == summary["micro_f1"] and head["macro_f1"] == summary["macro_f1"]
+        drawn, errors_seen, requests = open_in_chromium(out["path"], "multilabel")
+        assert errors_seen == [] and requests == []
+        assert drawn["figures"] == drawn["plots"] >= 4 and drawn["sections"][0] == \
+            "Summary and verdict"
+    finally:
+        ds.delete()

@@ -115,7 +115,8 @@ def test_the_sweep_equals_recomputing_at_each_threshold(data):
     t, p = flat(masks, threshold=0.42)
     np.testing.assert_allclose(m["iou"][42], skm.jaccard_score(t, p, labels=range(K), average=None),
                                atol=1e-12)
-    overall, per_class = ev.optimal_thresholds()
+    found = ev.optimal_thresholds()
+    overall, per_class = found["overall"], found["per_class"]
     assert overall == m["thresholds"][np.nanargmax(m["mean"]["f1"])]
     assert set(per_class) == set(ev.classes)
 
