@@ -10,7 +10,7 @@ the full run's restricted to it):
 - detection: ``mAP``, ``AP50`` (pycocotools' area "all", 100 detections per
   image) and ``precision``, ``recall``, ``f1`` at the operating point;
 - classification: ``accuracy``, ``macro_f1`` (over the run's K classes);
-- segmentation: ``miou`` (pooled, every prediction: a run keeps its pixels
+- segmentation: ``mIoU`` (pooled, every prediction: a run keeps its pixels
   per confidence bin for the whole set only).
 
 **Bootstrap**: units resampled with replacement, ``B`` replicates drawn as one
@@ -237,8 +237,8 @@ class ClassificationSlices(TaskSlices):
 
 
 class SegmentationSlices(TaskSlices):
-    metrics = ("miou",)
-    primary = "miou"
+    metrics = ("mIoU",)
+    primary = "mIoU"
     per_class_metric = "IoU"
 
     def __init__(self, ev, confidence=None, **point):
@@ -267,7 +267,7 @@ class SegmentationSlices(TaskSlices):
 
     def values(self, units):
         miou = pixel_metrics(self._confusion(np.asarray(units, np.int64)), self.keep)["miou"]
-        return {"miou": None if np.isnan(miou) else miou}
+        return {"mIoU": None if np.isnan(miou) else miou}
 
     def per_class(self, units):
         return pixel_metrics(self._confusion(np.asarray(units, np.int64)), self.keep)["iou"]
@@ -287,7 +287,7 @@ class SegmentationSlices(TaskSlices):
             iou = np.where(union > 0, tp / union, np.nan)[:, self.keep]
             n = (~np.isnan(iou)).sum(axis=1)
             miou = np.where(n > 0, np.nansum(iou, axis=1) / np.maximum(n, 1), np.nan)
-        return {"miou": miou}
+        return {"mIoU": miou}
 
     def unit_errors(self):
         miou = self.ev.image_metrics()["miou"]
