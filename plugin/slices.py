@@ -110,6 +110,11 @@ class DetectionSlices(TaskSlices):
         ignored = np.broadcast_to(coco.area_ignore(ev.pred_area)[0], m.shape).copy()
         ignored[m] = self.gt_ignore[ev.pred_gt[:n_coco][m]]
         self.matched, self.ignored = m, ignored
+        # (P, T) per prediction and threshold: 1 true positive, 2 false positive, 0 ignored
+        self.code = np.ascontiguousarray(np.where(m & ~ignored, 1, np.where(m | ignored, 0, 2))
+                                         .astype(np.int8).T)
+        self.same = np.where((self.code == 2).all(axis=1), 2,
+                             np.where((self.code == 0).all(axis=1), 0, 1)).astype(np.int8)
         self.K = ev.num_classes
 
     @property
@@ -164,10 +169,9 @@ class DetectionSlices(TaskSlices):
         npig = W @ gt_counts  # (B, K)
         label = ev.pred_label[sel]
         bounds = np.searchsorted(label, np.arange(self.K + 1))
-        m, ig = self.matched[:, sel], self.ignored[:, sel]
         ap = _weighted_ap(np.ascontiguousarray(W, dtype=np.float64), pos[ev.pred_image[sel]],
-                          bounds, np.ascontiguousarray(m & ~ig), np.ascontiguousarray(~(m | ig)),
-                          npig, coco.RECALL_THRESHOLDS)  # (B, T, K)
+                          bounds, self.code[sel], self.same[sel], npig,
+                          coco.RECALL_THRESHOLDS)  # (B, T, K)
         valid = npig > 0
         with np.errstate(invalid="ignore"):
             n_valid = valid.sum(axis=1)
@@ -305,11 +309,13 @@ def for_run(ev, confidence=None, **point):
 
 
 def weights(n, num_boot=NUM_BOOT, seed=0, name=""):
-    """(B, n) bootstrap counts: units drawn with replacement, seeded by (seed, name)."""
+    """(B, n) bootstrap counts: each replicate draws n units with replacement
+    (a multinomial row), seeded by (seed, name)."""
     rng = np.random.default_rng([int(seed), zlib.crc32(str(name).encode())])
     if n == 0:
         return np.zeros((num_boot, 0))
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=num_boot).astype(np.float64)
+    draws = rng.integers(0, n, size=(num_boot, n)) + (np.arange(num_boot) * n)[:, None]
+    return np.bincount(draws.ravel(), minlength=num_boot * n).reshape(num_boot, n).astype(np.float64)
 
 
 def interval(reps):
@@ -336,8 +342,12 @@ def slice_table(task, slices, num_boot=NUM_BOOT, seed=0, metric=None, min_units=
         run, None where undefined), ``small`` and ``units``; rows worst first
     """
     metric = metric or task.primary
-    everything = np.arange(task.num_units)
-    overall = _row(task, "all", everything, num_boot, seed, min_units)
+    cached = getattr(task, "_overall", {})
+    key = (num_boot, seed, min_units)
+    if key not in cached:  # the same for every source: a panel keeps its run's task
+        cached[key] = _row(task, "all", np.arange(task.num_units), num_boot, seed, min_units)
+        task._overall = cached
+    overall = cached[key]
     rows = []
     for name, units in slices:
         row = _row(task, name, np.unique(np.asarray(units, np.int64)), num_boot, seed, min_units)
@@ -411,48 +421,58 @@ def _weighted_cells(W, cell, count, num_cells, columns=None):
     return out
 
 
-@jit.cached_njit(__name__)
-def _weighted_ap(W, pos, bounds, tp, fp, npig, rec_thr):
+@jit.cached_njit(__name__, parallel=True)
+def _weighted_ap(W, pos, bounds, code, same, npig, rec_thr):
     """(B, T, K) pycocotools' interpolated AP with prediction i counted
     ``W[b, pos[i]]`` times; predictions sorted by (class, -score, image, rank),
-    class k's in ``bounds[k]:bounds[k + 1]``; -1 where ``npig[b, k]`` is 0."""
-    B, T, K, R = W.shape[0], tp.shape[0], bounds.size - 1, rec_thr.size
+    class k's in ``bounds[k]:bounds[k + 1]``; ``code[i, t]``: 1 true positive,
+    2 false positive, 0 ignored at threshold t, ``same[i]`` 2 when it is a false
+    positive at every threshold, 0 when ignored at every one (else 1); -1 where
+    ``npig[b, k]`` is 0. Only true positives can raise the interpolated
+    precision (a false positive keeps the recall and lowers the precision), so
+    only they are evaluated; replicates run in parallel."""
+    B, T, K, R = W.shape[0], code.shape[1], bounds.size - 1, rec_thr.size
     out = -np.ones((B, T, K))
-    best = np.zeros(R + 1)
     eps = np.spacing(1.0)
-    for b in range(B):
-        for t in range(T):
-            for k in range(K):
-                n_gt = npig[b, k]
-                if n_gt <= 0:
+    scale = R - 1
+    for b in jit.numba.prange(B):
+        best = np.zeros((T, R + 1))
+        ctp, cfp = np.zeros(T), np.zeros(T)
+        for k in range(K):
+            n_gt = npig[b, k]
+            if n_gt <= 0:
+                continue
+            best[:] = 0.0
+            ctp[:] = 0.0
+            cfp[:] = 0.0
+            common = 0.0  # false positives at every threshold
+            for i in range(bounds[k], bounds[k + 1]):
+                w = W[b, pos[i]]
+                if w == 0.0 or same[i] == 0:
                     continue
-                best[:] = 0.0
-                ctp, cfp = 0.0, 0.0
-                for i in range(bounds[k], bounds[k + 1]):
-                    w = W[b, pos[i]]
-                    if w == 0.0:
-                        continue
-                    if tp[t, i]:
-                        ctp += w
-                    elif fp[t, i]:
-                        cfp += w
-                    else:
-                        continue
-                    rc = ctp / n_gt
-                    pr = ctp / (ctp + cfp + eps)
-                    lo, hi = 0, R  # bucket: how many recall thresholds are <= rc
-                    while lo < hi:
-                        mid = (lo + hi) // 2
-                        if rec_thr[mid] <= rc:
-                            lo = mid + 1
-                        else:
-                            hi = mid
-                    if pr > best[lo]:
-                        best[lo] = pr
+                if same[i] == 2:
+                    common += w
+                    continue
+                for t in range(T):
+                    c = code[i, t]
+                    if c == 2:
+                        cfp[t] += w
+                    elif c == 1:
+                        ctp[t] += w
+                        rc = ctp[t] / n_gt
+                        pr = ctp[t] / (ctp[t] + cfp[t] + common + eps)
+                        j = min(int(rc * scale), R - 1)  # bucket: thresholds <= rc, exactly
+                        while j + 1 < R and rec_thr[j + 1] <= rc:
+                            j += 1
+                        while j >= 0 and rec_thr[j] > rc:
+                            j -= 1
+                        if pr > best[t, j + 1]:
+                            best[t, j + 1] = pr
+            for t in range(T):
                 env, total = 0.0, 0.0
                 for r in range(R - 1, -1, -1):
-                    if best[r + 1] > env:
-                        env = best[r + 1]
+                    if best[t, r + 1] > env:
+                        env = best[t, r + 1]
                     total += env
                 out[b, t, k] = total / R
     return out
