@@ -79,6 +79,11 @@ def compare_runs(dataset, eval_key, compare_key, confidence="run", compare_confi
     ``per_class`` deltas, ``curves`` (A and B), ``confusion`` (A, B and B - A),
     ``flips`` (``a_only``: right in A, wrong in B; ``b_only``: the reverse)."""
     ts_a, ts_b = check(dataset, eval_key, compare_key, confidence, compare_confidence, iou)
+    return compare_tasks(ts_a, ts_b, eval_key, compare_key, num_boot=num_boot, seed=seed)
+
+
+def compare_tasks(ts_a, ts_b, eval_key, compare_key, num_boot=engine_slices.NUM_BOOT, seed=0):
+    """:func:`compare_runs` of two runs' :class:`~..plugin.slices.TaskSlices`."""
     ua, ub = compare.paired_units(ts_a, ts_b)
     if ua.size == 0:
         raise EvaluationInputError("Runs '%s' and '%s' have no sample in common." % (
@@ -105,6 +110,13 @@ def compare_runs(dataset, eval_key, compare_key, confidence="run", compare_confi
 
 def check(dataset, eval_key, compare_key, confidence="run", compare_confidence="run", iou=None):
     """Both runs' :class:`~..plugin.slices.TaskSlices`, refusing runs that cannot be paired."""
+    check_pair(dataset, eval_key, compare_key)
+    return (slices.task_slices(dataset, eval_key, confidence, iou),
+            slices.task_slices(dataset, compare_key, compare_confidence, iou))
+
+
+def check_pair(dataset, eval_key, compare_key):
+    """Refuses runs that are missing, the same, of two tasks or of two ground truths."""
     for key in (eval_key, compare_key):
         if not isinstance(key, str) or run_store.run_status(dataset, key) is None:
             runs = [k for k in dataset.list_evaluations() if run_store.run_status(dataset, k)]
@@ -121,8 +133,6 @@ def check(dataset, eval_key, compare_key, confidence="run", compare_confidence="
         raise EvaluationInputError(
             "Runs '%s' and '%s' use different ground truth ('%s' and '%s'): compare runs of the "
             "same ground-truth field." % (eval_key, compare_key, gts[0], gts[1]))
-    return (slices.task_slices(dataset, eval_key, confidence, iou),
-            slices.task_slices(dataset, compare_key, compare_confidence, iou))
 
 
 def flips_view(dataset, result, which):
