@@ -23,6 +23,7 @@ from .slices_section import task_slices
 
 MATRIX_CLASSES = 15  # the difference matrix shows the classes that changed most
 DELTA_ROWS = 20
+CURVES_TITLE = "P (blue), R (green), F1 (red): A solid, B dashed"
 _held = OrderedDict()  # panel id -> {"key", "compare_key", "result"}
 
 
@@ -133,11 +134,12 @@ class CompareSection:
             title="Per-class %s, largest change first" % result["per_class_metric"],
             columns=[["class", "Class"], ["a", "A"], ["b", "B"], ["delta", "B - A"]], note=""))
         panel.plot("compare_curves", composite_view=True, config={"displayModeBar": False},
-                   layout={"title": {"text": "Precision, recall, F1 (A solid, B dashed)"},
+                   layout={"title": {"text": CURVES_TITLE},
                            "xaxis": {"title": {"text": "confidence"}, "range": [0, 1]},
-                           "yaxis": {"range": [0, 1.02]}, "height": 320,
+                           "yaxis": {"range": [0, 1.02]}, "height": 420,
                            "margin": {"l": 40, "r": 10, "t": 40, "b": 40},
-                           "legend": {"orientation": "h", "y": -0.3}})
+                           "showlegend": True,
+                           "legend": {"orientation": "h", "y": -0.2, "x": 0}})
         panel.plot("compare_matrix", composite_view=True, config={"displayModeBar": False},
                    layout={"title": {"text": "Confusion matrix, B - A"}, "height": 420,
                            "margin": {"l": 90, "r": 10, "t": 40, "b": 90},
