@@ -428,21 +428,32 @@ def _weighted_ap(W, pos, bounds, code, same, npig, rec_thr):
     class k's in ``bounds[k]:bounds[k + 1]``; ``code[i, t]``: 1 true positive,
     2 false positive, 0 ignored at threshold t, ``same[i]`` 2 when it is a false
     positive at every threshold, 0 when ignored at every one (else 1); -1 where
-    ``npig[b, k]`` is 0. Only true positives can raise the interpolated
-    precision (a false positive keeps the recall and lowers the precision), so
-    only they are evaluated; replicates run in parallel."""
+    ``npig[b, k]`` is 0.
+
+    Only true positives can raise the interpolated precision (a false positive
+    keeps the recall and lowers the precision), so only they are points. Their
+    recall buckets (how many recall thresholds are <= the recall) never
+    decrease, so the interpolated precision at threshold r, the maximum
+    precision of the points of bucket > r, is a suffix maximum: AP is
+    ``sum_i max(p_i..p_m) * (bucket_i - bucket_{i-1}) / R`` over the points, no
+    pass over the R thresholds. Replicates run in parallel."""
     B, T, K, R = W.shape[0], code.shape[1], bounds.size - 1, rec_thr.size
+    longest = 1
+    for k in range(K):
+        longest = max(longest, bounds[k + 1] - bounds[k])
     out = -np.ones((B, T, K))
     eps = np.spacing(1.0)
     scale = R - 1
     for b in jit.numba.prange(B):
-        best = np.zeros((T, R + 1))
+        jbuf = np.zeros((T, longest), np.int64)
+        pbuf = np.zeros((T, longest))
+        count = np.zeros(T, np.int64)
         ctp, cfp = np.zeros(T), np.zeros(T)
         for k in range(K):
             n_gt = npig[b, k]
             if n_gt <= 0:
                 continue
-            best[:] = 0.0
+            count[:] = 0
             ctp[:] = 0.0
             cfp[:] = 0.0
             common = 0.0  # false positives at every threshold
@@ -460,19 +471,20 @@ def _weighted_ap(W, pos, bounds, code, same, npig, rec_thr):
                     elif c == 1:
                         ctp[t] += w
                         rc = ctp[t] / n_gt
-                        pr = ctp[t] / (ctp[t] + cfp[t] + common + eps)
-                        j = min(int(rc * scale), R - 1)  # bucket: thresholds <= rc, exactly
+                        j = min(int(rc * scale), R - 1)  # bucket - 1, exactly
                         while j + 1 < R and rec_thr[j + 1] <= rc:
                             j += 1
                         while j >= 0 and rec_thr[j] > rc:
                             j -= 1
-                        if pr > best[t, j + 1]:
-                            best[t, j + 1] = pr
+                        n = count[t]
+                        jbuf[t, n] = j + 1
+                        pbuf[t, n] = ctp[t] / (ctp[t] + cfp[t] + common + eps)
+                        count[t] = n + 1
             for t in range(T):
-                env, total = 0.0, 0.0
-                for r in range(R - 1, -1, -1):
-                    if best[t, r + 1] > env:
-                        env = best[t, r + 1]
-                    total += env
+                best, total = 0.0, 0.0
+                for n in range(count[t] - 1, -1, -1):
+                    if pbuf[t, n] > best:
+                        best = pbuf[t, n]
+                    total += best * (jbuf[t, n] - (jbuf[t, n - 1] if n > 0 else 0))
                 out[b, t, k] = total / R
     return out
