@@ -114,14 +114,18 @@ def build(dataset, eval_key, ts, source):
         level = dict(_maps(dataset, eval_key)).get(rest)
         if level is None:
             raise EvaluationInputError("No finished error map '%s' of run '%s'." % (rest, eval_key))
+        # a cluster is named by its rank, as in the vector explorer ("cluster #N")
+        summaries = dataset.load_run_results("error_map_" + rest, cache=False).clusters
+        rank = {s["id"]: r + 1 for r, s in enumerate(summaries)}
+        name = lambda v: None if v is None or v not in rank else "cluster #%d" % rank[v]  # noqa: E731
         if level == "samples":
             values = _sample_values(dataset, ids, rest + "_cluster")
-            return slice_search.groups([None if v is None else "cluster #%d" % v for v in values])
+            return slice_search.groups([name(v) for v in values])
         config = dataset.get_run_info("error_map_" + rest).config
         paths = ["%s.detections.%s_cluster" % (f, rest) for f in (config.pred_field, config.gt_field)]
         units, values = _label_values(dataset, ids, paths)
-        return slice_search.groups([None if v is None else "cluster #%d" % v for v in values],
-                                   units=units)
+        named = [name(v) for v in values]
+        return slice_search.groups(named, units=units)
     if kind == "feature":
         map_key, _, name = rest.partition(":")
         if name not in descriptors.IMAGE_FEATURES or not dataset.has_field(map_key + "_embedding"):
@@ -166,7 +170,7 @@ def search(dataset, eval_key, sources=None, k=10, max_l=3, ts=None, num_boot=sli
         elif kind == "feature":
             map_key, _, name = rest.partition(":")
             j = descriptors.IMAGE_FEATURES.index(name)
-            columns[name] = [None if v is None else float(v[j])
+            columns[name] = [None if v is None or len(v) <= j else float(v[j])
                              for v in _sample_values(dataset, ids, map_key + "_embedding")]
     found, mean_error = slice_search.search(columns, ts.unit_errors(), ts.num_units, k=k,
                                             max_l=max_l, min_sup=slices.MIN_UNITS)

@@ -10,7 +10,7 @@ import fiftyone as fo
 import fiftyone.operators as foo
 from fiftyone import ViewField as F
 
-from plugin import classification, detection, slices
+from plugin import classification, descriptors, detection, slices
 from tests.fodata import evaluate_model, random_dataset
 from tests.taskdata import classification_dataset, evaluate_segmentation, segmentation_dataset
 
@@ -230,3 +230,38 @@ def test_bad_sources_are_refused(detection_ds):
         compute_slices(detection_ds, eval_key="eval", source="whatever")
     with pytest.raises(Exception, match="No Error Atlas run 'missing'"):
         compute_slices(detection_ds, eval_key="missing", source="field:weather")
+
+
+def test_error_map_clusters_and_descriptor_features(tmp_path):
+    """A real samples map of the demo's digits: clusters named by rank, features in bins."""
+    import sys
+
+    from tests.conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "demo"))
+    import digits
+
+    ds = digits.build_dataset(name="slices-digits", num_images=200, seed=52, out_dir=str(tmp_path))
+    try:
+        evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+        summary = foo.get_operator("@error-atlas/error-atlas/compute_error_map")(
+            ds, eval_key="eval", level="samples", map_key="dmap")
+        ranked = [c["id"] for c in summary["clusters"]]
+        clusters = compute_slices(ds, eval_key="eval", source="cluster:dmap", num_boot=20)
+        for row in clusters["rows"]:
+            rank = int(row["name"].split("#")[1])
+            if rank > len(ranked):  # the summary lists the first five
+                continue
+            view = ds.match(F("dmap_cluster") == ranked[rank - 1])
+            assert row["size"] == len(view)
+            gt, pred = view.values("ground_truth.label"), view.values("predictions.label")
+            assert row["values"]["accuracy"] == skm.accuracy_score(gt, pred)
+        assert sum(r["size"] for r in clusters["rows"]) == len(ds)
+        bins = compute_slices(ds, eval_key="eval", source="feature:dmap:brightness", num_boot=0)
+        assert len(bins["rows"]) == 4 and sum(r["size"] for r in bins["rows"]) == len(ds)
+        j = descriptors.IMAGE_FEATURES.index("brightness")
+        x = np.array([v[j] for v in ds.values("dmap_embedding")])
+        low = next(r for r in bins["rows"] if r["name"].startswith("brightness in [%.4g," % x.min()))
+        assert low["size"] == int(np.sum(x < np.quantile(x, 0.25)))
+    finally:
+        ds.delete()
