@@ -62,6 +62,12 @@ class CompareRuns(foo.Operator):
         inputs.int("seed", default=0, label="Seed")
         return types.Property(inputs, view=types.View(label="Compare two runs"))
 
+    def resolve_output(self, ctx):
+        """The completion dialog: the side-by-side table in markdown."""
+        outputs = types.Object()
+        outputs.md(result_md(ctx.results or {}), name="report")
+        return types.Property(outputs, view=types.View(label="Comparison"))
+
     def execute(self, ctx):
         p = ctx.params
         result = compare_runs(ctx.dataset, p.get("eval_key"), p.get("compare_key"),
@@ -143,6 +149,23 @@ def flips_view(dataset, result, which):
         gt = slices._gt_field(dataset, result["eval_key"])
         return dataset.select_labels(ids=ids, fields=gt)
     return dataset.select(ids)
+
+
+def result_md(result):
+    """A comparison's headline table and flips, as markdown (3 decimals)."""
+    if not result.get("metrics"):
+        return "No comparison."
+    num = lambda v: "-" if v is None else "%.3f" % v  # noqa: E731
+    lines = ["A = `%s`, B = `%s`, on %d %s both evaluated; 95%% paired bootstrap intervals of "
+             "B - A." % (result["eval_key"], result["compare_key"], result["num_units"],
+                         result["unit"]), "", "| metric | A | B | B - A | 95% CI |", "|---|---|---|---|---|"]
+    for name, m in result["metrics"].items():
+        ci = "-" if not m["ci"] else "[%+.3f, %+.3f]" % tuple(m["ci"])
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            name, num(m["a"]), num(m["b"]), "-" if m["diff"] is None else "%+.3f" % m["diff"], ci))
+    lines += ["", "Flips: %d right in A only, %d right in B only (%s)." % (
+        len(result["flips"]["a_only"]), len(result["flips"]["b_only"]), result["flips"]["level"])]
+    return "\n".join(lines)
 
 
 def _task(ts):

@@ -65,6 +65,12 @@ class ComputeSlices(foo.Operator):
         inputs.int("num_boot", default=engine_slices.NUM_BOOT, label="Bootstrap replicates")
         return types.Property(inputs, view=types.View(label="Compute slices"))
 
+    def resolve_output(self, ctx):
+        """The completion dialog: the table in markdown, worst slices first."""
+        outputs = types.Object()
+        outputs.md(table_md(ctx.results or {}), name="report")
+        return types.Property(outputs, view=types.View(label="Slices"))
+
     def execute(self, ctx):
         p = ctx.params
         key, source = p.get("eval_key"), p.get("source")
@@ -77,3 +83,21 @@ class ComputeSlices(foo.Operator):
             result = slices.table(ctx.dataset, key, source, ts=ts, num_boot=num_boot, seed=seed,
                                   metric=p.get("metric"))
         return dict(slices.to_json(result), eval_key=key, source=source)
+
+
+def table_md(result):
+    """A slice table as markdown: metrics with intervals, size, gap, small (3 decimals)."""
+    rows = result.get("rows")
+    if rows is None:
+        return "No slices."
+    names = list(result["overall"]["values"])
+    cell = lambda r, k: "-" if r["values"].get(k) is None else "%.3f%s" % (  # noqa: E731
+        r["values"][k], " [%.3f, %.3f]" % tuple(r["ci"][k]) if (r.get("ci") or {}).get(k) else "")
+    lines = ["| slice | size | %s | gap | |" % " | ".join(names), "|---|---|%s---|---|" % ("---|" * len(names))]
+    for r in [dict(result["overall"], name="all", gap=None)] + rows:
+        lines.append("| %s | %d | %s | %s | %s |" % (
+            r.get("description") or r["name"], r["size"], " | ".join(cell(r, k) for k in names),
+            "" if r.get("gap") is None else "%+.3f" % r["gap"], "small" if r["small"] else ""))
+    if not rows:
+        lines.append("\nNo slice found.")
+    return "\n".join(lines)

@@ -54,6 +54,9 @@ def test_side_by_side_equals_each_runs_summary(two_runs):
     deltas = [abs(r["delta"]) for r in result["per_class"] if r["delta"] is not None]
     assert deltas == sorted(deltas, reverse=True)
     assert len(result["curves"]["a"]["f1"]) > 10 and len(result["curves"]["b"]["f1"]) > 10
+    import sys
+    md = sys.modules[foo.get_operator(URI).__module__].result_md(result)  # the App's dialog
+    assert "| mAP | %.3f | %.3f | %+.3f |" % (a["mAP"], b["mAP"], b["mAP"] - a["mAP"]) in md
 
 
 def test_flips_equal_the_per_label_fields(two_runs):

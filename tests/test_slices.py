@@ -68,6 +68,10 @@ def test_field_slices_equal_evaluate_model_on_the_view(detection_ds):
     assert table["overall"]["values"]["mAP"] == pytest.approx(whole.mAP(), abs=1e-12)
     gaps = [r["gap"] for r in table["rows"]]
     assert gaps == sorted(gaps)
+    import sys
+    md = sys.modules[foo.get_operator(SLICES_URI).__module__].table_md(table)  # the App's dialog
+    worst = table["rows"][0]
+    assert ("| %s | %d | %.3f [" % (worst["name"], worst["size"], worst["values"]["mAP"])) in md
 
 
 def test_bool_list_and_numeric_slices(detection_ds):
