@@ -115,6 +115,9 @@ class DetectionSlices(TaskSlices):
                                          .astype(np.int8).T)
         self.same = np.where((self.code == 2).all(axis=1), 2,
                              np.where((self.code == 0).all(axis=1), 0, 1)).astype(np.int8)
+        # the same in COCO's order, for the bootstrap's per-slice selections
+        self.o_image, self.o_label = ev.pred_image[self.order], ev.pred_label[self.order]
+        self.o_code, self.o_same = self.code[self.order], self.same[self.order]
         self.K = ev.num_classes
 
     @property
@@ -162,15 +165,16 @@ class DetectionSlices(TaskSlices):
         out = _prf_vec(c[:, 0], c[:, 1], c[:, 2])
         pos = np.full(self.num_units, -1, np.int64)
         pos[units] = np.arange(units.size)
-        sel = self.order[pos[ev.pred_image[self.order]] >= 0]
-        gsel = np.flatnonzero((pos[ev.gt_image] >= 0) & ~self.gt_ignore)
-        gt_counts = np.zeros((units.size, self.K))
-        np.add.at(gt_counts, (pos[ev.gt_image[gsel]], ev.gt_label[gsel]), 1.0)
+        at = pos[self.o_image]
+        keep = at >= 0
+        g = pos[ev.gt_image]
+        gsel = (g >= 0) & ~self.gt_ignore
+        gt_counts = np.bincount(g[gsel] * self.K + ev.gt_label[gsel],
+                                minlength=units.size * self.K).reshape(units.size, self.K)
         npig = W @ gt_counts  # (B, K)
-        label = ev.pred_label[sel]
-        bounds = np.searchsorted(label, np.arange(self.K + 1))
-        ap = _weighted_ap(np.ascontiguousarray(W, dtype=np.float64), pos[ev.pred_image[sel]],
-                          bounds, self.code[sel], self.same[sel], npig,
+        bounds = np.searchsorted(self.o_label[keep], np.arange(self.K + 1))
+        ap = _weighted_ap(np.ascontiguousarray(W, dtype=np.float64), at[keep], bounds,
+                          self.o_code[keep], self.o_same[keep], npig,
                           coco.RECALL_THRESHOLDS)  # (B, T, K)
         valid = npig > 0
         with np.errstate(invalid="ignore"):
@@ -445,8 +449,8 @@ def _weighted_ap(W, pos, bounds, code, same, npig, rec_thr):
     eps = np.spacing(1.0)
     scale = R - 1
     for b in jit.numba.prange(B):
-        jbuf = np.zeros((T, longest), np.int64)
-        pbuf = np.zeros((T, longest))
+        jbuf = np.empty((T, longest), np.int64)  # written before read
+        pbuf = np.empty((T, longest))
         count = np.zeros(T, np.int64)
         ctp, cfp = np.zeros(T), np.zeros(T)
         for k in range(K):
