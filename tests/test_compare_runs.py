@@ -124,3 +124,36 @@ def test_runs_that_cannot_be_paired_are_refused(two_runs):
         compare_runs(ds, eval_key="a", compare_key="a")
     with pytest.raises(Exception, match="No Error Atlas run 'zzz'"):
         compare_runs(ds, eval_key="a", compare_key="zzz")
+
+
+def test_segmentation_comparison_and_flips_equal_the_per_image_fields():
+    from tests.taskdata import TARGETS, evaluate_segmentation, plugin_module, segmentation_dataset
+
+    ds = segmentation_dataset(seed=6, n=30)
+    try:
+        rng = np.random.default_rng(1)
+        masks = []
+        for m in ds.values("ground_truth.mask"):  # model B: right, or wrong on 2/3 of the image
+            p = m.copy()
+            if rng.random() < 0.4:
+                p[:, :44] = rng.integers(0, 4)
+            masks.append(fo.Segmentation(mask=p))
+        ds.set_values("pred2", masks)
+        ds.mask_targets = dict(ds.mask_targets, pred2=TARGETS)
+        a = evaluate_segmentation(ds, "sa")
+        b = plugin_module("operators.segmentation_run").evaluate_segmentations(
+            ds, "pred2", "ground_truth", "sb", num_workers=1)
+        result = compare_runs(ds, eval_key="sa", compare_key="sb", num_boot=100)
+        m = result["metrics"]["mIoU"]
+        assert m["a"] == a["mIoU"] and m["b"] == b["mIoU"] and m["diff"] == b["mIoU"] - a["mIoU"]
+        assert result["curves"]["a"] is not None and result["curves"]["b"] is None  # no confidence
+        ids, ma, mb = ds.values(["id", "sa_miou", "sb_miou"])
+        assert sorted(result["flips"]["a_only"]) == sorted(
+            i for i, x, y in zip(ids, ma, mb) if x >= 0.5 > y)
+        assert sorted(result["flips"]["b_only"]) == sorted(
+            i for i, x, y in zip(ids, ma, mb) if y >= 0.5 > x)
+        assert result["flips"]["a_only"]  # B is wrong on 2/3 of some images
+        rows = result["confusion"]["rows"]
+        assert result["confusion"]["columns"][-1] == "Unlabeled" and len(rows) == 4
+    finally:
+        ds.delete()
