@@ -232,6 +232,13 @@ def _cap(groups, source):
 def _check_field(dataset, name):
     if not dataset.has_field(name):
         raise EvaluationInputError("Dataset '%s' has no sample field '%s'." % (dataset.name, name))
+    field = dataset.get_field(name)
+    kind, inner = type(field).__name__, type(getattr(field, "field", None)).__name__
+    if kind not in SCALARS and not (kind == "ListField" and inner in ("StringField", "IntField")):
+        raise EvaluationInputError(
+            "Sample field '%s' (%s) cannot be sliced: slice by a string, boolean, number or "
+            "list-of-strings field, or by a label attribute "
+            "('label:<field>.detections.<attribute>')." % (name, kind))
 
 
 def _gt_field(dataset, eval_key):

@@ -230,6 +230,8 @@ def test_automatic_search_finds_the_planted_slice():
 def test_bad_sources_are_refused(detection_ds):
     with pytest.raises(Exception, match="no sample field 'nope'"):
         compute_slices(detection_ds, eval_key="eval", source="field:nope")
+    with pytest.raises(Exception, match="'predictions' \\(EmbeddedDocumentField\\) cannot be sliced"):
+        compute_slices(detection_ds, eval_key="eval", source="field:predictions")
     with pytest.raises(Exception, match="Unknown slice source"):
         compute_slices(detection_ds, eval_key="eval", source="whatever")
     with pytest.raises(Exception, match="No Error Atlas run 'missing'"):
