@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import sklearn.metrics as skm
 
-import fiftyone as fo
 import fiftyone.operators as foo
 from fiftyone import ViewField as F
 
