@@ -113,7 +113,10 @@ class CompareSection:
                    else None, label="Run B (run A: the one above)", view=types.DropdownView(),
                    on_change=self.on_compare_run)
         held = _held.get(ctx.panel.id)
-        if not held or held["key"] != key:
+        if not held or held["key"] != key or held["compare_key"] != state.compare_key:
+            if state.compare_key in others:  # chosen for another run (or before a reload)
+                panel.btn("compare_compute", label="Compare with %s" % state.compare_key,
+                          on_click=self.on_compare_again)
             return
         result = held["result"]
         points = result["operating_points"]
@@ -176,6 +179,10 @@ class CompareSection:
                             "compare_deltas": delta_rows(result),
                             "compare_curves": curve_traces(result),
                             "compare_matrix": [matrix_trace(result)]})
+
+    def on_compare_again(self, ctx):
+        ctx.params["value"] = ctx.panel.state.compare_key
+        self.on_compare_run(ctx)
 
     def on_flips_a(self, ctx):
         self._show_flips(ctx, "a_only")

@@ -69,6 +69,9 @@ class SlicesSection:
         if not held or held["key"] != key:
             panel.md("Choose a source: each slice's metrics with 95% bootstrap intervals, its "
                      "size and its gap to the whole run.", name="slices_hint")
+            if state.slice_source:  # chosen for another run (or before a reload)
+                panel.btn("slices_compute", label="Compute these slices for this run",
+                          on_click=self.on_slices_recompute)
             return
         ts = held["ts"]
         columns = [["name", "Slice"], ["size", ts.unit.capitalize()]] + \

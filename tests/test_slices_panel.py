@@ -50,11 +50,19 @@ def test_slice_table_rows_and_click(two_runs):
     view = client.view()
     name = rows[1]["name"]
     assert sorted(view.values("id")) == sorted(ds.match(F("weather") == name).values("id"))
+    # another run: the same source is computed again with a button (the dropdown keeps it)
+    client.state["eval_key"] = "a"
+    client.call("on_choose_run", value="a")
+    client.call("on_slices_recompute")
+    assert client.data["slice_table"][0]["mAP"].startswith(
+        "%.3f" % ds.load_evaluation_results("a").mAP())
 
 
 def test_automatic_search_in_the_panel(two_runs):
     client = PanelClient(two_runs, panel_id="slices2")
     client.call("on_load")
+    client.state["eval_key"] = "b"  # model B is the one that fails in fog
+    client.call("on_choose_run", value="b")
     client.call("on_slice_source", value="search")
     rows = client.data["slice_table"]
     assert rows[0]["name"] == "All (whole run)"
@@ -65,7 +73,8 @@ def test_compare_section_and_flips(two_runs):
     ds = two_runs
     client = PanelClient(ds, panel_id="compare1")
     client.call("on_load")
-    assert client.state["eval_key"] == "b"
+    client.state["eval_key"] = "b"
+    client.call("on_choose_run", value="b")
     client.call("on_compare_run", value="a")
     metrics = {r["metric"]: r for r in client.data["compare_metrics"]}
     assert set(metrics) == {"mAP", "AP50", "precision", "recall", "f1"}
