@@ -4,7 +4,9 @@ FiftyOne imports this file under a synthetic package name, so everything
 below uses relative imports.
 """
 
+from .operators.compare_runs import CompareRuns
 from .operators.compute_error_map import ComputeErrorMap
+from .operators.compute_slices import ComputeSlices
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .panels.evaluation_explorer import EvaluationExplorer
 from .panels.vector_explorer import VectorExplorer
@@ -16,3 +18,5 @@ def register(p):
     p.register(EvaluationExplorer)
     p.register(ComputeErrorMap)
     p.register(VectorExplorer)
+    p.register(ComputeSlices)
+    p.register(CompareRuns)

@@ -36,6 +36,8 @@ from fiftyone.operators.store import ExecutionStore
 from ..operators import detection_run, eval_target, run_store
 from ..plugin import coco
 from . import clicked_views, figures, sections, selection, task_explorer, texts
+from .compare_section import CompareSection
+from .slices_section import SlicesSection
 from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
                    unfinished)
 
@@ -55,7 +57,7 @@ _outputs = OrderedDict()  # panel id -> what the panel shows for its current cho
 OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
 
 
-class EvaluationExplorer(foo.Panel):
+class EvaluationExplorer(SlicesSection, CompareSection, foo.Panel):
     @property
     def config(self):
         return foo.PanelConfig(name="evaluation_explorer", label="Evaluation explorer",
@@ -150,7 +152,10 @@ class EvaluationExplorer(foo.Panel):
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
         if out.get("task", "detection") != "detection":
-            return task_explorer.render(self, ctx, panel, out)
+            rendered = task_explorer.render(self, ctx, panel, out)
+            self.render_slices(ctx, panel, out)  # Slices and Compare: every task
+            self.render_compare(ctx, panel, out)
+            return rendered
         # Every section that follows the confidence is drawn in the browser
         # (panels/components.js) from every slider step's numbers: the
         # summary, the slider, the curves, the class bars and the confusion
@@ -199,6 +204,8 @@ class EvaluationExplorer(foo.Panel):
         told = (out.get("notice") or {}).get("examples")
         if told:
             panel.md(told, name="examples_notice")
+        self.render_slices(ctx, panel, out)
+        self.render_compare(ctx, panel, out)
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     # -- choices -----------------------------------------------------------------
