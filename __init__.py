@@ -4,7 +4,9 @@ FiftyOne imports this file under a synthetic package name, so everything
 below uses relative imports.
 """
 
+from .operators.compare_runs import CompareRuns
 from .operators.compute_error_map import ComputeErrorMap
+from .operators.compute_slices import ComputeSlices
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .operators.export_report import ExportReport
 from .panels.evaluation_explorer import EvaluationExplorer
@@ -18,3 +20,5 @@ def register(p):
     p.register(ComputeErrorMap)
     p.register(ExportReport)
     p.register(VectorExplorer)
+    p.register(ComputeSlices)
+    p.register(CompareRuns)

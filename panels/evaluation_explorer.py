@@ -36,6 +36,8 @@ from fiftyone.operators.store import ExecutionStore
 from ..operators import detection_run, eval_target, run_store
 from ..plugin import coco
 from . import clicked_views, figures, history_section, sections, selection, task_explorer, texts
+from .compare_section import CompareSection
+from .slices_section import SlicesSection
 from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
                    unfinished)
 
@@ -55,7 +57,8 @@ _outputs = OrderedDict()  # panel id -> what the panel shows for its current cho
 OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
 
 
-class EvaluationExplorer(history_section.HistorySection, foo.Panel):
+class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistorySection,
+                         foo.Panel):
     @property
     def config(self):
         return foo.PanelConfig(name="evaluation_explorer", label="Evaluation explorer",
@@ -151,9 +154,11 @@ class EvaluationExplorer(history_section.HistorySection, foo.Panel):
         if state.stale:
             panel.view("stale", types.Warning(label=state.stale))
         if out.get("task", "detection") != "detection":
-            shown = task_explorer.render(self, ctx, panel, out)
+            rendered = task_explorer.render(self, ctx, panel, out)
+            self.render_slices(ctx, panel, out)  # Slices and Compare: every task
+            self.render_compare(ctx, panel, out)
             history_section.render(self, ctx, panel, out["task"])
-            return shown
+            return rendered
         # Every section that follows the confidence is drawn in the browser
         # (panels/components.js) from every slider step's numbers: the
         # summary, the slider, the curves, the class bars and the confusion
@@ -202,6 +207,8 @@ class EvaluationExplorer(history_section.HistorySection, foo.Panel):
         told = (out.get("notice") or {}).get("examples")
         if told:
             panel.md(told, name="examples_notice")
+        self.render_slices(ctx, panel, out)
+        self.render_compare(ctx, panel, out)
         history_section.render(self, ctx, panel, "detection")
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
