@@ -1,6 +1,7 @@
 """The report's sections that need more than the run's analysis: thumbnails of
 error examples (the samples' images), failure clusters (the run's error map),
-the history of the runs and the comparison with a second run.
+the automatic slice search (the samples' fields), the history of the runs and
+the comparison with a second run.
 
 Same signature as :mod:`.report_sections`: ``(doc, content, report) -> bool``;
 ``report`` holds the dataset, the second run's content (``other``) and the
@@ -9,8 +10,9 @@ number of thumbnails per group (``thumbs``).
 
 import numpy as np
 
-from ..operators import run_history
+from ..operators import run_history, slices as slice_ops
 from ..plugin import classification as cls, errors, history, report_html as rh
+from ..plugin import slices as slice_engine
 from . import cluster_report, history_section, map_data, map_hover, map_tasks
 
 CLUSTERS = 5  # failure clusters described
@@ -129,6 +131,46 @@ def clusters(doc, c, report):
     return True
 
 
+def slices_found(doc, c, report):
+    """The automatic slice search (:func:`operators.slices.search`): the metadata
+    conditions whose error rate is highest for their size, each slice's headline
+    metric with its bootstrap 95% interval and its gap to the whole run."""
+    if c.task not in slice_engine.TASKS:  # the tasks slices exist for
+        return False
+    sources = [s for s, _ in slice_ops.list_sources(c.dataset, c.eval_key)
+               if s.startswith(("field:", "feature:"))]
+    if not sources:
+        return False
+    found = slice_ops.search(c.dataset, c.eval_key, sources=sources)
+    if not found["rows"]:
+        return False
+    metric = found["metric"]
+    blocks = doc.section("slices", "Slices: where the run fails most (automatic search)")
+    blocks.append(rh.paragraph(
+        "Conditions on the sample fields and descriptor features (up to 3 at once) whose error "
+        "rate is highest for their size, at the run's own operating point; %s with its bootstrap "
+        "95%% interval (images resampled, seeded) and its gap to the whole run (%s). **small**: "
+        "too few images to trust." % (metric, _fmt(found["overall"]["values"].get(metric)))))
+    rows = []
+    for r in found["rows"][:12]:
+        ci = (r.get("ci") or {}).get(metric)
+        rows.append({"slice": r["description"], "size": r["size"],
+                     "value": _fmt(r["values"].get(metric)) + (
+                         " [%s, %s]" % (_fmt(ci[0]), _fmt(ci[1])) if ci else ""),
+                     "gap": None if r.get("gap") is None else "%+.3f" % r["gap"],
+                     "error": r.get("error"), "small": "small" if r.get("small") else ""})
+    blocks.append(rh.table([("slice", "Slice"), ("size", "Images"), ("error", "Error rate"),
+                            ("value", "%s [95%% CI]" % metric), ("gap", "Gap"),
+                            ("small", "")], rows, numeric={"size", "error"}))
+    doc.data["slices"] = [{k: r.get(k) for k in ("description", "size", "values", "gap",
+                                                 "error", "small")} for r in found["rows"]]
+    return True
+
+
+def _fmt(v):
+    return "–" if v is None else "%.3f" % v
+
+
 def history_of_runs(doc, c, report):
     """The runs of this task over time, against the oldest as the baseline."""
     runs = run_history.runs(c.dataset, task=c.task)
@@ -196,4 +238,4 @@ def comparison(doc, c, report):
     return True
 
 
-SECTIONS = [examples, clusters, comparison, history_of_runs]
+SECTIONS = [examples, clusters, slices_found, comparison, history_of_runs]

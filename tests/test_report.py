@@ -205,3 +205,23 @@ def test_multilabel_report(tmp_path):
             "Summary and verdict"
     finally:
         ds.delete()
+
+
+def test_slices_of_the_automatic_search(tmp_path):
+    ds = random_dataset(seed=15, num_samples=120)
+    try:
+        # a planted condition: the "night" images lose most of their predictions
+        night = [i % 3 == 0 for i in range(len(ds))]
+        ds.set_values("time_of_day", ["night" if n else "day" for n in night])
+        for s, n in zip(ds.iter_samples(autosave=True), night):
+            if n:
+                s["predictions"] = fo.Detections(detections=s.predictions.detections[::4])
+        evaluate_model(ds, pred_field="predictions", eval_key="e1")
+        out = export(ds, eval_key="e1", path=str(tmp_path / "e1.html"), thumbnails=0)
+        assert "slices" in out["sections"]
+        text, data = report_data(out["path"])
+        first = data["slices"][0]
+        assert "night" in first["description"] and first["size"] == 40
+        assert "Slices: where the run fails most" in text
+    finally:
+        ds.delete()
