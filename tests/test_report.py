@@ -207,6 +207,7 @@ def test_multilabel_report(tmp_path):
         ds.delete()
 
 
+@needs_chromium
 def test_slices_of_the_automatic_search(tmp_path):
     ds = random_dataset(seed=15, num_samples=120)
     try:
@@ -223,5 +224,8 @@ def test_slices_of_the_automatic_search(tmp_path):
         first = data["slices"][0]
         assert "night" in first["description"] and first["size"] == 40
         assert "Slices: where the run fails most" in text
+        drawn, errors_seen, requests = open_in_chromium(out["path"], "slices")
+        assert errors_seen == [] and requests == []
+        assert "Slices: where the run fails most (automatic search)" in drawn["sections"]
     finally:
         ds.delete()
