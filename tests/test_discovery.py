@@ -1,0 +1,117 @@
+"""Failure discovery: error counts against a Poisson model of content, the objects map's
+space, and the context tables, on constructed data with known answers (the planted
+benchmark is benchmarks/bench_discovery.py)."""
+
+import numpy as np
+import pytest
+
+from plugin import clustering, descriptors, object_context
+from plugin.clusters import cluster, summarize_clusters
+
+
+def content_scene(seed=0, n=3000):
+    """Images with 1-8 objects of 5 classes; class 3 ("hard") errs 4x as often per object;
+    group 2 (10% of images, any content) has a hidden cause: 2 extra errors per image."""
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n, 5), np.int64)
+    k = rng.integers(1, 9, n)
+    for i in range(5):
+        counts[:, i] = rng.binomial(k, 0.2)
+    hard_heavy = rng.random(n) < 0.3  # images full of the hard class
+    counts[hard_heavy, 3] += rng.integers(2, 5, hard_heavy.sum())
+    group = np.where(hard_heavy, 1, 0)
+    hidden = rng.random(n) < 0.1
+    group[hidden] = 2
+    rate = counts @ np.array([0.1, 0.1, 0.1, 0.4, 0.1]) + np.where(hidden, 2.0, 0.0)
+    errors = rng.poisson(rate)
+    error_type = np.where(errors > 0, "missed", "correct").astype(object)
+    return counts, errors, error_type, group
+
+
+def test_expected_errors_is_scikit_learns_poisson_fit_and_sums_to_the_errors():
+    counts, errors, _, _ = content_scene()
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    assert mu.sum() == pytest.approx(errors.sum(), rel=1e-3)  # a log-link GLM's score equation
+    assert dispersion >= 1.0
+    # what the hard class costs per object is learnt from the data
+    with_hard = counts[:, 3] >= 3
+    assert mu[with_hard].mean() > 2 * mu[counts[:, 3] == 0].mean()
+    nan = errors.astype(float)
+    nan[:10] = np.nan
+    mu2, _ = clustering.expected_errors(nan, counts)
+    assert np.isnan(mu2[:10]).all() and np.isfinite(mu2[10:]).all()
+
+
+def test_quasi_poisson_statistics_against_scipy():
+    from scipy.stats import norm
+
+    labels = np.array([0] * 50 + [1] * 50)
+    failed = np.r_[np.full(50, 3.0), np.full(50, 1.0)]
+    expected = np.full(100, 2.0)
+    n, obs, exp, excess, p = clustering.failure_statistics(labels, failed, expected, 2,
+                                                           dispersion=1.5)
+    assert obs.tolist() == [150, 50] and exp.tolist() == [100, 100]
+    raw = norm.sf((obs - exp) / np.sqrt(1.5 * exp))
+    assert p[0] == pytest.approx(2 * raw[0]) and p[1] == pytest.approx(raw[1])  # Holm
+
+
+def test_images_of_a_hard_class_are_no_failure_once_the_model_knows_the_class_mix():
+    counts, errors, error_type, group = content_scene()
+    # by the number of objects only (the old expectation), images heavy in the hard class fail
+    failed, _ = clustering.failures(clustering.error_codes(error_type, errors.size))
+    by_count = clustering.expected_failure(failed, counts.sum(axis=1))
+    naive = {s.id: s for s in summarize_clusters(group, error_type, None, [], expected=by_count)}
+    assert naive[1].significant
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    out = summarize_clusters(group, error_type, None, [], expected=mu, errors=errors,
+                             dispersion=dispersion)
+    by_id = {s.id: s for s in out}
+    assert out[0].id == 2 and out[0].significant and out[0].unit == "errors"
+    assert not by_id[1].significant and not by_id[0].significant
+    assert by_id[2].observed_errors == errors[group == 2].sum()
+    assert by_id[2].excess_errors == pytest.approx(by_id[2].observed_errors
+                                                   - mu[group == 2].sum())
+
+
+def test_clustering_on_error_counts_keeps_the_hidden_cause_apart():
+    counts, errors, error_type, group = content_scene(seed=1)
+    rng = np.random.default_rng(2)
+    X = np.c_[group == 2, group == 1, counts.sum(axis=1) / 8.0] + rng.normal(0, 0.15, (errors.size, 3))
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    labels, k = cluster(X, error_type=error_type, expected=mu, errors=errors,
+                        dispersion=dispersion)
+    top = summarize_clusters(labels, error_type, None, [], expected=mu, errors=errors,
+                             dispersion=dispersion)[0]
+    assert top.significant and np.mean(group[labels == top.id] == 2) > 0.9
+
+
+def test_objects_map_space_leaves_out_the_models_outputs_and_weighs_blocks_alike():
+    names = (list(descriptors.OBJECT_FEATURES) + list(descriptors.CONTEXT_FEATURES)
+             + ["image_" + f for f in descriptors.IMAGE_FEATURES])
+    Z = np.ones((4, len(names)), np.float32)
+    S = descriptors.map_space(Z, names)
+    assert S.shape[1] == len(names) - len(descriptors.OUTCOME_FEATURES)
+    kept = [n for n in names if n not in descriptors.OUTCOME_FEATURES]
+    blocks = {"geometry": [n for n in kept if n in descriptors.OBJECT_FEATURES],
+              "appearance": list(descriptors.CONTEXT_FEATURES),
+              "image": [n for n in kept if n.startswith("image_")]}
+    for members in blocks.values():  # each block's squared norm is 1
+        cols = [kept.index(n) for n in members]
+        assert (S[0, cols] ** 2).sum() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_context_tables_equal_numpys_summed_area_tables():
+    rng = np.random.default_rng(4)
+    r, g, b = (rng.random((37, 53)).astype(np.float32) for _ in range(3))
+    table = object_context._tables(r, g, b)
+    luma = 0.299 * r + 0.587 * g + 0.114 * b
+    l255 = luma.astype(np.float64) * 255
+    lap = np.zeros_like(l255)
+    lap[1:-1, 1:-1] = (4 * l255[1:-1, 1:-1] - l255[:-2, 1:-1] - l255[2:, 1:-1]
+                       - l255[1:-1, :-2] - l255[1:-1, 2:])
+    mx = np.maximum(np.maximum(r, g), b)
+    sat = (mx - np.minimum(np.minimum(r, g), b)) / mx
+    for c, plane in enumerate([r, g, b, luma, luma * luma, sat, lap * lap]):
+        ref = np.zeros((38, 54))
+        ref[1:, 1:] = np.cumsum(np.cumsum(np.asarray(plane, np.float64), axis=0), axis=1)
+        assert np.allclose(table[:, :, c], ref, rtol=1e-4, atol=1e-3 * max(1, ref.max()) * 1e-3)
