@@ -90,7 +90,7 @@ SAMPLE_CONDITIONS = {
         blur="motion", blur_strength=float(rng.uniform(12, 25)))),
     "striped_background": ("background", lambda rng, s: _effect(
         s, kind="stripes", period=float(rng.uniform(6, 16)), angle=float(rng.uniform(0, np.pi)),
-        colour=scenes._random_colour(rng, np.array(s["background"]["c0"]), (40.0, 80.0)).tolist())),
+        colour=scenes._random_colour(rng, np.array(s["background"]["c0"]), (70.0, 120.0)).tolist())),
     "clutter": ("context", lambda rng, s: s.update(clutter=scenes._sample_clutter(
         rng, *s["size"], (np.array(s["background"]["c0"]) + s["background"]["c1"]) / 2,
         int(rng.integers(80, 140))))),
