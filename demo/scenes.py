@@ -412,7 +412,8 @@ def scene_conditions(num_images=300, seed=51, size=DEFAULT_SIZE, out_dir=None, s
     shadow (offset in px), background, num_hidden (shapes too hidden to annotate), planted
     (names of conditions a benchmark planted in the scene, its ``planted`` list), jpeg_quality;
     ``objects`` lists, in ground-truth order, label, radius, contrast, occlusion, truncation,
-    touches_similar and planted (the name a benchmark gave the shape, or None). Read from the json cached next to the images when there, otherwise
+    touches_similar and planted (the name a benchmark gave the shape, or None). Read from the
+    json cached next to the images when there, otherwise
     re-derived from the seed without rendering any pixels. ``scene_fn`` as in ``build_dataset``.
     """
     out_dir = out_dir or _cache_dir(seed, num_images, size)
