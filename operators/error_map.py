@@ -85,15 +85,9 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
 
     progress(0.7, "Projecting")
     Z = descriptors.normal_scores(X) if given is None else descriptors.standardize(X)[0]
-    expected = _expected_failure(points)
-    if given is None:
-        if level == "objects":  # by appearance, not by the model's outputs
-            Z = descriptors.map_space(Z, _feature_names(level))
-        Z = clustering.weigh_by_failure(Z, *clustering.failures(
-            clustering.error_codes(_codes(points), len(Z)), expected.get("expected"),
-            expected.get("errors")))
     xy = clusters.project(Z, seed=seed)
     progress(0.85, "Clustering")
+    expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
                                  **expected)
     summaries = clusters.summarize_clusters(

@@ -138,54 +138,6 @@ def failures(codes, expected=None, errors=None):
     return failed, np.where(np.isfinite(failed), expected, np.nan)
 
 
-#: Weight every feature keeps in :func:`weigh_by_failure`, as a share of the largest: it
-#: stretches the space, it does not select features (0.1 lost a second cause, rotated
-#: digits, that the first cause's features outweighed; 0.25 keeps both).
-WEIGHT_FLOOR = 0.25
-
-
-def weigh_by_failure(Z, failed, expected):
-    """Stretches the columns of ``Z`` by how much they go with failure beyond expectation.
-
-    Error-aware in Domino's spirit, but cheap and without a model of the
-    slices: each column is weighted by its correlation with the points'
-    residual failure (``failed - expected``: an error, or a count of them,
-    beyond what the content predicts), less the correlation two standard
-    errors of chance reach (``2 / sqrt(n)``), plus :data:`WEIGHT_FLOOR`. A
-    cause shows in a few of the descriptor's 30-50 features (a faded object in
-    its contrast with its ring); unweighted, k-means follows the directions
-    of largest spread instead (background colour, size) and mixes the cause's
-    errors with others. Features unrelated to failure keep a floor weight; a
-    harmless condition, not going with failure, gets none of the stretch.
-
-    Args:
-        Z: (N, F) features on one scale (normal scores)
-        failed: (N,) 0/1 failures or error counts, NaN not evaluated
-        expected: (N,) what each point's content predicts (:func:`failures`)
-
-    Returns:
-        (N, F) float32 ``Z`` times the weights (normalized to unit length), or
-        ``Z`` itself when no column goes with failure beyond chance
-    """
-    Z = np.asarray(Z, dtype=np.float32)
-    failed = np.asarray(failed, dtype=np.float64)
-    ev = np.isfinite(failed)
-    n = int(ev.sum())
-    if n < 3 or Z.shape[1] == 0:
-        return Z
-    t = failed[ev] - np.asarray(expected, dtype=np.float64)[ev]
-    t -= t.mean()
-    Zc = Z[ev].astype(np.float64)
-    Zc -= Zc.mean(axis=0)
-    denom = np.sqrt((Zc ** 2).sum(axis=0) * (t ** 2).sum())
-    r = np.divide(t @ Zc, denom, out=np.zeros(Z.shape[1]), where=denom > 0)
-    w = np.maximum(np.abs(r) - 2.0 / np.sqrt(n), 0.0)
-    if not w.any():
-        return Z
-    w += WEIGHT_FLOOR * w.max()
-    return (Z * (w / np.linalg.norm(w))).astype(np.float32)
-
-
 def _holm(p):
     """Holm's step-down adjustment of p-values (family-wise error rate)."""
     p = np.asarray(p, dtype=np.float64)

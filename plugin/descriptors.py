@@ -369,41 +369,6 @@ def image_and_context(image, boxes):
     return image_descriptor(image), context
 
 
-#: The model's own outputs at object level: described, never mapped or clustered on.
-OUTCOME_FEATURES = ("is_prediction", "confidence")
-
-
-def map_space(Z, names):
-    """The space an objects map is drawn and clustered in, from normal scores ``Z``.
-
-    Clusters should group objects by what they and their images look like, so
-    that a cause (a faded colour, a cluttered ring) gathers its errors; the
-    model's outputs (:data:`OUTCOME_FEATURES`) would instead split every cause
-    into "missed objects" and "predictions" (an objects map's ground-truth
-    points are all misses). They are left out. The three blocks, the object's
-    geometry, its crop and ring (:data:`CONTEXT_FEATURES`) and its image
-    (``image_`` features), are each scaled by ``1 / sqrt(block size)`` so each
-    weighs the same whatever its number of features: else the 28 image
-    features outweigh the object's own 20.
-
-    Args:
-        Z: (N, F) scores (:func:`normal_scores`)
-        names: the F feature names
-
-    Returns:
-        (N, F') float32 columns of the kept features
-    """
-    names = list(names)
-    block = np.array(["image" if n.startswith("image_") else
-                      "appearance" if n in CONTEXT_FEATURES else "geometry" for n in names])
-    keep = np.array([n not in OUTCOME_FEATURES for n in names])
-    weight = np.ones(len(names))
-    for b in np.unique(block[keep]):
-        sel = keep & (block == b)
-        weight[sel] = 1.0 / np.sqrt(sel.sum())
-    return (np.asarray(Z)[:, keep] * weight[keep]).astype(np.float32)
-
-
 def standardize(X, clip=10.0):
     """Robustly scales features of different units to comparable ranges.
 

@@ -1,11 +1,11 @@
-"""Failure discovery: error counts against a Poisson model of content, the objects map's
-space, and the context tables, on constructed data with known answers (the planted
+"""Failure discovery: error counts against a Poisson model of content and the context
+tables, on constructed data with known answers (the planted
 benchmark is benchmarks/bench_discovery.py)."""
 
 import numpy as np
 import pytest
 
-from plugin import clustering, descriptors, object_context
+from plugin import clustering, object_context
 from plugin.clusters import cluster, summarize_clusters
 
 
@@ -83,21 +83,6 @@ def test_clustering_on_error_counts_keeps_the_hidden_cause_apart():
     top = summarize_clusters(labels, error_type, None, [], expected=mu, errors=errors,
                              dispersion=dispersion)[0]
     assert top.significant and np.mean(group[labels == top.id] == 2) > 0.9
-
-
-def test_objects_map_space_leaves_out_the_models_outputs_and_weighs_blocks_alike():
-    names = (list(descriptors.OBJECT_FEATURES) + list(descriptors.CONTEXT_FEATURES)
-             + ["image_" + f for f in descriptors.IMAGE_FEATURES])
-    Z = np.ones((4, len(names)), np.float32)
-    S = descriptors.map_space(Z, names)
-    assert S.shape[1] == len(names) - len(descriptors.OUTCOME_FEATURES)
-    kept = [n for n in names if n not in descriptors.OUTCOME_FEATURES]
-    blocks = {"geometry": [n for n in kept if n in descriptors.OBJECT_FEATURES],
-              "appearance": list(descriptors.CONTEXT_FEATURES),
-              "image": [n for n in kept if n.startswith("image_")]}
-    for members in blocks.values():  # each block's squared norm is 1
-        cols = [kept.index(n) for n in members]
-        assert (S[0, cols] ** 2).sum() == pytest.approx(1.0, rel=1e-5)
 
 
 def test_context_tables_equal_numpys_summed_area_tables():

@@ -41,15 +41,16 @@ def stored_errors(dataset, map_key):
 
 def best_precision(dataset, summary, map_key, planted):
     """Best precision of a top-3 failure cluster for the planted ids, and the recall of the
-    top-3 failure clusters that hold them at precision >= 0.6 (the partition is chosen for
-    purity, so a cause may come as two pure clusters, each ranked)."""
+    listed failure clusters (the top 5) that hold them at precision >= 0.6 (the partition is
+    chosen for purity, so a cause may come as two pure clusters, each ranked)."""
     ids, clusters = dataset.values(["id", map_key + "_cluster"])
     cluster_of = dict(zip(ids, clusters))
     best, found = 0.0, set()
-    for c in summary["failure_clusters"][:3]:
+    for rank, c in enumerate(summary["failure_clusters"]):
         members = {i for i, k in cluster_of.items() if k == c["id"]}
         hit = members & planted
-        best = max(best, len(hit) / len(members))
+        if rank < 3:
+            best = max(best, len(hit) / len(members))
         if len(hit) >= 0.6 * len(members):
             found |= hit
     return best, len(found) / len(planted)
