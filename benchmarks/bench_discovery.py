@@ -78,19 +78,22 @@ def _tint(rng):
 # name: (family, plant(rng, scene)); sample conditions change the whole image
 SAMPLE_CONDITIONS = {
     "washed_out": ("lighting", lambda rng, s: s.update(
-        lighting="overexposed", gain=float(rng.uniform(2.4, 3.2)), offset=float(rng.uniform(60, 110)))),
+        lighting="overexposed", gain=float(rng.uniform(2.4, 3.2)),
+        offset=float(rng.uniform(60, 110)))),
     "vignette": ("lighting", lambda rng, s: _effect(
         s, kind="vignette", strength=float(rng.uniform(0.75, 0.92)))),
     "colour_cast": ("colour", lambda rng, s: _effect(s, kind="cast", gains=_tint(rng))),
     "sensor_noise": ("sensor", lambda rng, s: s.update(noise=float(rng.uniform(28, 40)))),
     "low_resolution": ("sensor", lambda rng, s: _effect(
         s, kind="lowres", factor=int(rng.integers(4, 7)))),
-    "jpeg": ("compression", lambda rng, s: _effect(s, kind="jpeg", quality=int(rng.integers(3, 8)))),
+    "jpeg": ("compression", lambda rng, s: _effect(
+        s, kind="jpeg", quality=int(rng.integers(3, 8)))),
     "motion_blur": ("optics", lambda rng, s: s.update(
         blur="motion", blur_strength=float(rng.uniform(12, 25)))),
     "striped_background": ("background", lambda rng, s: _effect(
         s, kind="stripes", period=float(rng.uniform(6, 16)), angle=float(rng.uniform(0, np.pi)),
-        colour=scenes._random_colour(rng, np.array(s["background"]["c0"]), (70.0, 120.0)).tolist())),
+        colour=scenes._random_colour(rng, np.array(s["background"]["c0"]),
+                                     (70.0, 120.0)).tolist())),
     "clutter": ("context", lambda rng, s: s.update(clutter=scenes._sample_clutter(
         rng, *s["size"], (np.array(s["background"]["c0"]) + s["background"]["c1"]) / 2,
         int(rng.integers(80, 140))))),
@@ -130,7 +133,8 @@ def _occluded(rng, s, shape):
 
 
 def _defocused(rng, s, shape):
-    shape["effect"] = dict(kind="defocus", sigma=float(max(3.0, shape["radius"] * rng.uniform(0.2, 0.3))))
+    sigma = max(3.0, shape["radius"] * rng.uniform(0.2, 0.3))
+    shape["effect"] = dict(kind="defocus", sigma=float(sigma))
     shape["radius"] = max(shape["radius"], 10.0)
 
 

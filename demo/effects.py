@@ -73,7 +73,8 @@ def objects(image, zbuf, scene):
             a = e["angle"]
             d = np.array([np.cos(a), np.sin(a)]) * r * 1.3
             p, q = np.array([cx, cy]) - d, np.array([cx, cy]) + d
-            cv2.line(image, tuple(np.round(p * 16).astype(int)), tuple(np.round(q * 16).astype(int)),
+            p, q = (tuple(np.round(v * 16).astype(int)) for v in (p, q))
+            cv2.line(image, p, q,
                      tuple(float(c) for c in e["colour"]), max(int(round(e["width"] * r)), 2),
                      cv2.LINE_AA, 4)
         elif e["kind"] == "defocus":
@@ -90,7 +91,8 @@ def image(img, scene):
             img = img * np.float32(e["gains"])
         elif e["kind"] == "vignette":
             ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-            r2 = ((xs - (w - 1) / 2) / ((w - 1) / 2)) ** 2 + ((ys - (h - 1) / 2) / ((h - 1) / 2)) ** 2
+            cx, cy = (w - 1) / 2, (h - 1) / 2
+            r2 = ((xs - cx) / cx) ** 2 + ((ys - cy) / cy) ** 2
             img = img * (1 - np.float32(e["strength"]) * np.minimum(r2 / 2, 1))[..., None]
         elif e["kind"] == "lowres":
             f = e["factor"]

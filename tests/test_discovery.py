@@ -76,7 +76,8 @@ def test_images_of_a_hard_class_are_no_failure_once_the_model_knows_the_class_mi
 def test_clustering_on_error_counts_keeps_the_hidden_cause_apart():
     counts, errors, error_type, group = content_scene(seed=1)
     rng = np.random.default_rng(2)
-    X = np.c_[group == 2, group == 1, counts.sum(axis=1) / 8.0] + rng.normal(0, 0.15, (errors.size, 3))
+    X = np.c_[group == 2, group == 1, counts.sum(axis=1) / 8.0]
+    X = X + rng.normal(0, 0.15, X.shape)
     mu, dispersion = clustering.expected_errors(errors, counts)
     labels, k = cluster(X, error_type=error_type, expected=mu, errors=errors,
                         dispersion=dispersion)
