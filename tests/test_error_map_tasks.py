@@ -6,6 +6,7 @@ whose dark images the predictions miss. The map's colours must be the runs'
 own per-sample error fields, and the planted failing group a failure cluster.
 """
 
+import os
 import sys
 
 import cv2
@@ -58,8 +59,8 @@ def best_precision(dataset, summary, map_key, planted):
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
-    dataset = digits.build_dataset(name="map-tasks-digits", num_images=320, seed=51,
-                                   out_dir=str(tmp_path_factory.mktemp("digits")))
+    dataset = digits.build_dataset(name="map-tasks-digits-%d" % os.getpid(), num_images=320,
+                                   seed=51, out_dir=str(tmp_path_factory.mktemp("digits")))
     evaluate_model(dataset, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
     yield dataset
     dataset.delete()
