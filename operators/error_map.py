@@ -377,8 +377,7 @@ def _describe_file(task):
     feats = descriptors.image_descriptor(image) if describe else None
     if boxes is None:
         return feats, None
-    return feats, descriptors.object_context.context_features(
-        descriptors.object_context.strided_planes(image), boxes)
+    return feats, descriptors.object_context.context_features(image, boxes)
 
 
 def _point_boxes(dataset, config, points):

@@ -87,17 +87,26 @@ def test_clustering_on_error_counts_keeps_the_hidden_cause_apart():
 
 
 def test_context_tables_equal_numpys_summed_area_tables():
+    import cv2
+
     rng = np.random.default_rng(4)
-    r, g, b = (rng.random((37, 53)).astype(np.float32) for _ in range(3))
-    table = object_context._tables(r, g, b)
-    luma = 0.299 * r + 0.587 * g + 0.114 * b
-    l255 = luma.astype(np.float64) * 255
-    lap = np.zeros_like(l255)
-    lap[1:-1, 1:-1] = (4 * l255[1:-1, 1:-1] - l255[:-2, 1:-1] - l255[2:, 1:-1]
-                       - l255[1:-1, :-2] - l255[1:-1, 2:])
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    tables = [t * k for t, k in zip(object_context._tables(image),
+                                    object_context._TABLE_SCALE.ravel())]
+    r, g, b = (image[..., i].astype(np.float64) for i in range(3))
+    luma = np.round(0.299 * r + 0.587 * g + 0.114 * b)  # OpenCV's uint8 grey
+    assert np.abs(luma - cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)).max() <= 1
+    luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    lap = np.zeros_like(luma)
+    lap[1:-1, 1:-1] = (4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1]
+                       - luma[1:-1, :-2] - luma[1:-1, 2:])
     mx = np.maximum(np.maximum(r, g), b)
-    sat = (mx - np.minimum(np.minimum(r, g), b)) / mx
-    for c, plane in enumerate([r, g, b, luma, luma * luma, sat, lap * lap]):
+    sat = np.where(mx > 0, (mx - np.minimum(np.minimum(r, g), b)) / np.maximum(mx, 1), 0)
+    planes = [r / 255, g / 255, b / 255, luma / 255, (luma / 255) ** 2, sat, lap * lap]
+    pixels = np.arange(38)[:, None] * np.arange(54)[None, :]  # pixels each table entry sums
+    for c, plane in enumerate(planes):
         ref = np.zeros((38, 54))
-        ref[1:, 1:] = np.cumsum(np.cumsum(np.asarray(plane, np.float64), axis=0), axis=1)
-        assert np.allclose(table[:, :, c], ref, rtol=1e-4, atol=1e-3 * max(1, ref.max()) * 1e-3)
+        ref[1:, 1:] = np.cumsum(np.cumsum(plane, axis=0), axis=1)
+        # HSV's S is rounded to uint8: at most half a step per pixel
+        tol = (0.5 / 255 + 1e-9) * pixels if c == 5 else 1e-9 * max(1.0, ref.max())
+        assert np.all(np.abs(tables[c] - ref) <= tol), c
