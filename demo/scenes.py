@@ -20,6 +20,7 @@ import numpy as np
 _HERE = os.path.dirname(os.path.abspath(__file__))
 if _HERE not in sys.path:
     sys.path.append(_HERE)  # shape_detector.py sits next to this file
+import effects  # noqa: E402
 from shape_detector import CLASSES, coordinate_image, detect  # noqa: E402
 
 if os.path.dirname(_HERE) not in sys.path:
@@ -269,6 +270,7 @@ def _conditions(scene, zbuf, full, inside):
             "occlusion": round(float(occlusion[i]), 4),
             "truncation": round(float(1 - inside[i] / max(full[i], 1)), 4),
             "touches_similar": any(np.linalg.norm(colours[i] - colours[j]) < 40 for j in touching),
+            "planted": shape.get("planted"),
         })
     return {
         "lighting": scene["lighting"], "gain": round(scene["gain"], 4),
@@ -277,6 +279,8 @@ def _conditions(scene, zbuf, full, inside):
         "shadow": round(float(np.hypot(*scene["shadow"])), 2),
         "background": scene["background"]["kind"],
         "num_hidden": int((occlusion > 1 - MIN_VISIBLE).sum()),
+        "planted": list(scene.get("planted", ())),
+        "jpeg_quality": effects.jpeg_quality(scene, JPEG_QUALITY),
         "objects": objects,
     }
 
@@ -293,9 +297,11 @@ def render_scene(rng, size=DEFAULT_SIZE, scene_fn=None):
     zbuf, full, inside = _layout(scene)
     image = cv2.transform(coordinate_image(*size), _background_matrix(scene).astype(np.float32))
     _draw_clutter(image, scene["clutter"])
+    effects.background(image, scene)
     _draw_shadow(image, zbuf, scene)
     _paint_shapes(image, zbuf, scene["objects"])
-    image = _blur(scene, _expose(scene, image))
+    effects.objects(image, zbuf, scene)
+    image = effects.image(_blur(scene, _expose(scene, image)), scene)
     if scene["noise"] > 0:
         cv2.setRNGSeed(int(rng.integers(2 ** 31)))
         image += cv2.randn(np.empty_like(image), 0, (scene["noise"],) * 3)
@@ -369,11 +375,12 @@ def _process(task):
     so that ``detect(cv2.imread(filepath))`` gives exactly the stored predictions."""
     index, seed, size, out_dir, reuse, with_masks, scene_fn = task
     image, objects, conditions = render_scene(_scene_rng(seed, index), size, scene_fn)
+    quality = conditions["jpeg_quality"]
     path = os.path.join(out_dir, image_filename(index))
     if reuse and os.path.exists(path):
         data = np.fromfile(path, np.uint8)
     else:
-        data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])[1]
+        data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]
         data.tofile(path + ".tmp")
         os.replace(path + ".tmp", path)
     predictions = detect(cv2.imdecode(data, cv2.IMREAD_COLOR))
@@ -402,9 +409,11 @@ def scene_conditions(num_images=300, seed=51, size=DEFAULT_SIZE, out_dir=None, s
     """The hidden conditions of each scene, in image order, each with its ``filename``.
 
     Scene keys: lighting, gain, blur, blur_strength, noise, clutter (number of clutter items),
-    shadow (offset in px), background, num_hidden (shapes too hidden to annotate); ``objects``
-    lists, in ground-truth order, label, radius, contrast, occlusion, truncation and
-    touches_similar. Read from the json cached next to the images when there, otherwise
+    shadow (offset in px), background, num_hidden (shapes too hidden to annotate), planted
+    (names of conditions a benchmark planted in the scene, its ``planted`` list), jpeg_quality;
+    ``objects`` lists, in ground-truth order, label, radius, contrast, occlusion, truncation,
+    touches_similar and planted (the name a benchmark gave the shape, or None). Read from the
+    json cached next to the images when there, otherwise
     re-derived from the seed without rendering any pixels. ``scene_fn`` as in ``build_dataset``.
     """
     out_dir = out_dir or _cache_dir(seed, num_images, size)

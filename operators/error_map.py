@@ -89,12 +89,12 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress(0.85, "Clustering")
     expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
-                                 expected=expected)
+                                 **expected)
     summaries = clusters.summarize_clusters(
         labels, _codes(points), points["label"], classes,
         features=X if embeddings == "descriptor" else None,
         feature_names=_feature_names(level) if embeddings == "descriptor" else None,
-        expected=expected,
+        **expected,
     )
     summaries = map_outcomes.relabel(summaries, task)
     failing = [s.to_dict() for s in summaries if s.significant]
@@ -250,7 +250,8 @@ def _points(ev, a, level):
                          minlength=n * ev.num_classes).reshape(n, ev.num_classes)
         label[gl.sum(axis=1) > 0] = np.argmax(gl[gl.sum(axis=1) > 0], axis=1)
         return {"kind": np.zeros(n, np.int8), "index": np.arange(n), "image": np.arange(n),
-                "label": label, "error": worst, "ids": ev.image_ids, "objects": gl.sum(axis=1)}
+                "label": label, "error": worst, "ids": ev.image_ids, "objects": gl.sum(axis=1),
+                "errors": errs.sum(axis=1), "class_counts": gl}
     keep_p = a.pred_error >= 0
     keep_g = (a.gt_error >= 0) & (a.gt_error != engine_errors.CORRECT)
     return {
@@ -265,13 +266,19 @@ def _points(ev, a, level):
 
 
 def _expected_failure(points):
-    """Each point's chance of an error given its content: at sample level from its
-    number of ground-truth objects (busy images fail more), at object level the
-    overall rate (None)."""
+    """What each point's content predicts, as keywords of ``cluster`` and
+    ``summarize_clusters``: a detection image's error count against a Poisson
+    model of its objects per class (busy images and hard classes err more); a
+    segmentation image's failure against images with as many classes; at
+    object level and for classification, the overall rate (nothing)."""
+    if "errors" in points:
+        expected, dispersion = clustering.expected_errors(points["errors"],
+                                                          points["class_counts"])
+        return {"expected": expected, "errors": points["errors"], "dispersion": dispersion}
     if "objects" not in points:
-        return None
+        return {}
     failed, _ = clustering.failures(clustering.error_codes(_codes(points), len(points["error"])))
-    return clustering.expected_failure(failed, points["objects"])
+    return {"expected": clustering.expected_failure(failed, points["objects"])}
 
 
 def _codes(points):
@@ -283,7 +290,8 @@ def _codes(points):
 def _feature_names(level):
     if level == "samples":
         return list(descriptors.IMAGE_FEATURES)
-    return list(descriptors.OBJECT_FEATURES) + ["image_" + f for f in descriptors.IMAGE_FEATURES]
+    return list(descriptors.OBJECT_FEATURES) + list(descriptors.CONTEXT_FEATURES) + \
+        ["image_" + f for f in descriptors.IMAGE_FEATURES]
 
 
 def _read_embeddings(eval_view, name):
@@ -302,7 +310,10 @@ def _read_embeddings(eval_view, name):
 
 
 def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, workers, progress):
-    """Image (and object) descriptors, computed in batches and stored as they go."""
+    """Image (and object) descriptors, computed in batches; image descriptors are stored as
+    they go (a stopped run resumes with them). At object level every image is read for its
+    objects' crops and rings of context (:data:`descriptors.CONTEXT_FEATURES`), in the
+    same pass that computes the image descriptors still missing."""
     field = map_key + "_embedding"
     sample_ids = eval_view.values("id")
     paths = eval_view.values("filepath")
@@ -318,29 +329,60 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
     for i, v in enumerate(done):
         if v is not None:
             image_X[i] = v
+    objects = level == "objects"
+    if objects:
+        boxes, image_index = _point_boxes(dataset, config, points)
+        order = np.argsort(image_index, kind="stable")  # each image's points, contiguous
+        starts = np.searchsorted(image_index[order], np.arange(len(paths) + 1))
+        context = np.full((len(boxes), len(descriptors.CONTEXT_FEATURES)), np.nan, np.float32)
+        missing = np.zeros(len(paths), bool)
+        missing[todo] = True
+        work = list(range(len(paths)))
+    else:
+        work = todo
     with workers_pool(workers) as pool:
-        for start in range(0, len(todo), BATCH):
-            batch = todo[start:start + BATCH]
-            feats = list(pool.map(_image_descriptor_file, [paths[i] for i in batch], chunksize=8))
-            image_X[batch] = np.asarray(feats, dtype=np.float32)
-            labels_io.write_sample_values(dataset, [sample_ids[i] for i in batch],
-                                          {field: [image_X[i].tolist() for i in batch]})
-            progress(0.05 + 0.6 * (start + len(batch)) / max(len(todo), 1),
-                     "Embedded %d / %d images" % (start + len(batch), len(todo)))
-    if level == "samples":
+        for start in range(0, len(work), BATCH):
+            batch = work[start:start + BATCH]
+            if objects:
+                tasks = [(paths[i], boxes[order[starts[i]:starts[i + 1]]], missing[i])
+                         for i in batch]
+            else:
+                tasks = [(paths[i], None, True) for i in batch]
+            results = list(pool.map(_describe_file, tasks, chunksize=8))
+            new = [i for i, (feats, _) in zip(batch, results) if feats is not None]
+            if new:
+                image_X[new] = np.asarray([f for f, _ in results if f is not None], np.float32)
+                labels_io.write_sample_values(dataset, [sample_ids[i] for i in new],
+                                              {field: [image_X[i].tolist() for i in new]})
+            if objects:
+                rows = np.concatenate([order[starts[i]:starts[i + 1]] for i in batch])
+                context[rows] = np.concatenate([c for _, c in results])
+            progress(0.05 + 0.6 * (start + len(batch)) / max(len(work), 1),
+                     "Embedded %d / %d images" % (start + len(batch), len(work)))
+    if not objects:
         return image_X
-    boxes, image_index = _point_boxes(dataset, config, points)
-    obj = descriptors.object_descriptors(boxes, sizes[image_index], points["score"], image_index)
+    obj = descriptors.object_descriptors(boxes, sizes[image_index], points["score"], image_index,
+                                         context=context)
     return np.hstack([obj, image_X[image_index]])
 
 
-def _image_descriptor_file(path):
+def _describe_file(task):
+    """``(image descriptor or None, context rows or None)`` of one image file: the
+    descriptor when asked for, the context of ``boxes`` when given (NaN rows, and a NaN
+    descriptor, when the file cannot be read)."""
     import cv2
 
+    path, boxes, describe = task
     image = cv2.imread(path, cv2.IMREAD_COLOR)
+    n_ctx = len(descriptors.CONTEXT_FEATURES)
     if image is None:
-        return np.full(len(descriptors.IMAGE_FEATURES), np.nan, np.float32)
-    return descriptors.image_descriptor(image[:, :, ::-1])
+        return (np.full(len(descriptors.IMAGE_FEATURES), np.nan, np.float32) if describe else None,
+                None if boxes is None else np.full((len(boxes), n_ctx), np.nan, np.float32))
+    image = image[:, :, ::-1]
+    feats = descriptors.image_descriptor(image) if describe else None
+    if boxes is None:
+        return feats, None
+    return feats, descriptors.object_context.context_features(image, boxes)
 
 
 def _point_boxes(dataset, config, points):

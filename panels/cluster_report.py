@@ -156,14 +156,20 @@ def significance_md(s, level):
     expected = s.get("expected_errors")
     if expected is None:
         return ""
-    what = "images with an error" if level == "samples" else "errors"
-    basis = "their numbers of objects predict" if level == "samples" else "the overall rate predicts"
+    counts = s.get("unit") == "errors"  # a detection image's errors, against a Poisson model
+    what = "errors" if counts or level != "samples" else "images with an error"
+    basis = ("their objects and classes predict" if counts else
+             "their numbers of objects predict" if level == "samples" else
+             "the overall rate predicts")
+    test = "quasi-Poisson" if counts else "binomial"
+    observed = s.get("observed_errors")
     p = s.get("p_value")
     verdict = ("**a significant failure cluster**" if s.get("significant") else
                "not significantly more than expected")
-    return ("%d %s where %s %.1f (%+.1f): %s (one-sided binomial test, Holm-adjusted "
-            "p %s)." % (s["error_count"], what, basis, expected, s["excess_errors"] or 0,
-                        verdict, p_text(p) if p is not None and p < 1e-4 else "= " + p_text(p)))
+    return ("%d %s where %s %.1f (%+.1f): %s (one-sided %s test, Holm-adjusted "
+            "p %s)." % (s["error_count"] if observed is None else round(observed), what, basis,
+                        expected, s["excess_errors"] or 0, verdict, test,
+                        p_text(p) if p is not None and p < 1e-4 else "= " + p_text(p)))
 
 
 def p_text(p):

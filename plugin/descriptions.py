@@ -278,9 +278,12 @@ class ClusterSummary:
         error_count: evaluated members that are not ``correct``
         error_rate: error_count / evaluated (NaN when nothing was evaluated)
         lift: error_rate / overall error rate (NaN when undefined)
-        expected_errors: the errors its members' content predicts (``expected``
+        expected_errors: the failures its members' content predicts (``expected``
             of :func:`summarize_clusters`; default evaluated x overall rate)
-        excess_errors: error_count - expected_errors
+        observed_errors: its failures in the unit of ``expected_errors``: the
+            error count, or with ``errors`` (counts per point) their sum
+        unit: what they count: "points" (members with an error) or "errors"
+        excess_errors: observed_errors - expected_errors
         p_value: one-sided binomial test of more errors than expected,
             Holm-adjusted over the clusters (:func:`clustering.failure_statistics`)
         significant: p_value < ALPHA and excess_errors > 0: a failure cluster
@@ -303,6 +306,8 @@ class ClusterSummary:
     lift: float
     excess_errors: float
     expected_errors: float = float("nan")
+    observed_errors: float = float("nan")
+    unit: str = "points"
     p_value: float = 1.0
     significant: bool = False
     error_counts: dict = field(default_factory=dict)
@@ -314,14 +319,16 @@ class ClusterSummary:
     def to_dict(self):
         """JSON-ready dict (NaN becomes None)."""
         d = asdict(self)
-        for key in ("error_rate", "lift", "excess_errors", "expected_errors", "p_value"):
+        for key in ("error_rate", "lift", "excess_errors", "expected_errors", "observed_errors",
+                    "p_value"):
             d[key] = None if np.isnan(d[key]) else float(d[key])
         d["classes"] = [[name, float(share)] for name, share in self.classes]
         return d
 
 
 def summarize_clusters(labels, error_type, classes, class_names, features=None,
-                       feature_names=None, feature_kinds=None, extra=None, expected=None):
+                       feature_names=None, feature_kinds=None, extra=None, expected=None,
+                       errors=None, dispersion=None):
     """Statistics and descriptions of every cluster, failure clusters first.
 
     Args:
@@ -341,7 +348,12 @@ def summarize_clusters(labels, error_type, classes, class_names, features=None,
             numeric, categorical (str / bool / None) or list-valued (tags)
         expected: optional (N,) chance of each point failing given its
             content (:func:`clustering.expected_failure`, e.g. from a
-            sample's number of objects); default the overall error rate
+            sample's number of objects); default the overall error rate; with
+            ``errors``, expected counts (:func:`clustering.expected_errors`)
+        errors: optional (N,) error counts per point (a detection image's
+            errors): clusters are then tested on their sum against
+            ``expected`` (quasi-Poisson, with ``dispersion``)
+        dispersion: the counts' dispersion (:func:`clustering.expected_errors`)
 
     Returns:
         list of :class:`ClusterSummary` sorted by ``rank``: significant
@@ -381,14 +393,15 @@ def summarize_clusters(labels, error_type, classes, class_names, features=None,
     n_eval = type_counts.sum(axis=1)
     n_err = n_eval - type_counts[:, 0]
     overall = n_err.sum() / n_eval.sum() if n_eval.sum() else np.nan
-    failed, expected = failures(codes, expected)
-    _, _, exp, excess, pval = failure_statistics(labels, failed, expected, C)
+    failed, expected = failures(codes, expected, errors)
+    _, obs, exp, excess, pval = failure_statistics(
+        labels, failed, expected, C, None if errors is None else max(float(dispersion or 1), 1))
     with np.errstate(divide="ignore", invalid="ignore"):
         rate = n_err / n_eval
         lift = rate / overall if overall > 0 else np.full(C, np.nan)
     significant = (pval < ALPHA) & (excess > 0)
     sizes = np.bincount(labels, minlength=C)
-    focus = significant[labels] & (failed == 1)
+    focus = significant[labels] & (failed > 0)
     few = np.bincount(labels[focus], minlength=C) < _MIN_COUNT
     focus |= few[labels] | ~significant[labels]  # otherwise: all members
     phrases = _phrases(labels, focus, C, type_counts, class_counts, class_names, features,
@@ -404,13 +417,14 @@ def summarize_clusters(labels, error_type, classes, class_names, features=None,
             id=int(c), rank=rank, size=int(sizes[c]), evaluated=int(n_eval[c]),
             error_count=int(n_err[c]), error_rate=float(rate[c]), lift=float(lift[c]),
             excess_errors=float(excess[c]), expected_errors=float(exp[c]),
+            observed_errors=float(obs[c]), unit="points" if errors is None else "errors",
             p_value=float(pval[c]), significant=bool(significant[c]),
             error_counts=dict(zip(ERROR_TYPES, type_counts[c].tolist())),
             classes=[(str(class_names[i]), float(class_counts[c, i] / class_counts[c].sum()))
                      for i in top if class_counts[c, i] > 0],
             description=[ph for ph, _ in phrases[c]],
             effect_sizes=[h for _, h in phrases[c]],
-            slices=feature_slices(features, names, (labels == c) & (failed == 1))
+            slices=feature_slices(features, names, (labels == c) & (failed > 0))
             if sliced else [],
         ))
     return summaries

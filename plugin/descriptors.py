@@ -365,7 +365,7 @@ def image_and_context(image, boxes):
     Returns:
         ((F,) float32, (N, len(CONTEXT_FEATURES)) float32)
     """
-    context = object_context.context_features(object_context.strided_planes(image), boxes)
+    context = object_context.context_features(image, boxes)
     return image_descriptor(image), context
 
 

@@ -1,0 +1,112 @@
+"""Failure discovery: error counts against a Poisson model of content and the context
+tables, on constructed data with known answers (the planted
+benchmark is benchmarks/bench_discovery.py)."""
+
+import numpy as np
+import pytest
+
+from plugin import clustering, object_context
+from plugin.clusters import cluster, summarize_clusters
+
+
+def content_scene(seed=0, n=3000):
+    """Images with 1-8 objects of 5 classes; class 3 ("hard") errs 4x as often per object;
+    group 2 (10% of images, any content) has a hidden cause: 2 extra errors per image."""
+    rng = np.random.default_rng(seed)
+    counts = np.zeros((n, 5), np.int64)
+    k = rng.integers(1, 9, n)
+    for i in range(5):
+        counts[:, i] = rng.binomial(k, 0.2)
+    hard_heavy = rng.random(n) < 0.3  # images full of the hard class
+    counts[hard_heavy, 3] += rng.integers(2, 5, hard_heavy.sum())
+    group = np.where(hard_heavy, 1, 0)
+    hidden = rng.random(n) < 0.1
+    group[hidden] = 2
+    rate = counts @ np.array([0.1, 0.1, 0.1, 0.4, 0.1]) + np.where(hidden, 2.0, 0.0)
+    errors = rng.poisson(rate)
+    error_type = np.where(errors > 0, "missed", "correct").astype(object)
+    return counts, errors, error_type, group
+
+
+def test_expected_errors_is_scikit_learns_poisson_fit_and_sums_to_the_errors():
+    counts, errors, _, _ = content_scene()
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    assert mu.sum() == pytest.approx(errors.sum(), rel=1e-3)  # a log-link GLM's score equation
+    assert dispersion >= 1.0
+    # what the hard class costs per object is learnt from the data
+    with_hard = counts[:, 3] >= 3
+    assert mu[with_hard].mean() > 2 * mu[counts[:, 3] == 0].mean()
+    nan = errors.astype(float)
+    nan[:10] = np.nan
+    mu2, _ = clustering.expected_errors(nan, counts)
+    assert np.isnan(mu2[:10]).all() and np.isfinite(mu2[10:]).all()
+
+
+def test_quasi_poisson_statistics_against_scipy():
+    from scipy.stats import norm
+
+    labels = np.array([0] * 50 + [1] * 50)
+    failed = np.r_[np.full(50, 3.0), np.full(50, 1.0)]
+    expected = np.full(100, 2.0)
+    n, obs, exp, excess, p = clustering.failure_statistics(labels, failed, expected, 2,
+                                                           dispersion=1.5)
+    assert obs.tolist() == [150, 50] and exp.tolist() == [100, 100]
+    raw = norm.sf((obs - exp) / np.sqrt(1.5 * exp))
+    assert p[0] == pytest.approx(2 * raw[0]) and p[1] == pytest.approx(raw[1])  # Holm
+
+
+def test_images_of_a_hard_class_are_no_failure_once_the_model_knows_the_class_mix():
+    counts, errors, error_type, group = content_scene()
+    # by the number of objects only (the old expectation), images heavy in the hard class fail
+    failed, _ = clustering.failures(clustering.error_codes(error_type, errors.size))
+    by_count = clustering.expected_failure(failed, counts.sum(axis=1))
+    naive = {s.id: s for s in summarize_clusters(group, error_type, None, [], expected=by_count)}
+    assert naive[1].significant
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    out = summarize_clusters(group, error_type, None, [], expected=mu, errors=errors,
+                             dispersion=dispersion)
+    by_id = {s.id: s for s in out}
+    assert out[0].id == 2 and out[0].significant and out[0].unit == "errors"
+    assert not by_id[1].significant and not by_id[0].significant
+    assert by_id[2].observed_errors == errors[group == 2].sum()
+    assert by_id[2].excess_errors == pytest.approx(by_id[2].observed_errors
+                                                   - mu[group == 2].sum())
+
+
+def test_clustering_on_error_counts_keeps_the_hidden_cause_apart():
+    counts, errors, error_type, group = content_scene(seed=1)
+    rng = np.random.default_rng(2)
+    X = np.c_[group == 2, group == 1, counts.sum(axis=1) / 8.0]
+    X = X + rng.normal(0, 0.15, X.shape)
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    labels, k = cluster(X, error_type=error_type, expected=mu, errors=errors,
+                        dispersion=dispersion)
+    top = summarize_clusters(labels, error_type, None, [], expected=mu, errors=errors,
+                             dispersion=dispersion)[0]
+    assert top.significant and np.mean(group[labels == top.id] == 2) > 0.9
+
+
+def test_context_tables_equal_numpys_summed_area_tables():
+    import cv2
+
+    rng = np.random.default_rng(4)
+    image = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    tables = [t * k for t, k in zip(object_context._tables(image),
+                                    object_context._TABLE_SCALE.ravel())]
+    r, g, b = (image[..., i].astype(np.float64) for i in range(3))
+    luma = np.round(0.299 * r + 0.587 * g + 0.114 * b)  # OpenCV's uint8 grey
+    assert np.abs(luma - cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)).max() <= 1
+    luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float64)
+    lap = np.zeros_like(luma)
+    lap[1:-1, 1:-1] = (4 * luma[1:-1, 1:-1] - luma[:-2, 1:-1] - luma[2:, 1:-1]
+                       - luma[1:-1, :-2] - luma[1:-1, 2:])
+    mx = np.maximum(np.maximum(r, g), b)
+    sat = np.where(mx > 0, (mx - np.minimum(np.minimum(r, g), b)) / np.maximum(mx, 1), 0)
+    planes = [r / 255, g / 255, b / 255, luma / 255, (luma / 255) ** 2, sat, lap * lap]
+    pixels = np.arange(38)[:, None] * np.arange(54)[None, :]  # pixels each table entry sums
+    for c, plane in enumerate(planes):
+        ref = np.zeros((38, 54))
+        ref[1:, 1:] = np.cumsum(np.cumsum(plane, axis=0), axis=1)
+        # HSV's S is rounded to uint8: at most half a step per pixel
+        tol = (0.5 / 255 + 1e-9) * pixels if c == 5 else 1e-9 * max(1.0, ref.max())
+        assert np.all(np.abs(tables[c] - ref) <= tol), c
