@@ -6,6 +6,7 @@ below uses relative imports.
 
 from .operators.compute_error_map import ComputeErrorMap
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
+from .operators.monitor_ops import CheckAlerts, MonitorDrift
 from .panels.evaluation_explorer import EvaluationExplorer
 from .panels.vector_explorer import VectorExplorer
 
@@ -16,3 +17,5 @@ def register(p):
     p.register(EvaluationExplorer)
     p.register(ComputeErrorMap)
     p.register(VectorExplorer)
+    p.register(CheckAlerts)
+    p.register(MonitorDrift)
