@@ -203,15 +203,22 @@ def _pairwise(Z):
     return np.sqrt(np.maximum(d2, 0))
 
 
-def energy_distance(D, group):
+def energy_distance(D, group, unbiased=True):
     """Energy distance ``2 E|X-Y| - E|X-X'| - E|Y-Y'|`` of the two groups given the pooled
-    distance matrix ``D`` and (P, N) 0/1 group indicators (one row per labelling): (P,)."""
+    distance matrix ``D`` and (P, N) 0/1 group indicators (one row per labelling): (P,).
+
+    ``unbiased``: the within-group means over distinct pairs (``n (n - 1)``), so the
+    statistic is centred on 0 when both groups come from one distribution whatever their
+    sizes; else over all pairs (``n^2``, the V-statistic of ``scipy.stats.energy_distance``,
+    whose value is the square root of this one).
+    """
     g = np.atleast_2d(group).astype(np.float64)
     h = 1 - g
     n, m = g.sum(axis=1), h.sum(axis=1)
     Dg, Dh = D @ g.T, D @ h.T  # (N, P)
-    xx = np.einsum("pn,np->p", g, Dg) / (n * n)
-    yy = np.einsum("pn,np->p", h, Dh) / (m * m)
+    within_n, within_m = (n * (n - 1), m * (m - 1)) if unbiased else (n * n, m * m)
+    xx = np.einsum("pn,np->p", g, Dg) / within_n
+    yy = np.einsum("pn,np->p", h, Dh) / within_m
     xy = np.einsum("pn,np->p", g, Dh) / (n * m)
     return 2 * xy - xx - yy
 
@@ -222,7 +229,7 @@ def drift(X_ref, X_new, feature_names=None, permutations=DRIFT_PERMUTATIONS, see
 
     Both sets are scaled by the reference's medians and IQRs (:func:`robust_scale`,
     values clipped to +-10, NaN to the median); the statistic is their energy
-    distance, and its p-value the share of ``permutations`` random relabellings of
+    distance (unbiased: about 0 without drift, whatever the sizes), and its p-value the share of ``permutations`` random relabellings of
     the pooled rows with a distance at least as large ((1 + count) / (1 + P)). Each
     side is subsampled (seeded) to at most ``max_per_side`` rows.
 
