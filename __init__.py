@@ -8,6 +8,7 @@ from .operators.compute_error_map import ComputeErrorMap
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .operators.monitor_ops import CheckAlerts, MonitorDrift
 from .panels.evaluation_explorer import EvaluationExplorer
+from .panels.model_monitor import ModelMonitor
 from .panels.vector_explorer import VectorExplorer
 
 
@@ -19,3 +20,4 @@ def register(p):
     p.register(VectorExplorer)
     p.register(CheckAlerts)
     p.register(MonitorDrift)
+    p.register(ModelMonitor)

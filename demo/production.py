@@ -6,7 +6,7 @@ like the scenes' other hidden conditions (``conditions.json`` next to the
 images):
 
 - camera ``north``: its light fades, the exposure gain falling linearly by
-  :data:`FADE_PER_WEEK` of its value each week (week 7: about half);
+  :data:`FADE_PER_WEEK` of its value each week (week 7: 30%);
 - camera ``south``: from week :data:`BLUR_FROM_WEEK` on, a Gaussian blur
   (sigma 2.5-4) as a lens that fogs up;
 - camera ``east``: unchanged, the control.
@@ -32,7 +32,7 @@ from shape_detector import CLASSES, detect
 WEEKS = 8
 CAMERAS = ("north", "south", "east")
 SITES = {"north": "warehouse", "south": "dock", "east": "warehouse"}
-FADE_PER_WEEK = 0.07
+FADE_PER_WEEK = 0.1
 BLUR_FROM_WEEK = 5
 INFO_KEY = "error_atlas_monitor"
 
