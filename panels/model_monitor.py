@@ -29,6 +29,14 @@ GROWN_COLUMNS = (("cluster", "Cluster"), ("error_rate", "Error rate"),
                  ("change", "Change"), ("description", "What its images share"))
 
 
+def _input(state, stack, name):
+    """An input's value: inputs inside a stack keep their value under the stack's name."""
+    nested = state.get(stack) if hasattr(state, "get") else getattr(state, stack, None)
+    if isinstance(nested, dict) and nested.get(name) is not None:
+        return nested[name]
+    return state.get(name) if hasattr(state, "get") else getattr(state, name, None)
+
+
 class ModelMonitor(foo.Panel):
     @property
     def config(self):
@@ -55,8 +63,8 @@ class ModelMonitor(foo.Panel):
         name = state.period or "week"
         if name == "custom":
             try:
-                start = datetime.fromisoformat(state.custom_start)
-                end = datetime.fromisoformat(state.custom_end)
+                start = datetime.fromisoformat(_input(state, "custom_range", "custom_start"))
+                end = datetime.fromisoformat(_input(state, "custom_range", "custom_end"))
                 return monitoring.period(ctx.dataset, settings, "custom", end=end, start=start)
             except (TypeError, ValueError, EvaluationInputError):
                 ctx.ops.notify("A custom range needs two ISO dates, the first before the "
@@ -74,7 +82,8 @@ class ModelMonitor(foo.Panel):
                                  % settings["time_field"]})
             return
         start, end = self._period(ctx, settings)
-        filters = {k: v for k, v in (ctx.panel.state.filters or {}).items() if v not in (None, "")}
+        filters = {k: v for k, v in (ctx.panel.state.active_filters or {}).items()
+                   if v not in (None, "")}
         stats = monitoring.period_stats(ctx.dataset, settings, start, end, filters=filters)
         per_model = [(stats["pred_field"], stats)]
         for field in settings["pred_fields"][1:]:
@@ -99,7 +108,9 @@ class ModelMonitor(foo.Panel):
             "drift_md": sections.drift_md(last), "has_map": bool(settings.get("map_key")),
             "has_drift": bool(last),
         })
-        data = sections.time_plots(stats)
+        plots = sections.time_plots(stats)  # the plots sit in two stacks: their data paths
+        data = {"plots_a": {k: plots[k] for k in ("requests_plot", "confidence_plot")},
+                "plots_b": {k: plots[k] for k in ("inference_plot", "classes_plot")}}
         data["recent"] = sections.recent_rows(recent, meta)
         data["history"] = sections.history_rows(settings["history"])
         data["grown"] = sections.grown_rows(last["placement"]) if last else []
@@ -107,6 +118,9 @@ class ModelMonitor(foo.Panel):
                              "history_count": len(settings["history"])})
         if last:
             data["map_plot"] = self._map_traces(ctx, settings, start, end)
+        # the App merges arrays slot by slot: shorter ones (fewer buckets, rows) replace
+        # longer ones only once the old values are cleared
+        ctx.panel.state.set({k: None for k in data})
         ctx.panel.data.set(data)
 
     def _map_traces(self, ctx, settings, start, end):
@@ -142,9 +156,9 @@ class ModelMonitor(foo.Panel):
     def on_filter(self, ctx):
         path, value = ctx.params.get("path", ""), ctx.params.get("value")
         field = path.rsplit(".", 1)[-1].replace("filter_", "", 1)
-        filters = dict(ctx.panel.state.filters or {})
+        filters = dict(ctx.panel.state.active_filters or {})
         filters[field] = None if value in (None, "", "(all)") else value
-        ctx.panel.state.set({"filters": filters})
+        ctx.panel.state.set({"active_filters": filters})
         self._refresh(ctx)
 
     def on_bucket(self, ctx):
@@ -157,7 +171,7 @@ class ModelMonitor(foo.Panel):
             return
         unit = ctx.panel.state.unit or "day"
         view = monitoring.bucket_view(ctx.dataset, settings, bucket, unit,
-                                      ctx.panel.state.filters or {})
+                                      ctx.panel.state.active_filters or {})
         ctx.ops.set_view(view)
 
     def on_recent_row(self, ctx):
@@ -176,8 +190,10 @@ class ModelMonitor(foo.Panel):
     def on_add_rule(self, ctx):
         state = ctx.panel.state
         try:
-            monitor_alerts.add_rule(ctx.dataset, state.rule_kind or "mean_confidence_below",
-                                    state.rule_threshold, class_name=state.rule_class)
+            monitor_alerts.add_rule(
+                ctx.dataset, _input(state, "rule_form", "rule_kind") or "mean_confidence_below",
+                _input(state, "rule_form", "rule_threshold"),
+                class_name=_input(state, "rule_form", "rule_class"))
         except EvaluationInputError as e:
             ctx.ops.notify(str(e), variant="error")
             return
@@ -185,7 +201,7 @@ class ModelMonitor(foo.Panel):
 
     def on_delete_rule(self, ctx):
         ids = [i for i, _ in ctx.panel.state.rule_ids or []]
-        target = ctx.panel.state.rule_to_delete
+        target = _input(ctx.panel.state, "rule_delete", "rule_to_delete")
         if target in ids:
             monitor_alerts.delete_rule(ctx.dataset, target)
             self._refresh(ctx)
@@ -195,7 +211,7 @@ class ModelMonitor(foo.Panel):
             out = monitor_alerts.check_alerts(ctx.dataset, period="custom",
                                               start=datetime.fromisoformat(ctx.panel.state.start),
                                               end=datetime.fromisoformat(ctx.panel.state.end),
-                                              filters=ctx.panel.state.filters or {})
+                                              filters=ctx.panel.state.active_filters or {})
         except EvaluationInputError as e:
             ctx.ops.notify(str(e), variant="error")
             return
@@ -261,9 +277,10 @@ class ModelMonitor(foo.Panel):
         for name in PERIODS:
             bar.btn("period_" + name, label=name.capitalize(), on_click=getattr(self, "on_" + name),
                     variant="contained" if (state.period or "week") == name else "outlined")
-        bar.str("custom_start", label="From", default=state.custom_start)
-        bar.str("custom_end", label="To", default=state.custom_end)
-        bar.btn("period_custom", label="Range", on_click=self.on_custom,
+        custom = panel.h_stack("custom_range", align_y="center", gap=1)
+        custom.str("custom_start", label="From (ISO date)")
+        custom.str("custom_end", label="To")
+        custom.btn("period_custom", label="Range", on_click=self.on_custom,
                 variant="contained" if state.period == "custom" else "outlined")
         filters = panel.h_stack("filters", align_y="center", gap=1)
         for m in state.meta or []:
@@ -271,19 +288,18 @@ class ModelMonitor(foo.Panel):
             for v in ["(all)"] + list((state.meta_choices or {}).get(m, [])):
                 choices.add_choice(v, label=v)
             filters.enum("filter_" + m, ["(all)"] + list((state.meta_choices or {}).get(m, [])),
-                         default=(state.filters or {}).get(m) or "(all)", label=m, view=choices,
+                         default=(state.active_filters or {}).get(m) or "(all)", label=m, view=choices,
                          on_change=self.on_filter)
         filters.btn("clear_view", label="Clear grid", on_click=self.on_clear)
         panel.md(state.headline_md or "", name="headline_md")
-        tables = panel.h_stack("tables", gap=2)
-        tables.md(state.models_md or "", name="models_md")
-        tables.md(state.classes_md or "", name="classes_md")
-        plots = panel.h_stack("plots_a", gap=1)
+        panel.md(state.models_md or "", name="models_md")
+        panel.md(state.classes_md or "", name="classes_md")
+        plots = panel.v_stack("plots_a", gap=1)
         plots.plot("requests_plot", layout=sections.plot_layout("Requests"),
                    config={"displayModeBar": False}, on_click=self.on_bucket)
         plots.plot("confidence_plot", layout=sections.plot_layout("Mean confidence"),
                    config={"displayModeBar": False}, on_click=self.on_bucket)
-        plots = panel.h_stack("plots_b", gap=1)
+        plots = panel.v_stack("plots_b", gap=1)
         plots.plot("inference_plot", layout=sections.plot_layout("Mean inference time (ms)"),
                    config={"displayModeBar": False}, on_click=self.on_bucket)
         plots.plot("classes_plot", layout=sections.plot_layout("Class mix", stacked=True),
@@ -304,8 +320,8 @@ class ModelMonitor(foo.Panel):
         for kind, label in sections.RULE_CHOICES:
             kinds.add_choice(kind, label=label)
         form.enum("rule_kind", [k for k, _ in sections.RULE_CHOICES],
-                  default=state.rule_kind or "mean_confidence_below", label="Rule", view=kinds)
-        form.float("rule_threshold", label="Threshold", default=state.rule_threshold)
+                  default="mean_confidence_below", label="Rule", view=kinds)
+        form.float("rule_threshold", label="Threshold")
         form.str("rule_class", label="Class (optional)")
         form.btn("add_rule", label="Add rule", on_click=self.on_add_rule)
         form.btn("check_alerts", label="Check alerts now", variant="contained",

@@ -28,13 +28,13 @@ def test_load_periods_filters_bars_rows_and_alerts(dataset):
     assert end - start == timedelta(days=7) and start < last < end
     cur = direct(dataset, start, end)
     assert "| **%d** (" % cur["requests"] in state["headline_md"]
-    assert sum(data["requests_plot"][0]["y"]) == cur["requests"]
+    assert sum(data["plots_a"]["requests_plot"][0]["y"]) == cur["requests"]
     assert len(data["recent"]) == 50 and data["recent"][0]["camera"] in ("north", "south")
     # a bar's click: its bucket's samples
-    x = data["requests_plot"][0]["x"][1]
+    x = data["plots_a"]["requests_plot"][0]["x"][1]
     client.call("on_bucket", x=x)
     view = client.view()
-    assert len(view) == data["requests_plot"][0]["y"][1]
+    assert len(view) == data["plots_a"]["requests_plot"][0]["y"][1]
     # a row opens its sample in the modal
     client.call("on_recent_row", row=3)
     assert any(r["operator_uri"].endswith("open_sample")
@@ -42,22 +42,26 @@ def test_load_periods_filters_bars_rows_and_alerts(dataset):
     # a filter narrows everything
     client.call("on_filter", path="filters.filter_camera", value="north")
     north = direct(dataset, start, end, camera="north")
-    assert sum(client.data["requests_plot"][0]["y"]) == north["requests"]
+    assert sum(client.data["plots_a"]["requests_plot"][0]["y"]) == north["requests"]
     assert all(r["camera"] == "north" for r in client.data["recent"])
     client.call("on_filter", path="filters.filter_camera", value="(all)")
     # the month: daily buckets over 30 days
+    client.state.update(custom_range={"custom_start": start.isoformat(),
+                                 "custom_end": (start + timedelta(days=2)).isoformat()})
+    client.call("on_custom")
+    assert client.state["unit"] == "hour" and client.state["start"] == start.isoformat()
     client.call("on_month")
     assert client.state["unit"] == "day" and client.state["period"] == "month"
     client.call("on_week")
     # a rule added in the panel, checked now: it fires, its history row shows its samples
-    client.state.update(rule_kind="mean_confidence_below", rule_threshold=0.99)
+    client.state.update(rule_form={"rule_kind": "mean_confidence_below", "rule_threshold": 0.99})
     client.call("on_add_rule")
     assert "mean confidence below 0.99" in client.state["rules_md"]
     client.call("on_check_alerts")
     assert client.data["history"][0]["message"].startswith("mean confidence")
     client.call("on_history_row", row=0)
     assert len(client.view()) == client.data["history"][0]["samples"] == 100
-    client.state.update(rule_to_delete=client.state["rule_ids"][0][0])
+    client.state.update(rule_delete={"rule_to_delete": client.state["rule_ids"][0][0]})
     client.call("on_delete_rule")
     assert client.state["rule_ids"] == []
 
