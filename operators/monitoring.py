@@ -22,6 +22,7 @@ import fiftyone.core.labels as fol
 from fiftyone import ViewField as F
 
 from ..plugin import monitoring
+from . import monitor_rollup
 from .errors import EvaluationInputError
 
 INFO_KEY = "error_atlas_monitor"
@@ -148,24 +149,46 @@ def period_stats(view, settings, start, end, pred_field=None, filters=None, unit
     if settings.get("inference_field") and dataset.has_field(settings["inference_field"]):
         project["inf"] = "$" + settings["inference_field"]
     model = settings.get("model_field")
-    if model:
-        project["model"] = "$" + model
-    totals = {"n": {"$sum": 1}, "conf_sum": {"$sum": {"$sum": "$conf"}},
-              "labels": {"$sum": {"$size": "$conf"}}, "inf": {"$avg": "$inf"}}
+    dims = metadata_fields(dataset, settings)
+    rolled = (settings.get("rollup", True) and not getattr(view, "_stages", None)
+              and monitor_rollup.on_the_hour(prev_start, start, end)
+              and set(k for k, v in (filters or {}).items() if v not in (None, "")) <= set(dims))
+    if rolled:  # hourly sums (see monitor_rollup): the same facets over a few thousand rows
+        coll = monitor_rollup.refresh(dataset, settings, pred_field, dims, project, now())
+        query = {"h": {"$gte": prev_start, "$lt": end}}
+        query.update({monitor_rollup.dim_name(k): v for k, v in (filters or {}).items()
+                      if v not in (None, "")})
+        head = [{"$match": query}, {"$addFields": {"t": "$h", "cur": {"$gte": ["$h", start]}}}]
+        if model:
+            head[1]["$addFields"]["model"] = "$" + monitor_rollup.dim_name(model)
+        totals = {f: {"$sum": "$" + f} for f in ("n", "conf_sum", "labels", "inf_sum", "inf_n")}
+        only_totals, per_class = [{"$match": {"k": "t"}}], [{"$match": {"k": "c"}}]
+        count, label = {"$sum": "$n"}, "$l"
+    else:
+        if model:
+            project["model"] = "$" + model
+        head = [match_stage(settings, prev_start, end, filters), {"$project": project}]
+        totals = {"n": {"$sum": 1}, "conf_sum": {"$sum": {"$sum": "$conf"}},
+                  "labels": {"$sum": {"$size": "$conf"}}, "inf_sum": {"$sum": "$inf"},
+                  "inf_n": {"$sum": {"$cond": [{"$isNumber": "$inf"}, 1, 0]}}}
+        only_totals, per_class = [], [{"$unwind": "$labels"}]
+        count, label = {"$sum": 1}, "$labels"
     facets = {
-        "headline": [{"$group": {"_id": "$cur", **totals}}],
-        "classes": [{"$unwind": "$labels"}, {"$group": {"_id": {"c": "$cur", "l": "$labels"},
-                                                         "n": {"$sum": 1}}}],
-        "buckets": [{"$match": {"cur": True}}, {"$group": {"_id": bucket, **totals}},
-                    {"$sort": {"_id": 1}}],
-        "bucket_classes": [{"$match": {"cur": True}}, {"$unwind": "$labels"},
-                           {"$group": {"_id": {"b": bucket, "l": "$labels"}, "n": {"$sum": 1}}}],
+        "headline": only_totals + [{"$group": {"_id": "$cur", **totals}}],
+        "classes": per_class + [{"$group": {"_id": {"c": "$cur", "l": label}, "n": count}}],
+        "buckets": only_totals + [{"$match": {"cur": True}}, {"$group": {"_id": bucket, **totals}},
+                                  {"$sort": {"_id": 1}}],
+        "bucket_classes": per_class + [{"$match": {"cur": True}},
+                                       {"$group": {"_id": {"b": bucket, "l": label}, "n": count}}],
     }
     if model:
-        facets["models"] = [{"$group": {"_id": {"c": "$cur", "m": "$model"}, **totals}}]
-    pipeline = [match_stage(settings, prev_start, end, filters), {"$project": project},
-                {"$facet": facets}]
-    res = next(iter(view._aggregate(pipeline=pipeline)))
+        facets["models"] = only_totals + [{"$group": {"_id": {"c": "$cur", "m": "$model"},
+                                                      **totals}}]
+    pipeline = head + [{"$facet": facets}]
+    if rolled:
+        res = next(iter(coll.aggregate(pipeline)))
+    else:
+        res = next(iter(view._aggregate(pipeline=pipeline)))
     head = {bool(r["_id"]): _totals(r) for r in res["headline"]}
     cur, prev = head.get(True, _totals(None)), head.get(False, _totals(None))
     counts = {True: {}, False: {}}
@@ -174,7 +197,7 @@ def period_stats(view, settings, start, end, pred_field=None, filters=None, unit
     per_bucket = {}
     for r in res["bucket_classes"]:
         per_bucket.setdefault(r["_id"]["b"], {})[r["_id"]["l"]] = r["n"]
-    out = dict(cur, pred_field=pred_field, start=start, end=end, unit=unit,
+    out = dict(cur, pred_field=pred_field, start=start, end=end, unit=unit, rolled_up=bool(rolled),
                previous=prev if previous else None,
                change={k: monitoring.pct_change(cur[k], prev[k]) if previous else None
                        for k in ("requests", "mean_confidence", "mean_inference_time")},
@@ -199,7 +222,7 @@ def _totals(r):
         return {"requests": 0, "labels": 0, "mean_confidence": None, "mean_inference_time": None}
     return {"requests": int(r["n"]), "labels": int(r["labels"]),
             "mean_confidence": r["conf_sum"] / r["labels"] if r["labels"] else None,
-            "mean_inference_time": r["inf"]}
+            "mean_inference_time": r["inf_sum"] / r["inf_n"] if r["inf_n"] else None}
 
 
 def time_range(view, settings):
@@ -215,7 +238,10 @@ def period(view, settings, name="week", end=None, start=None):
     if last is None:
         raise EvaluationInputError("The view has no sample with a '%s' timestamp."
                                    % settings["time_field"])
-    end = end or (last + timedelta(microseconds=1000))
+    # on the hour, just after the newest prediction: the hourly roll-ups answer whole hours
+    end = end or (last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1))
+    if name == "all":
+        first = first.replace(minute=0, second=0, microsecond=0)
     try:
         return monitoring.period_bounds(name, end, first=first, start=start)
     except ValueError as e:

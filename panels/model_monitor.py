@@ -294,16 +294,17 @@ class ModelMonitor(foo.Panel):
         panel.md(state.headline_md or "", name="headline_md")
         panel.md(state.models_md or "", name="models_md")
         panel.md(state.classes_md or "", name="classes_md")
+        span = dict(start=state.start, end=state.end)
         plots = panel.v_stack("plots_a", gap=1)
-        plots.plot("requests_plot", layout=sections.plot_layout("Requests"),
-                   config={"displayModeBar": False}, on_click=self.on_bucket)
-        plots.plot("confidence_plot", layout=sections.plot_layout("Mean confidence"),
-                   config={"displayModeBar": False}, on_click=self.on_bucket)
+        plots.plot("requests_plot", layout=sections.plot_layout("Requests", **span),
+                   config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)
+        plots.plot("confidence_plot", layout=sections.plot_layout("Mean confidence", **span),
+                   config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)
         plots = panel.v_stack("plots_b", gap=1)
-        plots.plot("inference_plot", layout=sections.plot_layout("Mean inference time (ms)"),
-                   config={"displayModeBar": False}, on_click=self.on_bucket)
-        plots.plot("classes_plot", layout=sections.plot_layout("Class mix", stacked=True),
-                   config={"displayModeBar": False}, on_click=self.on_bucket)
+        plots.plot("inference_plot", layout=sections.plot_layout("Mean inference time (ms)", **span),
+                   config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)
+        plots.plot("classes_plot", layout=sections.plot_layout("Class mix", stacked=True, **span),
+                   config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)
         panel.md("#### Recent predictions (a row opens the sample)", name="recent_title")
         table = types.TableView(on_click_row=self.on_recent_row)
         for key, label in RECENT_COLUMNS + tuple((m, m) for m in state.meta or []):
@@ -355,5 +356,5 @@ class ModelMonitor(foo.Panel):
                 "height": 320, "margin": {"l": 30, "r": 10, "t": 28, "b": 30},
                 "legend": {"orientation": "h", "y": -0.1, "font": {"size": 9}},
                 "xaxis": {"showticklabels": False}, "yaxis": {"showticklabels": False}},
-                config={"displayModeBar": False})
+                config={"displayModeBar": False, "scrollZoom": False})
 

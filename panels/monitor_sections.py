@@ -86,10 +86,14 @@ def time_plots(stats):
             "classes_plot": mix}
 
 
-def plot_layout(title, stacked=False):
+def plot_layout(title, start=None, end=None, stacked=False):
+    """A time plot's layout: every plot of a period on the same time axis."""
+    xaxis = {"type": "date"}
+    if start and end:
+        xaxis["range"] = [start, end]
     layout = {"title": {"text": title, "font": {"size": 12}}, "height": PLOT_HEIGHT,
               "margin": {"l": 40, "r": 10, "t": 28, "b": 30}, "showlegend": stacked,
-              "xaxis": {"type": "date"}, "bargap": 0.1}
+              "xaxis": xaxis, "bargap": 0.1}
     if stacked:
         layout.update(barmode="stack", legend={"orientation": "h", "y": -0.25, "font": {"size": 9}})
     return layout

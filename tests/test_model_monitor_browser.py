@@ -28,6 +28,13 @@ import run_demo  # noqa: E402
 SEL = '[data-cy="panel-content-model_monitor"]'
 
 
+SCROLL = """([sel, f]) => { let el = document.querySelector(sel);
+    const all = [el, ...el.querySelectorAll('*')];
+    let p = el.parentElement; while (p) { all.push(p); p = p.parentElement; }
+    for (const e of all) if (e.scrollHeight > e.clientHeight + 50 &&
+        getComputedStyle(e).overflowY !== 'visible') { e.scrollTop = f * e.scrollHeight; } }"""
+
+
 def plots(page):
     return page.evaluate("""sel => Array.from(document.querySelectorAll(sel + ' .js-plotly-plot'))
         .map(gd => ({title: (gd.layout && gd.layout.title && gd.layout.title.text) || '',
@@ -65,13 +72,10 @@ def test_model_monitor_in_the_app(tmp_path):
             bar.click(force=True)
             browser.poll(lambda: browser.grid_count(page) == (requests["y"][k], "samples"),
                          timeout=30, message="the bucket's %d samples" % requests["y"][k])
-            box = page.locator(SEL).bounding_box()
-            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-            for name, steps in (("middle", 4), ("alerts", 4), ("drift", 8)):
-                for _ in range(steps):
-                    page.mouse.wheel(0, 400)
-                    page.wait_for_timeout(150)
-                browser.screenshot(page, "test_model_monitor_" + name)
+            for part, fraction in (("middle", 0.35), ("alerts", 0.7), ("drift", 1.0)):
+                page.evaluate(SCROLL, [SEL, fraction])
+                page.wait_for_timeout(400)
+                browser.screenshot(page, "test_model_monitor_" + part)
     finally:
         prod.delete()
         fo.delete_dataset(name)

@@ -1,0 +1,100 @@
+"""Hourly roll-ups of a monitor's predictions, so a period's numbers never rescan its samples.
+
+At 1,000,000 predictions over 90 days a week holds ~80,000 samples; reading
+them (and the previous week's) takes seconds however the pipeline is written.
+A roll-up collection (one per dataset and prediction field, named by
+:func:`collection_name`, in FiftyOne's database) holds per hour and per value
+of every metadata field (camera, site, model...): requests, summed
+confidences, labels, summed inference times, and the labels per class. It is
+built and kept current by MongoDB itself (``$group`` then ``$merge``, adding
+to existing hours): each refresh rolls up only the samples *added* since the
+last one (FiftyOne's indexed ``created_at``), so late arrivals are counted.
+
+Samples edited or deleted after they were rolled up are not: :func:`drop`
+(or a change of the time field or of the metadata fields) rebuilds it. A
+period whose bounds are not on the hour is computed from the samples
+(:mod:`.monitoring` decides).
+"""
+
+from datetime import timedelta
+
+import fiftyone.core.odm as foo_odm
+
+PREFIX = "error_atlas_rollup."
+ROLLUPS_KEY = "rollups"
+HOUR = timedelta(hours=1)
+
+
+def collection_name(dataset, pred_field):
+    return "%s%s.%s" % (PREFIX, dataset._doc.id, pred_field)
+
+
+def dim_name(field):
+    """A metadata field's name in the roll-up (prefixed: no clash with its own keys)."""
+    return "d_" + field.replace(".", "_")
+
+
+def on_the_hour(*times):
+    return all(t.minute == 0 and t.second == 0 and t.microsecond == 0 for t in times)
+
+
+def drop(dataset, settings=None):
+    """Removes every roll-up of the dataset (rebuilt on the next use)."""
+    from . import monitoring
+
+    db = foo_odm.get_db_conn()
+    for name in db.list_collection_names():
+        if name.startswith(PREFIX + str(dataset._doc.id) + "."):
+            db.drop_collection(name)
+    monitoring.save_settings(dataset, **{ROLLUPS_KEY: {}})
+
+
+def refresh(dataset, settings, pred_field, dims, project, now):
+    """Rolls up the samples added since the last refresh; returns the collection.
+
+    ``project``: the ``$project`` of a sample's confidences (``conf``), labels
+    (``labels``) and inference time (``inf``) that :mod:`.monitoring` uses.
+    """
+    from . import monitoring
+
+    db = foo_odm.get_db_conn()
+    name = collection_name(dataset, pred_field)
+    states = dict(settings.get(ROLLUPS_KEY) or {})
+    state = states.get(pred_field)
+    signature = {"time_field": settings["time_field"], "dims": list(dims)}
+    if state is None or state.get("signature") != signature:
+        db.drop_collection(name)
+        since = None
+    else:
+        since = state["rolled_at"]
+    added = {"$lt": now} if since is None else {"$gte": since, "$lt": now}
+    tf = settings["time_field"]
+    hour = {"$dateTrunc": {"date": "$" + tf, "unit": "hour"}}
+    proj = dict(project, h=hour, **{dim_name(d): "$" + d for d in dims})
+    proj.pop("t", None)
+    proj.pop("cur", None)
+    keys = {dim_name(d): "$" + dim_name(d) for d in dims}
+    totals = {"n": {"$sum": 1}, "conf_sum": {"$sum": {"$sum": "$conf"}},
+              "labels": {"$sum": {"$size": "$conf"}}, "inf_sum": {"$sum": "$inf"},
+              "inf_n": {"$sum": {"$cond": [{"$isNumber": "$inf"}, 1, 0]}}}
+    head = [{"$match": {"created_at": added, tf: {"$ne": None}}}, {"$project": proj}]
+    restore = {"h": "$_id.h", "k": "$_id.k", **{k: "$_id." + k for k in keys}}
+
+    def merge(fields):
+        return {"$merge": {"into": name, "on": "_id", "whenNotMatched": "insert",
+                           "whenMatched": [{"$set": {f: {"$add": ["$" + f, "$$new." + f]}
+                                                     for f in fields}}]}}
+
+    coll = dataset._sample_collection
+    coll.aggregate(head + [{"$group": {"_id": {"h": "$h", "k": "t", **keys}, **totals}},
+                           {"$set": restore}, merge(totals)], allowDiskUse=True)
+    coll.aggregate(head + [{"$unwind": "$labels"},
+                           {"$group": {"_id": {"h": "$h", "k": "c", "l": "$labels", **keys},
+                                       "n": {"$sum": 1}}},
+                           {"$set": dict(restore, l="$_id.l")}, merge(["n"])], allowDiskUse=True)
+    if since is None:
+        db[name].create_index([("h", 1)])
+    states[pred_field] = {"rolled_at": now, "signature": signature}
+    monitoring.save_settings(dataset, **{ROLLUPS_KEY: states})
+    settings[ROLLUPS_KEY] = states
+    return db[name]
