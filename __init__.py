@@ -7,6 +7,7 @@ below uses relative imports.
 from .operators.compute_error_map import ComputeErrorMap
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .operators.monitor_ops import CheckAlerts, MonitorDrift
+from .operators.score_images import ScoreImages
 from .panels.evaluation_explorer import EvaluationExplorer
 from .panels.model_monitor import ModelMonitor
 from .panels.vector_explorer import VectorExplorer
@@ -21,3 +22,4 @@ def register(p):
     p.register(CheckAlerts)
     p.register(MonitorDrift)
     p.register(ModelMonitor)
+    p.register(ScoreImages)

@@ -30,6 +30,8 @@ TASKS = ("detection", "classification", "segmentation")
 OPERATOR = "@error-atlas/error-atlas/evaluate_model"
 MAP_OPERATOR = "@error-atlas/error-atlas/compute_error_map"
 MAP_KEYS = {"samples": "samples_map", "objects": "objects_map"}  # one error map per level
+DETECTOR_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shape_detector.py") \
+    + ":detect"
 ERROR_ORDER = ("classification", "localization", "both", "duplicate", "background", "missed")
 
 
@@ -202,6 +204,8 @@ def build_monitor(eval_dataset, args):
     monitoring = plugin_module("operators.monitoring")
     alerts = plugin_module("operators.monitor_alerts")
     monitoring.save_settings(dataset, eval_dataset=eval_dataset.name, map_key=MAP_KEYS["samples"])
+    dataset.info = dict(dataset.info, error_atlas_default_model=DETECTOR_ENTRY)
+    dataset.save()
     for kind, threshold in DEMO_RULES:
         alerts.add_rule(dataset, kind, threshold)
     check = foo.get_operator("@error-atlas/error-atlas/check_alerts")
@@ -255,6 +259,9 @@ def main(argv=None):
     print("Evaluated in %.1f s" % (time.time() - start))
     REPORTS[args.task](summary, len(dataset), args.masks)
     build_maps(dataset, MAP_LEVELS[args.task])
+    if args.task == "detection":  # score_images' default model: the demo's detector, offline
+        dataset.info = dict(dataset.info or {}, error_atlas_default_model=DETECTOR_ENTRY)
+        dataset.save()
     spaces = app_spaces()
     if args.production and args.task == "detection":
         dataset = build_monitor(dataset, args)
