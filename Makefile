@@ -1,9 +1,9 @@
-# make setup | make demo [ARGS="--no-app --task detection|classification|segmentation"] | make test | make bench | make bench-map | make bench-planted
+# make setup | make demo [ARGS="--no-app --task detection|classification|segmentation"] | make test | make bench | make bench-map | make bench-planted | make bench-monitor
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test bench bench-map bench-planted
+.PHONY: setup demo test bench bench-map bench-planted bench-monitor
 
 setup: $(STAMP)
 
@@ -25,3 +25,6 @@ bench-map: setup
 
 bench-planted: setup
 	$(PY) benchmarks/bench_planted_failure.py $(ARGS)
+
+bench-monitor: setup
+	$(PY) benchmarks/bench_monitoring.py $(ARGS)
