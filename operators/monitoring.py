@@ -155,7 +155,8 @@ def period_stats(view, settings, start, end, pred_field=None, filters=None, unit
               and set(k for k, v in (filters or {}).items() if v not in (None, "")) <= set(dims))
     if rolled:  # hourly sums (see monitor_rollup): the same facets over a few thousand rows
         coll = monitor_rollup.refresh(dataset, settings, pred_field, dims, project, now())
-        query = {"h": {"$gte": prev_start, "$lt": end}}
+        query = monitor_rollup.range_query([(prev_start, start), (start, end)],
+                                           daily=unit != "hour")
         query.update({monitor_rollup.dim_name(k): v for k, v in (filters or {}).items()
                       if v not in (None, "")})
         head = [{"$match": query}, {"$addFields": {"t": "$h", "cur": {"$gte": ["$h", start]}}}]

@@ -288,7 +288,8 @@ class ModelMonitor(foo.Panel):
             for v in ["(all)"] + list((state.meta_choices or {}).get(m, [])):
                 choices.add_choice(v, label=v)
             filters.enum("filter_" + m, ["(all)"] + list((state.meta_choices or {}).get(m, [])),
-                         default=(state.active_filters or {}).get(m) or "(all)", label=m, view=choices,
+                         default=(state.active_filters or {}).get(m) or "(all)", label=m,
+                         view=choices,
                          on_change=self.on_filter)
         filters.btn("clear_view", label="Clear grid", on_click=self.on_clear)
         panel.md(state.headline_md or "", name="headline_md")
@@ -301,7 +302,8 @@ class ModelMonitor(foo.Panel):
         plots.plot("confidence_plot", layout=sections.plot_layout("Mean confidence", **span),
                    config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)
         plots = panel.v_stack("plots_b", gap=1)
-        plots.plot("inference_plot", layout=sections.plot_layout("Mean inference time (ms)", **span),
+        plots.plot("inference_plot",
+                   layout=sections.plot_layout("Mean inference time (ms)", **span),
                    config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)
         plots.plot("classes_plot", layout=sections.plot_layout("Class mix", stacked=True, **span),
                    config={"displayModeBar": False, "scrollZoom": False}, on_click=self.on_bucket)

@@ -103,7 +103,8 @@ def recent_rows(rows, meta):
     """The inference table's rows, JSON-ready."""
     out = []
     for r in rows:
-        out.append({"id": r["id"], "time": r["time"].strftime("%Y-%m-%d %H:%M") if r["time"] else "",
+        when = r["time"].strftime("%Y-%m-%d %H:%M") if r["time"] else ""
+        out.append({"id": r["id"], "time": when,
                     "labels": r["labels"], "classes": r["classes"],
                     "top_confidence": num(r["top_confidence"]),
                     "inference_time": num(r["inference_time"], "%.1f"),
@@ -155,13 +156,15 @@ def grown_rows(placement, limit=6):
     """The clusters whose share grew most in the period."""
     rows = []
     for r in (placement or {}).get("clusters", [])[:limit]:
+        rate = r["error_rate"]
+        described = r.get("description")
         rows.append({"cluster": r["cluster"], "rank": r.get("rank") or "",
-                     "error_rate": "-" if r["error_rate"] is None else "%.0f%%" % (100 * r["error_rate"]),
+                     "error_rate": "-" if rate is None else "%.0f%%" % (100 * rate),
                      "period_share": "%.0f%%" % (100 * r["period_share"]),
                      "reference_share": "%.0f%%" % (100 * r["reference_share"]),
                      "change": "%+.0f pt" % (100 * r["share_change"]),
-                     "description": "; ".join(r.get("description") or [])
-                     if isinstance(r.get("description"), list) else str(r.get("description") or "")})
+                     "description": "; ".join(described) if isinstance(described, list)
+                     else str(described or "")})
     return rows
 
 

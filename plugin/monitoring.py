@@ -105,7 +105,8 @@ def check_rule(rule):
     validated; raises ValueError naming the problem."""
     kind = rule.get("kind")
     if kind not in RULE_KINDS:
-        raise ValueError("unknown alert rule kind %r; use one of %s" % (kind, ", ".join(RULE_KINDS)))
+        raise ValueError("unknown alert rule kind %r; use one of %s"
+                         % (kind, ", ".join(RULE_KINDS)))
     try:
         threshold = float(rule.get("threshold"))
     except (TypeError, ValueError):
@@ -229,7 +230,8 @@ def drift(X_ref, X_new, feature_names=None, permutations=DRIFT_PERMUTATIONS, see
 
     Both sets are scaled by the reference's medians and IQRs (:func:`robust_scale`,
     values clipped to +-10, NaN to the median); the statistic is their energy
-    distance (unbiased: about 0 without drift, whatever the sizes), and its p-value the share of ``permutations`` random relabellings of
+    distance (unbiased: about 0 without drift, whatever the sizes), and its
+    p-value the share of ``permutations`` random relabellings of
     the pooled rows with a distance at least as large ((1 + count) / (1 + P)). Each
     side is subsampled (seeded) to at most ``max_per_side`` rows.
 

@@ -85,7 +85,8 @@ def test_period_stats_match_direct_counts(dataset):
     # daily buckets: every request in exactly one, each bucket's count direct
     assert out["unit"] == "day" and sum(b["requests"] for b in out["buckets"]) == cur["requests"]
     b = out["buckets"][2]
-    in_bucket = [s for s in cur["rows"] if b["start"] <= s.timestamp < b["start"] + timedelta(days=1)]
+    in_bucket = [s for s in cur["rows"]
+                 if b["start"] <= s.timestamp < b["start"] + timedelta(days=1)]
     assert b["requests"] == len(in_bucket)
     assert len(mon.bucket_view(dataset, settings, b["start"], "day")) == len(in_bucket)
     assert sum(b["classes"].values()) == sum(len(s.predictions.detections) for s in in_bucket)
@@ -171,6 +172,13 @@ def test_hourly_rollups_equal_the_samples_and_count_late_arrivals():
                     "mean_inference_time"):
             assert _rounded(rolled[key]) == _rounded(raw[key]), key
         assert rolled["mean_confidence"] == pytest.approx(raw["mean_confidence"], rel=1e-12)
+        # a period ending mid-day: whole days from daily rows, the hours at its ends hourly
+        for a, b in ((start - timedelta(hours=5), end - timedelta(hours=5)),
+                     (start - timedelta(days=3, hours=7), end - timedelta(hours=7))):
+            mid = mon.period_stats(ds, settings, a, b)
+            assert mid["rolled_up"]
+            assert _rounded(mid) == _rounded(dict(mon.period_stats(
+                ds, dict(settings, rollup=False), a, b), rolled_up=True))
         # samples added later, some with old timestamps, are in the next answer
         ds.add_samples([fo.Sample(filepath="/nonexistent/late%d.jpg" % i, camera="south",
                                   timestamp=END - timedelta(days=1 + i), inference_time=3.0,
@@ -186,4 +194,24 @@ def test_hourly_rollups_equal_the_samples_and_count_late_arrivals():
         assert odd["requests"] == direct(ds, start + timedelta(minutes=5), end)["requests"]
     finally:
         plugin_module("operators.monitor_rollup").drop(ds)
+        ds.delete()
+
+
+def test_check_alerts_runs_as_a_scheduled_delegated_operation():
+    from fiftyone.operators.delegated import DelegatedOperationService
+
+    ds = production_dataset(seed=7, n=400)
+    try:
+        plugin_module("operators.monitor_alerts").add_rule(ds, "mean_confidence_below", 0.99)
+        queued = foo.get_operator(URI)(ds, period="week", end=END, delegate=True)
+        assert queued["run_state"] == "queued"
+        assert plugin_module("operators.monitoring").load_settings(ds)["history"] == []
+        service = DelegatedOperationService()
+        service.execute_operation(service.get(queued["id"]), log=False)
+        done = service.get(queued["id"])
+        assert done.run_state == "completed", done.result
+        ds.reload()
+        history = plugin_module("operators.monitoring").load_settings(ds)["history"]
+        assert [h["kind"] for h in history] == ["mean_confidence_below"]
+    finally:
         ds.delete()
