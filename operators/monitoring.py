@@ -26,6 +26,7 @@ from . import monitor_rollup
 from .errors import EvaluationInputError
 
 INFO_KEY = "error_atlas_monitor"
+WHAT_IF_PREFIX = "what_if"
 DEFAULTS = {"time_field": "created_at", "pred_fields": None, "inference_field": "inference_time",
             "model_field": None, "eval_dataset": None, "eval_key": None, "map_key": None,
             "rules": [], "history": []}
@@ -60,6 +61,8 @@ def prediction_fields(dataset):
     """Label fields whose labels carry a confidence: Detections, Classification(s)."""
     out = []
     for name, field in dataset.get_field_schema(embedded_doc_type=fol.Label).items():
+        if name.startswith(WHAT_IF_PREFIX):  # score_images' predictions are not traffic
+            continue
         if field.document_type in (fol.Detections, fol.Classification, fol.Classifications):
             out.append(name)
     return out

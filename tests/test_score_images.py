@@ -89,7 +89,8 @@ def test_entry_point_scores_selected_samples_at_the_runs_thresholds(dataset):
         expected = [d for d in sample["what_if"].detections
                     if d.confidence >= limits.get(d.label, overall if overall is not None else 0)]
         assert _boxes(sample["what_if_kept"]) == _boxes(fo.Detections(detections=expected))
-        assert all(d["below_threshold"] == (d not in expected) for d in sample["what_if"].detections)
+        assert all(d["below_threshold"] == (d not in expected)
+                   for d in sample["what_if"].detections)
         assert "what_if" in sample.tags
     # never mixed into the evaluated ground truth
     assert dataset.count("ground_truth.detections") == sum(
@@ -128,3 +129,33 @@ def test_bad_models_and_inputs_are_refused_before_any_write(dataset, tmp_path):
         op(dataset, model=ENTRY, sample_ids=dataset.limit(1).values("id"),
            label_field="ground_truth")
     assert not dataset.has_field("what_if") or len(dataset.match_tags("what_if")) in (0, 6)
+
+
+def test_the_monitor_what_if_section_scores_the_selection_and_moves_the_threshold(dataset):
+    from tests.test_panel_callbacks import PanelClient
+
+    client = PanelClient(dataset, panel="@error-atlas/error-atlas/model_monitor")
+    ids = dataset.skip(10).limit(4).values("id")
+    dataset.info = dict(dataset.info or {}, error_atlas_default_model=ENTRY)
+    dataset.save()
+    result = foo.execute_operator(client.panel, ctx=dict(
+        view=dataset.view(), selected=ids, params={
+            "__method__": "on_what_if", "panel_id": client.panel_id, "panel_state": {}}))
+    assert result.error is None, result.error
+    requests = result.executor.to_json()["requests"]
+    rows = next(r["params"]["data"]["what_if_rows"] for r in requests
+                if r["operator_uri"].endswith("patch_panel_data"))
+    state = {}
+    for r in requests:
+        if r["operator_uri"].endswith("patch_panel_state"):
+            state.update(r["params"]["state"])
+    labels = dataset.select(ids, ordered=True).values("what_if")
+    assert len(rows) == sum(max(1, len(x.detections)) for x in labels)
+    t = state["what_if_threshold"]
+    assert all((r["shown"] == "yes") == (float(r["confidence"]) >= t) for r in rows
+               if r["confidence"])
+    client.state = state
+    client.call("on_what_if_threshold", value=0.0)
+    assert all(r["shown"] == "yes" for r in client.data["what_if_rows"] if r["confidence"])
+    client.call("on_what_if_row", row=0)
+    assert any(r["operator_uri"].endswith("open_sample") for r in client.requests)
