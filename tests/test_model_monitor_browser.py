@@ -72,10 +72,29 @@ def test_model_monitor_in_the_app(tmp_path):
             bar.click(force=True)
             browser.poll(lambda: browser.grid_count(page) == (requests["y"][k], "samples"),
                          timeout=30, message="the bucket's %d samples" % requests["y"][k])
-            for part, fraction in (("middle", 0.35), ("alerts", 0.7), ("drift", 1.0)):
+            for part, fraction in (("middle", 0.35), ("alerts", 0.7), ("drift", 0.92)):
                 page.evaluate(SCROLL, [SEL, fraction])
                 page.wait_for_timeout(400)
                 browser.screenshot(page, "test_model_monitor_" + part)
+            # what if: three images selected in the grid, scored by the demo's detector
+            ids = prod.limit(3).values("id")
+            page.evaluate("([u, p]) => window.__foo__.executeOperator(u, p)", [
+                "@voxel51/operators/set_selected_samples",
+                {"samples": [{"id": i, "type": "default"} for i in ids]}])
+            page.wait_for_timeout(1500)
+            page.locator(SEL).get_by_role("button", name="Score the selected images").click()
+            browser.poll(lambda: "Confidence threshold" in page.locator(SEL).inner_text(),
+                         timeout=60, message="the what-if table")
+            page.evaluate(SCROLL, [SEL, 1.0])
+            page.wait_for_timeout(600)
+            browser.screenshot(page, "test_model_monitor_what_if")
+            prod.reload()
+            scored = prod.select(ids, ordered=True).values("what_if")
+            assert all(x is not None for x in scored)
+            text = page.locator(SEL).inner_text()
+            first = max(scored[0].detections, key=lambda d: d.confidence) if \
+                scored[0].detections else None
+            assert first is None or ("%.3f" % first.confidence) in text
     finally:
         prod.delete()
         fo.delete_dataset(name)
