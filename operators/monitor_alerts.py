@@ -36,14 +36,15 @@ def delete_rule(dataset, rule_id):
     monitoring.save_settings(dataset, rules=[r for r in settings["rules"] if r["id"] != rule_id])
 
 
-def check_alerts(view, period="week", end=None, start=None, filters=None, record=True):
+def check_alerts(view, period="week", end=None, start=None, filters=None, record=True,
+                 settings=None):
     """Evaluates every rule on the period; appends the fired ones to the history.
 
     Returns ``{"start", "end", "results": [...], "fired": [...]}`` (results as
     :func:`plugin.monitoring.evaluate_rules`, each fired one with its ``sample_ids``).
     """
     dataset = view._dataset
-    settings = monitoring.load_settings(dataset)
+    settings = settings or monitoring.load_settings(dataset)
     monitoring.check_settings(dataset, settings)
     rules = settings["rules"]
     start, end = monitoring.period(view, settings, period, end=end, start=start)

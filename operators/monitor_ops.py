@@ -31,7 +31,8 @@ def _settings_inputs(ctx, inputs):
 
 
 def _apply_settings(ctx):
-    """Stores the time / prediction / map fields given with the call, then returns the settings."""
+    """``(settings, changes)``: the stored settings with the time / prediction / map fields
+    given with the call, checked; the caller stores ``changes`` once it succeeded."""
     p, changes = ctx.params, {}
     if p.get("time_field"):
         changes["time_field"] = p["time_field"]
@@ -42,9 +43,7 @@ def _apply_settings(ctx):
             changes[name] = p[name]
     settings = {**monitoring.load_settings(ctx.dataset), **changes}
     monitoring.check_settings(ctx.dataset, settings)
-    if changes:
-        monitoring.save_settings(ctx.dataset, **changes)
-    return settings
+    return settings, changes
 
 
 def _end(value):
@@ -94,9 +93,11 @@ class CheckAlerts(foo.Operator):
     def execute(self, ctx):
         if ctx.params.get("period", "week") not in PERIOD_CHOICES:
             raise EvaluationInputError("period must be one of %s." % ", ".join(PERIOD_CHOICES))
-        _apply_settings(ctx)
+        settings, changes = _apply_settings(ctx)
         out = monitor_alerts.check_alerts(ctx.view, period=ctx.params.get("period", "week"),
-                                          end=_end(ctx.params.get("end")))
+                                          end=_end(ctx.params.get("end")), settings=settings)
+        if changes:
+            monitoring.save_settings(ctx.dataset, **changes)
         return _jsonable(out)
 
 
@@ -135,7 +136,7 @@ class MonitorDrift(foo.Operator):
         return types.Property(inputs, view=types.View(label="Drift and expected error rate"))
 
     def execute(self, ctx):
-        settings = _apply_settings(ctx)
+        settings, changes = _apply_settings(ctx)
         view = ctx.view
         start, end = monitoring.period(view, settings, ctx.params.get("period", "week"),
                                        end=_end(ctx.params.get("end")))
@@ -150,7 +151,7 @@ class MonitorDrift(foo.Operator):
                   "placement": {k: placed[k] for k in ("expected_error_rate",
                                                        "reference_error_rate", "n_period",
                                                        "clusters", "failure_cluster_shares")}}
-        monitoring.save_settings(ctx.dataset, last_drift=_jsonable(result))
+        monitoring.save_settings(ctx.dataset, last_drift=_jsonable(result), **changes)
         return _jsonable(result)
 
 

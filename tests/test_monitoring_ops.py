@@ -215,3 +215,16 @@ def test_check_alerts_runs_as_a_scheduled_delegated_operation():
         assert [h["kind"] for h in history] == ["mean_confidence_below"]
     finally:
         ds.delete()
+
+
+def test_monitor_drift_without_an_error_map_says_which_to_compute(dataset):
+    before = dataset.get_field_schema().keys()
+    settings = plugin_module("operators.monitoring").load_settings(dataset)
+    with pytest.raises(Exception, match="No error map 'nomap'.*compute_error_map"):
+        foo.get_operator("@error-atlas/error-atlas/monitor_drift")(
+            dataset, map_key="nomap", period="week", end=END)
+    assert dataset.get_field_schema().keys() == before
+    assert plugin_module("operators.monitoring").load_settings(dataset)["map_key"] == \
+        settings["map_key"]
+    with pytest.raises(Exception, match="period must be one of"):
+        foo.get_operator(URI)(dataset, period="fortnight", end=END)
