@@ -26,12 +26,24 @@ PREFIX = "error_atlas_rollup."
 ROLLUPS_KEY = "rollups"
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+#: Metadata fields with more distinct values are not roll-up dimensions.
+MAX_DIM_VALUES = 100
 #: Roll-ups of another layout are rebuilt.
 VERSION = 2
 
 
 def collection_name(dataset, pred_field):
     return "%s%s.%s" % (PREFIX, dataset._doc.id, pred_field)
+
+
+def rollup_dims(dataset, settings, pred_field, candidates):
+    """The metadata fields the roll-up splits by: those with at most :data:`MAX_DIM_VALUES`
+    distinct values (a per-request id would make a row per request); a filter on another
+    field is answered from the samples. Counted once per set of candidate fields."""
+    state = (settings.get(ROLLUPS_KEY) or {}).get(pred_field) or {}
+    if state.get("candidates") == list(candidates):
+        return state["signature"]["dims"]
+    return [f for f in candidates if len(dataset.distinct(f)) <= MAX_DIM_VALUES]
 
 
 def dim_name(field):
@@ -87,7 +99,7 @@ def drop(dataset, settings=None):
     monitoring.save_settings(dataset, **{ROLLUPS_KEY: {}})
 
 
-def refresh(dataset, settings, pred_field, dims, project, now):
+def refresh(dataset, settings, pred_field, dims, project, now, candidates=None):
     """Rolls up the samples added since the last refresh; returns the collection.
 
     ``project``: the ``$project`` of a sample's confidences (``conf``), labels
@@ -108,7 +120,12 @@ def refresh(dataset, settings, pred_field, dims, project, now):
     added = {"$lt": now} if since is None else {"$gte": since, "$lt": now}
     tf = settings["time_field"]
     coll = dataset._sample_collection
+    candidates = list(dims if candidates is None else candidates)
     if since is not None and coll.find_one({"created_at": added}, {"_id": 1}) is None:
+        if state.get("candidates") != candidates:  # counted once, not on every call
+            states[pred_field] = dict(state, candidates=candidates)
+            monitoring.save_settings(dataset, **{ROLLUPS_KEY: states})
+            settings[ROLLUPS_KEY] = states
         return db[name]  # nothing added since the last refresh: one indexed lookup
     hour = {"$dateTrunc": {"date": "$" + tf, "unit": "hour"}}
     proj = dict(project, h=hour, **{dim_name(d): "$" + d for d in dims})
@@ -138,7 +155,7 @@ def refresh(dataset, settings, pred_field, dims, project, now):
     _roll_days(db[name], name, days, keys)
     if since is None:
         db[name].create_index([("g", 1), ("h", 1)])
-    states[pred_field] = {"rolled_at": now, "signature": signature}
+    states[pred_field] = {"rolled_at": now, "signature": signature, "candidates": candidates}
     monitoring.save_settings(dataset, **{ROLLUPS_KEY: states})
     settings[ROLLUPS_KEY] = states
     return db[name]

@@ -152,12 +152,15 @@ def period_stats(view, settings, start, end, pred_field=None, filters=None, unit
     if settings.get("inference_field") and dataset.has_field(settings["inference_field"]):
         project["inf"] = "$" + settings["inference_field"]
     model = settings.get("model_field")
-    dims = metadata_fields(dataset, settings)
     rolled = (settings.get("rollup", True) and not getattr(view, "_stages", None)
-              and monitor_rollup.on_the_hour(prev_start, start, end)
-              and set(k for k, v in (filters or {}).items() if v not in (None, "")) <= set(dims))
+              and monitor_rollup.on_the_hour(prev_start, start, end))
+    dims = monitor_rollup.rollup_dims(dataset, settings, pred_field,
+                                      metadata_fields(dataset, settings)) if rolled else []
+    rolled = rolled and set(k for k, v in (filters or {}).items()
+                            if v not in (None, "")) <= set(dims)
     if rolled:  # hourly sums (see monitor_rollup): the same facets over a few thousand rows
-        coll = monitor_rollup.refresh(dataset, settings, pred_field, dims, project, now())
+        coll = monitor_rollup.refresh(dataset, settings, pred_field, dims, project, now(),
+                                      candidates=metadata_fields(dataset, settings))
         query = monitor_rollup.range_query([(prev_start, start), (start, end)],
                                            daily=unit != "hour")
         query.update({monitor_rollup.dim_name(k): v for k, v in (filters or {}).items()

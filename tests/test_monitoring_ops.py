@@ -188,6 +188,15 @@ def test_hourly_rollups_equal_the_samples_and_count_late_arrivals():
         again = mon.period_stats(ds, mon.load_settings(ds), start, end, filters={"camera": "south"})
         assert again["requests"] == rolled["requests"] + 3
         assert again["requests"] == direct(ds, start, end, camera="south")["requests"]
+        # a per-request field is no roll-up dimension: a filter on it reads the samples
+        ds.set_values("request", ["r%d" % i for i in range(len(ds))])
+        settings = mon.load_settings(ds)
+        one = ds.match({"timestamp": {"$gte": start, "$lt": end}}).first()["request"]
+        by_request = mon.period_stats(ds, settings, start, end, filters={"request": one})
+        assert not by_request["rolled_up"] and by_request["requests"] == 1
+        assert mon.period_stats(ds, settings, start, end)["rolled_up"]
+        states = mon.load_settings(ds)["rollups"]["predictions"]
+        assert "request" not in states["signature"]["dims"] and "request" in states["candidates"]
         # an unaligned period is answered from the samples
         odd = mon.period_stats(ds, settings, start + timedelta(minutes=5), end)
         assert not odd["rolled_up"]
