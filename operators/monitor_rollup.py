@@ -57,7 +57,8 @@ def _roll_days(rollup, name, days, keys):
         return
     sums = {f: {"$sum": "$" + f} for f in ("n", "conf_sum", "labels", "inf_sum", "inf_n")}
     rollup.aggregate([
-        {"$match": {"g": "h", "day": {"$in": days}}},
+        {"$match": {"g": "h", "h": {"$gte": min(days), "$lt": max(days) + DAY},  # (g, h) index
+                    "day": {"$in": days}}},
         {"$group": {"_id": {"d": "$day", "k": "$k", "l": "$l", **keys}, **sums}},
         {"$set": {"h": "$_id.d", "day": "$_id.d", "k": "$_id.k", "l": "$_id.l", "g": "d",
                   **{k: "$_id." + k for k in keys}}},
