@@ -1,9 +1,10 @@
-# make setup | make demo [ARGS="--no-app --task detection|classification|segmentation"] | make test | make bench | make bench-map | make bench-planted | make bench-discovery
+# make setup | make demo [ARGS="--no-app --task detection|classification|segmentation" | "--production"]
+# make test | make bench | make bench-map | make bench-planted | make bench-discovery | make bench-monitor
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 
-.PHONY: setup demo test bench bench-map bench-planted bench-discovery
+.PHONY: setup demo test bench bench-map bench-planted bench-discovery bench-monitor
 
 setup: $(STAMP)
 
@@ -28,3 +29,5 @@ bench-planted: setup
 
 bench-discovery: setup
 	$(PY) benchmarks/bench_discovery.py $(ARGS)
+bench-monitor: setup
+	$(PY) benchmarks/bench_monitoring.py $(ARGS)

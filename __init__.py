@@ -9,7 +9,10 @@ from .operators.compute_error_map import ComputeErrorMap
 from .operators.compute_slices import ComputeSlices
 from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .operators.export_report import ExportReport
+from .operators.monitor_ops import CheckAlerts, MonitorDrift
+from .operators.score_images import ScoreImages
 from .panels.evaluation_explorer import EvaluationExplorer
+from .panels.model_monitor import ModelMonitor
 from .panels.vector_explorer import VectorExplorer
 
 
@@ -22,3 +25,7 @@ def register(p):
     p.register(VectorExplorer)
     p.register(ComputeSlices)
     p.register(CompareRuns)
+    p.register(CheckAlerts)
+    p.register(MonitorDrift)
+    p.register(ModelMonitor)
+    p.register(ScoreImages)

@@ -1,14 +1,18 @@
 """The Error Atlas demo: build the generated data set, evaluate it, print a report, open the App.
 
     python demo/run_demo.py [--task detection|classification|segmentation] [--num-images N]
-                            [--seed S] [--masks] [--no-app] [--port 5151]
+                            [--seed S] [--masks] [--production] [--no-app] [--port 5151]
 
 ``detection`` (default): the rendered scenes and the shape detector; ``classification``:
 scikit-learn's digits and a logistic regression (:mod:`digits`); ``segmentation``: the
 scenes' class maps and the per-pixel segmenter (:mod:`segmentation_scenes`).
+``--production`` (detection) also builds 8 simulated weeks of production images with planted
+drift (:mod:`production`), sets up the monitor and its alert rules, checks them week by week,
+and opens the App on the production data set with the model monitor.
 """
 
 import argparse
+import datetime
 import os
 import sys
 import time
@@ -26,6 +30,8 @@ TASKS = ("detection", "classification", "segmentation")
 OPERATOR = "@error-atlas/error-atlas/evaluate_model"
 MAP_OPERATOR = "@error-atlas/error-atlas/compute_error_map"
 MAP_KEYS = {"samples": "samples_map", "objects": "objects_map"}  # one error map per level
+DETECTOR_ENTRY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "shape_detector.py") \
+    + ":detect"
 ERROR_ORDER = ("classification", "localization", "both", "duplicate", "background", "missed")
 
 
@@ -39,6 +45,9 @@ def parse_args(argv=None):
     parser.add_argument("--seed", type=int, default=51, help="seed of the scenes (default 51)")
     parser.add_argument("--masks", action="store_true",
                         help="add instance masks and evaluate them instead of boxes")
+    parser.add_argument("--production", action="store_true",
+                        help="also build 8 weeks of production images with planted drift and "
+                             "open the model monitor on them (detection)")
     parser.add_argument("--no-app", action="store_true", help="do not launch the App")
     parser.add_argument("--port", type=int, default=5151, help="App port (default 5151)")
     parser.add_argument("--name", default=None,
@@ -162,6 +171,58 @@ def app_spaces():
                     orientation="horizontal", sizes=[0.34, 0.33, 0.33])
 
 
+#: The monitor's alert rules in the demo (kind, threshold).
+DEMO_RULES = (("mean_confidence_below", 0.6), ("volume_drop", 30.0),
+              ("class_share_change", 10.0), ("drift_above", 0.15),
+              ("cluster_share_above", 0.35))
+
+
+def build_monitor(eval_dataset, args):
+    """The production data set, its monitor against the evaluation's samples map, the demo's
+    alert rules checked at the end of each simulated week, and the last week's drift."""
+    import production
+
+    start = time.time()
+    num = max(48, (args.num_images or 300) * 8 // 5)
+    dataset = production.build_production(name=args.name + "-production", num_images=num,
+                                          seed=args.seed + 1000)
+    print("Built '%s': %d production images over %d weeks in %.1f s" % (
+        dataset.name, len(dataset), production.WEEKS, time.time() - start))
+    monitoring = plugin_module("operators.monitoring")
+    alerts = plugin_module("operators.monitor_alerts")
+    monitoring.save_settings(dataset, eval_dataset=eval_dataset.name, map_key=MAP_KEYS["samples"])
+    dataset.info = dict(dataset.info, error_atlas_default_model=DETECTOR_ENTRY)
+    dataset.save()
+    for kind, threshold in DEMO_RULES:
+        alerts.add_rule(dataset, kind, threshold)
+    check = foo.get_operator("@error-atlas/error-atlas/check_alerts")
+    last = dataset.bounds("timestamp")[1]
+    for week in range(production.WEEKS - 2, -1, -1):  # oldest first, as a weekly schedule would
+        out = check(dataset, period="week", end=last - datetime.timedelta(weeks=week)
+                    + datetime.timedelta(seconds=1))
+        out = getattr(out, "result", out) or {}
+        print("  week ending %s: %s" % (out.get("end", "")[:10], "; ".join(
+            f["message"] for f in out.get("fired", [])) or "no alert"))
+    drift = foo.get_operator("@error-atlas/error-atlas/monitor_drift")(
+        dataset, eval_dataset=eval_dataset.name, map_key=MAP_KEYS["samples"])
+    drift = getattr(drift, "result", drift) or {}
+    d, placed = drift.get("drift", {}), drift.get("placement", {})
+    print("Last week against the evaluation: drift %.3f (p = %.3f); expected error rate %.1f%% "
+          "(evaluated images: %.1f%%)" % (
+              d.get("score", 0), d.get("p_value", 1), 100 * (placed.get("expected_error_rate") or 0),
+              100 * (placed.get("reference_error_rate") or 0)))
+    for f in d.get("features", [])[:3]:
+        print("  " + f["phrase"])
+    return dataset
+
+
+def monitor_spaces():
+    """The grid and the model monitor, side by side."""
+    panels = [fo.Panel(type="Samples", pinned=True), fo.Panel(type="model_monitor")]
+    return fo.Space(children=[fo.Space(children=[p], active_child=p.component_id) for p in panels],
+                    orientation="horizontal", sizes=[0.4, 0.6])
+
+
 def main(argv=None):
     args = parse_args(argv)
     start = time.time()
@@ -185,10 +246,17 @@ def main(argv=None):
     print("Evaluated in %.1f s" % (time.time() - start))
     REPORTS[args.task](summary, len(dataset), args.masks)
     build_maps(dataset, MAP_LEVELS[args.task])
+    if args.task == "detection":  # score_images' default model: the demo's detector, offline
+        dataset.info = dict(dataset.info or {}, error_atlas_default_model=DETECTOR_ENTRY)
+        dataset.save()
+    spaces = app_spaces()
+    if args.production and args.task == "detection":
+        dataset = build_monitor(dataset, args)
+        spaces = monitor_spaces()
 
     if args.no_app:
         return
-    session = fo.launch_app(dataset, spaces=app_spaces(), port=args.port, remote=True)
+    session = fo.launch_app(dataset, spaces=spaces, port=args.port, remote=True)
     print("\nThe App is running: open http://localhost:%d (Ctrl+C to stop)" % args.port)
     try:
         session.wait(-1)

@@ -1,0 +1,161 @@
+"""score_images ("what if") with the demo's real detector: entry point, FiftyOne Model, folder."""
+
+import shutil
+import sys
+import uuid
+
+import cv2
+import numpy as np
+import pytest
+
+import fiftyone as fo
+import fiftyone.core.models as fom
+import fiftyone.operators as foo
+
+from tests.conftest import ROOT
+from tests.fodata import evaluate_model
+from tests.taskdata import plugin_module
+
+sys.path.insert(0, str(ROOT / "demo"))
+import scenes  # noqa: E402
+from shape_detector import detect  # noqa: E402
+
+URI = "@error-atlas/error-atlas/score_images"
+ENTRY = str(ROOT / "demo" / "shape_detector.py") + ":detect"
+
+
+class ShapeModel(fom.Model):
+    """The demo detector as a FiftyOne model (apply_model hands it RGB arrays)."""
+
+    @property
+    def media_type(self):
+        return "image"
+
+    @property
+    def transforms(self):
+        return None
+
+    @property
+    def preprocess(self):
+        return False
+
+    @preprocess.setter
+    def preprocess(self, value):
+        pass
+
+    @property
+    def ragged_batches(self):
+        return False
+
+    def predict(self, arg):
+        image = np.ascontiguousarray(np.asarray(arg)[:, :, ::-1])
+        h, w = image.shape[:2]
+        return fo.Detections(detections=[fo.Detection(
+            label=d["label"], confidence=d["confidence"],
+            bounding_box=[d["bbox"][0] / w, d["bbox"][1] / h, d["bbox"][2] / w, d["bbox"][3] / h])
+            for d in detect(image)])
+
+    def predict_all(self, args):
+        return [self.predict(a) for a in args]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    ds = scenes.build_dataset(name="ea-whatif-" + uuid.uuid4().hex[:6], num_images=40, seed=21,
+                              out_dir=str(tmp_path_factory.mktemp("whatif")))
+    evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="eval")
+    plugin_module("operators.run_store").save_class_thresholds(
+        ds, "eval", {"circle": 0.3, "square": 0.5, "star": 0.9})
+    yield ds
+    ds.delete()
+
+
+def _boxes(labels):
+    return sorted((d.label, round(d.confidence, 6), tuple(np.round(d.bounding_box, 6)))
+                  for d in (labels.detections if labels else []))
+
+
+def test_entry_point_scores_selected_samples_at_the_runs_thresholds(dataset):
+    ids = dataset.limit(6).values("id")
+    out = foo.get_operator(URI)(dataset, model=ENTRY, sample_ids=ids, eval_key="eval")
+    out = getattr(out, "result", out)
+    assert out["num_images"] == 6 and out["thresholds"]["per_class"]["star"] == 0.9
+    overall = out["thresholds"]["overall"]
+    scored = dataset.select(ids, ordered=True)
+    for sample in scored:
+        # the same detector on the same file: the demo's stored predictions
+        assert _boxes(sample["what_if"]) == _boxes(sample["predictions"])
+        limits = {"circle": 0.3, "square": 0.5, "star": 0.9}
+        expected = [d for d in sample["what_if"].detections
+                    if d.confidence >= limits.get(d.label, overall if overall is not None else 0)]
+        assert _boxes(sample["what_if_kept"]) == _boxes(fo.Detections(detections=expected))
+        assert all(d["below_threshold"] == (d not in expected)
+                   for d in sample["what_if"].detections)
+        assert "what_if" in sample.tags
+    # never mixed into the evaluated ground truth
+    assert dataset.count("ground_truth.detections") == sum(
+        len(g.detections) for g in dataset.values("ground_truth"))
+    assert len(dataset.match_tags("what_if")) == 6
+
+
+def test_fiftyone_model_and_a_folder_into_a_separate_dataset(dataset, tmp_path):
+    folder = tmp_path / "new"
+    folder.mkdir()
+    for p in dataset.limit(3).values("filepath"):
+        shutil.copy(p, folder)
+    before = len(dataset)
+    name = "ea-whatif-out-" + uuid.uuid4().hex[:6]
+    try:
+        out = foo.get_operator(URI)(dataset, model=ShapeModel(), folder=str(folder),
+                                    eval_key="eval", target_dataset=name)
+        assert len(dataset) == before and out["dataset"] == name
+        scored = fo.load_dataset(name)
+        assert len(scored) == 3 and scored.count_sample_tags() == {"what_if": 3}
+        for path, labels in zip(*scored.values(["filepath", "what_if"])):
+            direct = detect(cv2.imread(path, cv2.IMREAD_COLOR))
+            assert len(labels.detections) == len(direct)
+    finally:
+        if fo.dataset_exists(name):
+            fo.delete_dataset(name)
+
+
+def test_bad_models_and_inputs_are_refused_before_any_write(dataset, tmp_path):
+    op = foo.get_operator(URI)
+    with pytest.raises(Exception, match="could not be loaded"):
+        op(dataset, model="no_such_module:fn", sample_ids=dataset.limit(1).values("id"))
+    with pytest.raises(Exception, match="holds no image"):
+        op(dataset, model=ENTRY, folder=str(tmp_path))
+    with pytest.raises(Exception, match="ground-truth field"):
+        op(dataset, model=ENTRY, sample_ids=dataset.limit(1).values("id"),
+           label_field="ground_truth")
+    assert not dataset.has_field("what_if") or len(dataset.match_tags("what_if")) in (0, 6)
+
+
+def test_the_monitor_what_if_section_scores_the_selection_and_moves_the_threshold(dataset):
+    from tests.test_panel_callbacks import PanelClient
+
+    client = PanelClient(dataset, panel="@error-atlas/error-atlas/model_monitor")
+    ids = dataset.skip(10).limit(4).values("id")
+    dataset.info = dict(dataset.info or {}, error_atlas_default_model=ENTRY)
+    dataset.save()
+    result = foo.execute_operator(client.panel, ctx=dict(
+        view=dataset.view(), selected=ids, params={
+            "__method__": "on_what_if", "panel_id": client.panel_id, "panel_state": {}}))
+    assert result.error is None, result.error
+    requests = result.executor.to_json()["requests"]
+    rows = next(r["params"]["data"]["what_if_rows"] for r in requests
+                if r["operator_uri"].endswith("patch_panel_data"))
+    state = {}
+    for r in requests:
+        if r["operator_uri"].endswith("patch_panel_state"):
+            state.update(r["params"]["state"])
+    labels = dataset.select(ids, ordered=True).values("what_if")
+    assert len(rows) == sum(max(1, len(x.detections)) for x in labels)
+    t = state["what_if_threshold"]
+    assert all((r["shown"] == "yes") == (float(r["confidence"]) >= t) for r in rows
+               if r["confidence"])
+    client.state = state
+    client.call("on_what_if_threshold", value=0.0)
+    assert all(r["shown"] == "yes" for r in client.data["what_if_rows"] if r["confidence"])
+    client.call("on_what_if_row", row=0)
+    assert any(r["operator_uri"].endswith("open_sample") for r in client.requests)
