@@ -30,12 +30,14 @@ class LabelArrays:
     """One row per sample of the view, in its order.
 
     Attributes:
-        sample_id: (N, 12) uint8 ObjectId bytes
+        sample_id: (N,) object array of sample id strings
         gt, pred: (N,) class indices, -1 without a label
-        gt_id, pred_id: (N, 12) uint8 label ids (zeros without a label)
-        confidence: (N,) float64, NaN where a prediction has none
+        gt_id, pred_id: (N,) object arrays of label id strings (None without a label)
+        confidence: (N,) float64 (NaN where there is none)
+        has_confidence: (N,) bool, a confidence is stored
         logits: (N, K) float64 (zero rows where absent), or None
         has_logits: (N,) bool
+        sample_bytes: optional (N, 12) uint8 ObjectId bytes of the samples
     """
 
     sample_id: np.ndarray
@@ -44,16 +46,41 @@ class LabelArrays:
     pred: np.ndarray
     pred_id: np.ndarray
     confidence: np.ndarray
+    has_confidence: np.ndarray
     logits: np.ndarray
     has_logits: np.ndarray
-
-    def sample_id_strings(self):
-        return hex_ids(self.sample_id)
+    sample_bytes: np.ndarray = None
 
     def object_ids(self):
         """The sample ids as ``bson.ObjectId`` (what pymongo sends)."""
-        raw = np.ascontiguousarray(self.sample_id).tobytes()
+        if self.sample_bytes is None:
+            return [ObjectId(s) for s in self.sample_id]
+        raw = np.ascontiguousarray(self.sample_bytes).tobytes()
         return [ObjectId(raw[i:i + 12]) for i in range(0, len(raw), 12)]
+
+
+def from_values(values, classes, num_logits):
+    """:class:`LabelArrays` from ``view.values()`` lists (the general path),
+    after its checks: every label is in ``classes``."""
+    index = {c: i for i, c in enumerate(classes)}
+    obj = lambda v: np.array(v + [None], dtype=object)[:-1]  # noqa: E731 (no 2-D inference)
+    conf = values["confidence"]
+    has_conf = np.fromiter((c is not None for c in conf), bool, len(conf))
+    logits = values["logits"]
+    has_logits = np.fromiter((z is not None for z in logits), bool, len(logits))
+    matrix = None
+    if has_logits.any():
+        matrix = np.zeros((len(logits), num_logits))
+        matrix[has_logits] = np.asarray([z for z in logits if z is not None], dtype=np.float64)
+    return LabelArrays(
+        sample_id=obj(values["sample_id"]),
+        gt=np.array([index[l] if l is not None else -1 for l in values["gt_label"]], np.int64),
+        gt_id=obj(values["gt_id"]),
+        pred=np.array([index[l] if l is not None else -1 for l in values["pred_label"]],
+                      np.int64),
+        pred_id=obj(values["pred_id"]),
+        confidence=np.array([np.nan if c is None else float(c) for c in conf], np.float64),
+        has_confidence=has_conf, logits=matrix, has_logits=has_logits)
 
 
 def hex_ids(raw, present=None):
@@ -126,18 +153,22 @@ def read_arrays(view, pred_field, gt_field, classes):
         done += m
     if done != n:
         return None
-    labels = LabelArrays(
-        sample_id=out["_id"], gt=out["g"].view(np.int32).ravel().astype(np.int64),
-        gt_id=out["gi"], pred=out["p"].view(np.int32).ravel().astype(np.int64),
-        pred_id=out["pi"], confidence=out["c"].view(np.float64).ravel().copy(),
-        has_logits=np.zeros(n, bool), logits=None)
-    labels.confidence[out["cs"].ravel() == 0] = np.nan
-    if (labels.gt == -1).any() or (labels.pred == -1).any():
+    gt_label = out["g"].view(np.int32).ravel().astype(np.int64)
+    pred_label = out["p"].view(np.int32).ravel().astype(np.int64)
+    if (gt_label == -1).any() or (pred_label == -1).any():
         return None  # labels outside the class list (or empty): the general path says which
-    for label, ids in ((labels.gt, labels.gt_id), (labels.pred, labels.pred_id)):
+    for label, ids in ((gt_label, out["gi"]), (pred_label, out["pi"])):
         if ((label == NO_LABEL) & ids.any(axis=1)).any():
             return None  # a label without a class name
         label[label == NO_LABEL] = -1
+    has_conf = out["cs"].ravel() == 1
+    confidence = out["c"].view(np.float64).ravel().copy()
+    confidence[~has_conf] = np.nan
+    labels = LabelArrays(
+        sample_id=hex_ids(out["_id"]), gt=gt_label, gt_id=hex_ids(out["gi"], gt_label >= 0),
+        pred=pred_label, pred_id=hex_ids(out["pi"], pred_label >= 0), confidence=confidence,
+        has_confidence=has_conf, logits=None, has_logits=np.zeros(n, bool),
+        sample_bytes=out["_id"])
     if not _read_logits(view, pred_field, labels, len(classes)):
         return None
     return labels
@@ -151,10 +182,10 @@ def _read_logits(view, pred_field, labels, num_classes):
     coll = view._dataset._sample_collection
     pipeline = view._pipeline(pipeline=[{"$project": {"_id": 1, "l": "$%s.logits" % pred_field}}])
     docs = list(coll.aggregate(pipeline, allowDiskUse=True))
-    if len(docs) != labels.sample_id.shape[0]:
+    if len(docs) != labels.sample_id.size:
         return False
     ids = b"".join(d["_id"].binary for d in docs)
-    if ids != np.ascontiguousarray(labels.sample_id).tobytes():
+    if ids != np.ascontiguousarray(labels.sample_bytes).tobytes():
         return False
     blobs = [d.get("l") for d in docs]
     del docs

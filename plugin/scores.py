@@ -10,11 +10,15 @@ import numpy as np
 CHUNK = 16  # classes sorted at once: bounds memory to (N, CHUNK) arrays
 
 
-def softmax(logits):
-    """Row-wise softmax, as FiftyOne's top-k confidences: ``exp(l) / sum(exp(l))``."""
+def softmax(logits, out=None):
+    """Row-wise softmax, as FiftyOne's top-k confidences: ``exp(l) / sum(exp(l))``;
+    ``out`` (e.g. the logits themselves) receives it without temporaries."""
     z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    out = np.empty_like(z) if out is None else out
+    np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 def true_rank(probs, gt_label):
