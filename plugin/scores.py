@@ -60,6 +60,11 @@ def one_vs_rest(probs, gt_label, max_points=101):
     """Per class: ROC AUC (``roc_auc_score``), average precision
     (``average_precision_score``) and plot-sized ROC and PR curves.
 
+    Classes are sorted :data:`CHUNK` at a time as rows of a contiguous
+    ``(CHUNK, N)`` block (one unstable, SIMD sort per class: the order within
+    a run of equal scores does not matter, as every curve is read at the end
+    of each run).
+
     Returns:
         ``(auc, ap, roc, pr)``: (K,) arrays (NaN where a class has no positive
         or no negative sample) and lists of K ``(x, y)`` curve pairs
@@ -67,39 +72,47 @@ def one_vs_rest(probs, gt_label, max_points=101):
     n, k = probs.shape
     auc, ap = np.full(k, np.nan), np.full(k, np.nan)
     roc, pr = [], []
+    pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
     for start in range(0, k, CHUNK):
         cols = np.arange(start, min(k, start + CHUNK))
-        order = np.argsort(-probs[:, cols], axis=0, kind="stable")
-        s = np.take_along_axis(probs[:, cols], order, axis=0)
-        pos = gt_label[order] == cols[None, :]
+        s = np.negative(probs[:, cols].T, order="C")  # descending scores as ascending keys
+        order = np.argsort(s, axis=1)
+        s = np.take_along_axis(s, order, axis=1)
+        pos = gt_label[order] == cols[:, None]
+        del order
         ends = _group_ends(s)
-        tps = np.take_along_axis(np.cumsum(pos, axis=0), ends, axis=0)
+        del s
+        tps = np.take_along_axis(np.cumsum(pos, axis=1), ends, axis=1)
         fps = ends + 1 - tps
-        p_tot, n_tot = tps[-1], fps[-1]
+        del pos, ends
+        p_tot, n_tot = tps[:, -1:], fps[:, -1:]
+        zero = np.zeros((cols.size, 1))
         with np.errstate(divide="ignore", invalid="ignore"):
-            tpr = np.vstack([np.zeros(cols.size), tps / p_tot])
-            fpr = np.vstack([np.zeros(cols.size), fps / n_tot])
+            tpr = np.hstack([zero, tps / p_tot])
+            fpr = np.hstack([zero, fps / n_tot])
             precision = tps / (tps + fps)
             recall = tps / p_tot
-        a = np.sum(np.diff(fpr, axis=0) * (tpr[1:] + tpr[:-1]) / 2, axis=0)
-        b = np.sum(np.diff(np.vstack([np.zeros(cols.size), recall]), axis=0) * precision, axis=0)
+        a = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+        b = np.sum(np.diff(np.hstack([zero, recall]), axis=1) * precision, axis=1)
+        p_tot, n_tot = p_tot.ravel(), n_tot.ravel()
         auc[cols] = np.where((p_tot > 0) & (n_tot > 0), a, np.nan)
         ap[cols] = np.where(p_tot > 0, b, np.nan)
-        pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
+        before = np.maximum(pick - 1, 0)
         for j in range(cols.size):
-            roc.append((fpr[pick, j], tpr[pick, j]))
-            pr.append((recall[np.maximum(pick - 1, 0), j], precision[np.maximum(pick - 1, 0), j]))
+            roc.append((fpr[j, pick], tpr[j, pick]))
+            pr.append((recall[j, before], precision[j, before]))
     return auc, ap, roc, pr
 
 
 def _group_ends(s):
-    """Per column of sorted scores, the row index of the last of each run of
+    """Per row of sorted scores, the column index of the last of each run of
     equal scores: curves read there give a tie one point, as scikit-learn's
     distinct thresholds."""
-    n = s.shape[0]
-    last = np.vstack([s[1:] != s[:-1], np.ones((1, s.shape[1]), bool)])
-    idx = np.where(last, np.arange(n)[:, None], n)
-    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+    n = s.shape[1]
+    last = np.ones(s.shape, bool)
+    np.not_equal(s[:, 1:], s[:, :-1], out=last[:, :-1])
+    idx = np.where(last, np.arange(n)[None, :], n)
+    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
 
 
 def calibration(confidence, correct, num_bins=15):
