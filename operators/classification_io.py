@@ -15,6 +15,7 @@ general path then explains the problem exactly as before.
 """
 
 import io
+import itertools
 import zlib
 from dataclasses import dataclass
 
@@ -174,41 +175,52 @@ def read_arrays(view, pred_field, gt_field, classes):
     return labels
 
 
-def _read_logits(view, pred_field, labels, num_classes):
+def _read_logits(view, pred_field, labels, num_classes, chunk=50_000):
     """Fills ``labels.logits`` / ``has_logits`` from FiftyOne's stored form
     (each vector a zlib-compressed ``.npy``): one decompression per sample,
-    then one header check and one ``frombuffer`` for all. False when a vector
-    is not float64 of ``num_classes`` values, or stored otherwise."""
+    then one header check and one ``frombuffer`` per chunk of samples (memory
+    follows a chunk). False when a vector is not float64 of ``num_classes``
+    values, or stored otherwise."""
     coll = view._dataset._sample_collection
     pipeline = view._pipeline(pipeline=[{"$project": {"_id": 1, "l": "$%s.logits" % pred_field}}])
-    docs = list(coll.aggregate(pipeline, allowDiskUse=True))
-    if len(docs) != labels.sample_id.size:
-        return False
-    ids = b"".join(d["_id"].binary for d in docs)
-    if ids != np.ascontiguousarray(labels.sample_bytes).tobytes():
-        return False
-    blobs = [d.get("l") for d in docs]
-    del docs
-    present = np.fromiter((b is not None for b in blobs), bool, len(blobs))
-    if not present.any():
-        return True
-    kinds = {type(b) for b in blobs if b is not None}
-    if kinds != {bytes}:
-        return False
-    raw = [zlib.decompress(b) for b in blobs if b is not None]
-    del blobs
     expected = _npy_bytes(np.zeros(num_classes))
-    header = len(expected) - 8 * num_classes
-    lengths = np.fromiter(map(len, raw), np.int64, len(raw))
-    if (lengths != len(expected)).any():
+    header, width = len(expected) - 8 * num_classes, len(expected)
+    expected_header = np.frombuffer(expected[:header], np.uint8)
+    n = labels.sample_id.size
+    ids = np.ascontiguousarray(labels.sample_bytes)
+    matrix, present = None, np.zeros(n, bool)
+    cursor = coll.aggregate(pipeline, allowDiskUse=True, batchSize=chunk)
+    done = 0
+    while True:
+        docs = list(itertools.islice(cursor, chunk))
+        if not docs:
+            break
+        m = len(docs)
+        if done + m > n or b"".join(d["_id"].binary for d in docs) != ids[done:done + m].tobytes():
+            return False  # not the order of the label read
+        blobs = [d.get("l") for d in docs]
+        del docs
+        has = np.fromiter((b is not None for b in blobs), bool, m)
+        if has.any():
+            blobs = [b for b in blobs if b is not None]
+            if any(type(b) is not bytes for b in blobs):
+                return False  # stored as a list (not by FiftyOne's VectorField)
+            raw = [zlib.decompress(b) for b in blobs]
+            del blobs
+            if any(len(r) != width for r in raw):
+                return False
+            flat = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), width)
+            del raw
+            if not (flat[:, :header] == expected_header).all():
+                return False
+            if matrix is None:
+                matrix = np.zeros((n, num_classes))
+            matrix[done + np.flatnonzero(has)] = flat[:, header:].view(np.float64)
+            present[done:done + m] = has
+        done += m
+    if done != n:
         return False
-    flat = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), len(expected))
-    del raw
-    if not (flat[:, :header] == np.frombuffer(expected[:header], np.uint8)).all():
-        return False
-    labels.logits = np.zeros((present.size, num_classes))
-    labels.logits[present] = flat[:, header:].copy().view(np.float64)
-    labels.has_logits = present
+    labels.logits, labels.has_logits = matrix, present
     return True
 
 
