@@ -341,6 +341,43 @@ def bench_fiftyone(ds, data, table, skip_fiftyone):
               abs(summary["accuracy"] - simple) <= TARGETS["exact"])
 
 
+def bench_floors(ds, table):
+    """What any per-sample evaluation costs MongoDB here, in the same run: one
+    scan of the samples, and one update of every sample (what ``set_values``
+    or our grouped writes must at least pay)."""
+    coll = ds._sample_collection
+    t0 = time.perf_counter()
+    for _ in coll.aggregate_raw_batches([{"$project": {"_id": 1}}]):
+        pass
+    scan = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coll.update_many({}, {"$set": {"floor_a": True, "floor_b": "correct"}})
+    update = time.perf_counter() - t0
+    coll.update_many({}, {"$unset": {"floor_a": 1, "floor_b": 1}})
+    table.info("MongoDB floor: one scan of the %d samples (ids only)" % len(ds), "%.2f s" % scan)
+    table.info("MongoDB floor: one update_many setting two fields on every sample",
+               "%.2f s" % update)
+
+
+def bench_phases(ds, table):
+    """``evaluate_classifications`` with a progress callback that notes when
+    each phase starts (the operator reports the same phases)."""
+    import fiftyone.operators as foo
+
+    foo.get_operator(OPERATOR_URI)
+    package = next(n for n in sys.modules if n.startswith("fiftyone.plugins.")
+                   and n.endswith(".operators.classification_run"))
+    run = importlib.import_module(package)
+    marks = []
+    t0 = time.perf_counter()
+    run.evaluate_classifications(ds, "predictions", "ground_truth", "phases",
+                                 progress=lambda f, label: marks.append((label, time.perf_counter())))
+    total = time.perf_counter() - t0
+    spans = ["%s %.1f s" % (a[0].lower(), b[1] - a[1]) for a, b in zip(marks, marks[1:])]
+    table.info("evaluate_model phases (%.1f s): %s" % (total, "; ".join(spans)), "-")
+    ds.delete_evaluation("phases")
+
+
 # -- 4, 5. memory in a child --------------------------------------------------
 
 def child(name, eval_key):
@@ -434,6 +471,8 @@ def main(argv=None):
                    "%.0f s" % (time.perf_counter() - t0))
         bench_memory(ds.name, len(ds), table, "%d classes" % args.classes)
         bench_fiftyone(ds, data, table, args.skip_fiftyone)
+        bench_phases(ds, table)
+        bench_floors(ds, table)
         del data
         ds.delete()
         if args.million:

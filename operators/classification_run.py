@@ -26,6 +26,7 @@ from . import classification_io, labels_io, run_store
 from .errors import EvaluationInputError
 
 TASK = "classification"
+BLOCK = 65536  # rows of logits processed at once
 SUFFIXES = ("", "_error")
 
 
@@ -338,23 +339,22 @@ def _top_k_values(labels, names, k):
     no_gt = labels.has_logits & (gt < 0)
     correct[no_gt] = pred[no_gt] < 0
     rows = np.flatnonzero(labels.has_logits & (gt >= 0))
-    if rows.size:
-        zr = z if rows.size == gt.size else z[rows]
-        target = gt[rows]
-        if k >= z.shape[1]:
-            found = np.ones(rows.size, bool)
-        else:
+    found = np.ones(rows.size, bool)
+    total = np.zeros(rows.size)
+    logit = np.full(rows.size, -np.inf)
+    for start in range(0, rows.size, BLOCK):  # a block of rows at a time: bounded memory
+        part = slice(start, start + BLOCK)
+        zr, target = z[rows[part]], gt[rows[part]]
+        if k < z.shape[1]:
             top = np.argpartition(zr, -k, axis=1)[:, -k:]
-            found = (top == target[:, None]).any(axis=1)
-            del top
-        col = np.where(found, target, pred[rows])
-        logit = np.where(col >= 0, zr[np.arange(rows.size), np.maximum(col, 0)], -np.inf)
-        total = np.zeros(rows.size)
-        for start in range(0, rows.size, 65536):  # exp of a block at a time: bounded memory
-            total[start:start + 65536] = np.sum(np.exp(zr[start:start + 65536]), axis=1)
+            found[part] = (top == target[:, None]).any(axis=1)
+        col = np.where(found[part], target, pred[rows[part]])
+        logit[part] = np.where(col >= 0, zr[np.arange(col.size), np.maximum(col, 0)], -np.inf)
+        total[part] = np.sum(np.exp(zr), axis=1)
+    if rows.size:
         correct[rows] = found
         confs[rows] = (np.exp(logit) / total).tolist()
-        ypred[rows[found]] = names[target[found]]
+        ypred[rows[found]] = names[gt[rows[found]]]
     return (correct.astype(np.int64), [False, True]), (ypred, confs)
 
 

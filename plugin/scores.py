@@ -7,7 +7,8 @@ but sorts each class once for every curve and metric instead of once per call.
 
 import numpy as np
 
-CHUNK = 16  # classes sorted at once: bounds memory to (N, CHUNK) arrays
+CHUNK = 16  # classes sorted at once: bounds memory to (CHUNK, N) arrays
+CHUNK_VALUES = 4_000_000  # ... and to about this many values (fewer classes at once for large N)
 
 
 def softmax(logits, out=None):
@@ -31,12 +32,16 @@ def true_rank(probs, gt_label):
     return np.count_nonzero((probs > s_true) | ((probs == s_true) & higher), axis=1)
 
 
-def margin(probs):
-    """Top probability minus the runner-up's, per row (1.0 with one class)."""
+def margin(probs, block=65536):
+    """Top probability minus the runner-up's, per row (1.0 with one class);
+    a block of rows at a time (``np.partition`` copies its input)."""
     if probs.shape[1] < 2:
         return np.ones(probs.shape[0])
-    top2 = np.partition(probs, probs.shape[1] - 2, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
+    out = np.empty(probs.shape[0])
+    for start in range(0, probs.shape[0], block):
+        top2 = np.partition(probs[start:start + block], probs.shape[1] - 2, axis=1)[:, -2:]
+        out[start:start + block] = top2[:, 1] - top2[:, 0]
+    return out
 
 
 def log_loss(probs, gt_label):
@@ -60,7 +65,7 @@ def one_vs_rest(probs, gt_label, max_points=101):
     """Per class: ROC AUC (``roc_auc_score``), average precision
     (``average_precision_score``) and plot-sized ROC and PR curves.
 
-    Classes are sorted :data:`CHUNK` at a time as rows of a contiguous
+    Classes are sorted up to :data:`CHUNK` at a time as rows of a contiguous
     ``(CHUNK, N)`` block (one unstable, SIMD sort per class: the order within
     a run of equal scores does not matter, as every curve is read at the end
     of each run).
@@ -73,8 +78,9 @@ def one_vs_rest(probs, gt_label, max_points=101):
     auc, ap = np.full(k, np.nan), np.full(k, np.nan)
     roc, pr = [], []
     pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
-    for start in range(0, k, CHUNK):
-        cols = np.arange(start, min(k, start + CHUNK))
+    chunk = max(1, min(CHUNK, CHUNK_VALUES // max(n, 1)))
+    for start in range(0, k, chunk):
+        cols = np.arange(start, min(k, start + chunk))
         s = np.negative(probs[:, cols].T, order="C")  # descending scores as ascending keys
         order = np.argsort(s, axis=1)
         s = np.take_along_axis(s, order, axis=1)
