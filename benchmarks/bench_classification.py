@@ -198,6 +198,8 @@ def engine_numbers(data, threshold):
 
 def sklearn_numbers(data, threshold):
     """The same numbers by ``sklearn.metrics`` (and ``calibration_curve``)."""
+    import warnings
+
     import sklearn.metrics as skm
     from sklearn.calibration import calibration_curve
 
@@ -207,8 +209,10 @@ def sklearn_numbers(data, threshold):
     pred = np.where(has, data["pred"], -1)
     kept = has & (data["conf"] >= threshold)
     y_pred = np.where(kept, pred, -1)
-    out = {"accuracy": skm.accuracy_score(gt, y_pred),
-           "balanced_accuracy": skm.balanced_accuracy_score(gt, y_pred),
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true": the -1
+        balanced = skm.balanced_accuracy_score(gt, y_pred)
+    out = {"accuracy": skm.accuracy_score(gt, y_pred), "balanced_accuracy": balanced,
            "kappa": skm.cohen_kappa_score(gt, y_pred)}
     p, r, f, s = skm.precision_recall_fscore_support(gt, y_pred, labels=labels, zero_division=0)
     out.update(per_class_precision=p, per_class_recall=r, per_class_f1=f, support=s)
@@ -300,13 +304,19 @@ def bench_fiftyone(ds, data, table, skip_fiftyone):
     op = foo.get_operator(OPERATOR_URI)
     op(ds.limit(500), pred_field="predictions", gt_field="ground_truth", eval_key="warm")
     ds.delete_evaluation("warm")
-    t0 = time.perf_counter()
-    summary = op(ds, pred_field="predictions", gt_field="ground_truth", eval_key="ea", k=5)
-    t_ea = time.perf_counter() - t0
-    print("evaluate_model: %.1f s (%s, accuracy %.4f)" % (t_ea, summary["method"],
-                                                       summary["accuracy"]))
+    t_ours = []
+
+    def ours(key):
+        t0 = time.perf_counter()
+        out = op(ds, pred_field="predictions", gt_field="ground_truth", eval_key=key, k=5)
+        t_ours.append(time.perf_counter() - t0)
+        print("evaluate_model: %.1f s (%s, accuracy %.4f)" % (t_ours[-1], out["method"],
+                                                           out["accuracy"]))
+        return out
+
+    summary = ours("ea")
     if skip_fiftyone:
-        table.info("evaluate_model end to end, %d samples" % len(ds), "%.1f s" % t_ea)
+        table.info("evaluate_model end to end, %d samples" % len(ds), "%.1f s" % t_ours[0])
         return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -319,9 +329,13 @@ def bench_fiftyone(ds, data, table, skip_fiftyone):
                                     classes=data["classes"])
         t_simple = time.perf_counter() - t0
     print("FiftyOne top-k %.1f s, simple %.1f s" % (t_topk, t_simple))
+    ours("ea_again")  # before and after FiftyOne's runs: the load changes over minutes
+    ds.delete_evaluation("ea_again")
+    t_ea = float(np.mean(t_ours))
     t_fo = t_topk + t_simple
-    table.add("evaluate_model vs FiftyOne top-k + simple (%d samples): %.1f s vs %.1f + %.1f s"
-              % (len(ds), t_ea, t_topk, t_simple), ">= %.0fx" % TARGETS["speedup_fiftyone"],
+    table.add("evaluate_model vs FiftyOne top-k + simple (%d samples): %.1f s (mean of %.1f s "
+              "before and %.1f s after) vs %.1f + %.1f s" % (len(ds), t_ea, t_ours[0], t_ours[1],
+                                                            t_topk, t_simple), ">= %.0fx" % TARGETS["speedup_fiftyone"],
               "%.1fx" % (t_fo / t_ea), t_fo / t_ea >= TARGETS["speedup_fiftyone"])
 
     ours, theirs = ds.load_evaluation_results("ea"), ds.load_evaluation_results("fo_topk")
