@@ -39,6 +39,9 @@ class LabelArrays:
         logits: (N, K) float64 (zero rows where absent), or None
         has_logits: (N,) bool
         sample_bytes: optional (N, 12) uint8 ObjectId bytes of the samples
+        doc_bytes: with ``whole_samples``, (N,) BSON size of each stored sample
+        holds: with ``whole_samples``, ``{path: (N,) bool}``, the samples
+            holding a value at each of ``value_paths``
     """
 
     sample_id: np.ndarray
@@ -51,6 +54,8 @@ class LabelArrays:
     logits: np.ndarray
     has_logits: np.ndarray
     sample_bytes: np.ndarray = None
+    doc_bytes: np.ndarray = None
+    holds: dict = None
 
     def object_ids(self):
         """The sample ids as ``bson.ObjectId`` (what pymongo sends)."""
@@ -118,9 +123,14 @@ def _template(fields):
     return np.frombuffer(bytes(out), np.uint8), np.array(structural, bool), offsets
 
 
-def read_arrays(view, pred_field, gt_field, classes):
+def read_arrays(view, pred_field, gt_field, classes, whole_samples=False, value_paths=()):
     """The labels of ``view`` as :class:`LabelArrays` over ``classes``, or None
-    when a sample needs the general path (see the module docstring)."""
+    when a sample needs the general path (see the module docstring).
+
+    ``whole_samples`` (only for a view whose documents are the stored samples
+    unchanged, e.g. a whole dataset) reads in the same pass each sample's
+    stored size and whether it holds a value at each of ``value_paths``: the
+    checks before writing then need no scan of their own."""
     gt, pred = "$" + gt_field, "$" + pred_field
 
     def index(path):
@@ -135,10 +145,17 @@ def read_arrays(view, pred_field, gt_field, classes):
         "c": {"$cond": [{"$isNumber": pred + ".confidence"},
                         {"$toDouble": pred + ".confidence"}, 0.0]},
     }
-    template, structural, offsets = _template(LAYOUT)
+    layout = list(LAYOUT)
+    if whole_samples:
+        project["sz"] = {"$toInt": {"$bsonSize": "$$ROOT"}}
+        layout.append(("sz", 0x10, 4))
+        for i, path in enumerate(value_paths):
+            project["v%d" % i] = {"$ne": [{"$type": "$" + path}, "missing"]}
+            layout.append(("v%d" % i, 0x08, 1))
+    template, structural, offsets = _template(layout)
     size, fixed = template.size, template[structural]
     n = len(view)
-    out = {name: np.empty((n, width), np.uint8) for name, _, width in LAYOUT}
+    out = {name: np.empty((n, width), np.uint8) for name, _, width in layout}
     done = 0
     coll = view._dataset._sample_collection
     for batch in coll.aggregate_raw_batches(view._pipeline(pipeline=[{"$project": project}]),
@@ -149,7 +166,7 @@ def read_arrays(view, pred_field, gt_field, classes):
         rows = np.frombuffer(batch, np.uint8).reshape(m, size)
         if not (rows[:, structural] == fixed).all():
             return None
-        for name, _, width in LAYOUT:
+        for name, _, width in layout:
             out[name][done:done + m] = rows[:, offsets[name]:offsets[name] + width]
         done += m
     if done != n:
@@ -170,6 +187,9 @@ def read_arrays(view, pred_field, gt_field, classes):
         pred=pred_label, pred_id=hex_ids(out["pi"], pred_label >= 0), confidence=confidence,
         has_confidence=has_conf, logits=None, has_logits=np.zeros(n, bool),
         sample_bytes=out["_id"])
+    if whole_samples:
+        labels.doc_bytes = out["sz"].view(np.int32).ravel()
+        labels.holds = {p: out["v%d" % i].ravel() == 1 for i, p in enumerate(value_paths)}
     if not _read_logits(view, pred_field, labels, len(classes)):
         return None
     return labels

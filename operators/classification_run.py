@@ -40,9 +40,13 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     """
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
-    _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
+    unchecked = _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
     progress(0.05, "Reading labels")
-    labels, class_list, warnings = _read(view, pred_field, gt_field, classes)
+    labels, class_list, warnings = _read(view, pred_field, gt_field, classes, unchecked)
+    if labels.holds is not None:
+        run_store.refuse_taken(eval_key, [p for p in unchecked if labels.holds[p].any()])
+    else:
+        run_store.refuse_taken(eval_key, labels_io.existing_values(dataset, unchecked))
     positive = _positive(class_list, positive_class)
     rows, has_gt = _checked_rows(labels, class_list, pred_field, gt_field, warnings)
     method = "binary" if positive is not None else "top-k" if labels.logits is not None \
@@ -68,7 +72,8 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     fields = {eval_key: fo_values,
               eval_key + "_error": (error, list(classification.ERROR_TYPES) + [None])}
     sample_ids = labels.object_ids()
-    labels_io.check_sample_growth(dataset, sample_ids, labels_io.field_growth(fields))
+    labels_io.check_sample_growth(dataset, sample_ids, labels_io.field_growth(fields),
+                                  sizes=labels.doc_bytes)
 
     progress(0.6, "Writing results")
     request = dict(pred_field=pred_field, gt_field=gt_field, classes=classes, confidence=confidence,
@@ -129,7 +134,8 @@ def _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
     if missing is not None and (not isinstance(missing, str) or not missing):
         raise EvaluationInputError("missing must be a non-empty class name for samples without a "
                                    "label (e.g. 'none'); got %r." % (missing,))
-    run_store.check_eval_key(view._dataset, eval_key, written_fields(eval_key))
+    return run_store.check_eval_key(view._dataset, eval_key, written_fields(eval_key),
+                                    defer_values=True)
 
 
 def check_classification_field(view, name, role):
@@ -156,10 +162,11 @@ def classification_fields(view):
             if getattr(f, "document_type", None) is fol.Classification]
 
 
-def _read(view, pred_field, gt_field, classes):
+def _read(view, pred_field, gt_field, classes, value_paths=()):
     """The labels as :class:`.classification_io.LabelArrays`, the class list
     and warnings: straight into arrays when the labels allow it, else through
-    ``values()`` and the checks of :func:`_classes`."""
+    ``values()`` and the checks of :func:`_classes`. On a whole dataset, the
+    same pass reads the samples' sizes and which hold ``value_paths``."""
     dataset = view._dataset
     declared = classes or dataset.classes.get(gt_field) or dataset.default_classes
     if declared:
@@ -169,7 +176,9 @@ def _read(view, pred_field, gt_field, classes):
         class_list = sorted(seen)
     labels = None
     if class_list and "" not in class_list:
-        labels = classification_io.read_arrays(view, pred_field, gt_field, class_list)
+        labels = classification_io.read_arrays(view, pred_field, gt_field, class_list,
+                                               whole_samples=view is dataset,
+                                               value_paths=value_paths)
     if labels is None or not (labels.gt >= 0).any() or (
             not declared and labels.has_logits.any()):
         values = _read_values(view, pred_field, gt_field)

@@ -236,18 +236,23 @@ class SampleUpdates:
         _bulk_set(dataset, self.sample_ids, self.sets, self.update_bytes, self.on_batch)
 
 
-def check_sample_growth(dataset, sample_ids, growth):
+def check_sample_growth(dataset, sample_ids, growth, sizes=None):
     """Raises, before anything is written, if a sample would outgrow MongoDB's
-    16 MB document limit: its stored size plus ``growth[i]`` bytes."""
+    16 MB document limit: its stored size (``sizes``, read already, or one
+    aggregation) plus ``growth[i]`` bytes."""
     growth = np.asarray(growth, dtype=np.float64)
     if not growth.size or not growth.max():
         return
     limit = MAX_DOCUMENT_BYTES - DOC_MARGIN
     at_risk = limit - float(growth.max())
-    rows = list(dataset._sample_collection.aggregate([
-        {"$project": {"size": {"$bsonSize": "$$ROOT"}}},
-        {"$match": {"size": {"$gt": at_risk}}},
-    ]))
+    if sizes is not None:
+        rows = [{"_id": sample_ids[i], "size": int(sizes[i])}
+                for i in np.flatnonzero(np.asarray(sizes) > at_risk)]
+    else:
+        rows = list(dataset._sample_collection.aggregate([
+            {"$project": {"size": {"$bsonSize": "$$ROOT"}}},
+            {"$match": {"size": {"$gt": at_risk}}},
+        ]))
     index = {str(sid): i for i, sid in enumerate(sample_ids)} if rows else {}
     for row in rows:
         i = index.get(str(row["_id"]))

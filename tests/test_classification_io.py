@@ -84,7 +84,7 @@ def test_general_path_gives_the_same_run(datasets, monkeypatch, logits):
     fast = evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="a",
                           classes=CLASSES, confidence=0.4)
     monkeypatch.setattr(plugin_module("operators.classification_io"), "read_arrays",
-                        lambda *args: None)
+                        lambda *args, **kwargs: None)
     general = evaluate_model(ds, pred_field="predictions", gt_field="ground_truth",
                              eval_key="b", classes=CLASSES, confidence=0.4)
     for s in (fast, general):
@@ -96,3 +96,24 @@ def test_general_path_gives_the_same_run(datasets, monkeypatch, logits):
     assert ours.ypred.tolist() == theirs.ypred.tolist()
     assert ours.confs.tolist() == theirs.confs.tolist()
     assert ours.ytrue_ids.tolist() == theirs.ytrue_ids.tolist()
+
+
+def test_one_pass_checks_refuse_like_the_scans(datasets):
+    """On a whole dataset the reader's pass also finds values left at the run's
+    fields and the samples' sizes: the same refusals, nothing written."""
+    ds = classification_dataset(seed=15, n=200)
+    datasets.append(ds)
+    ds._sample_collection.update_one({}, {"$set": {"ea_error": "left over"}})  # undeclared
+    before = list(ds._sample_collection.find())
+    with pytest.raises(Exception, match=r"would overwrite existing values that no evaluation "
+                                        r"owns: ea_error"):
+        evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="ea",
+                       classes=CLASSES)
+    assert list(ds._sample_collection.find()) == before
+    assert "error_atlas_ea" not in ds.list_runs() and not ds.has_evaluation("ea")
+    io = plugin_module("operators.classification_io")
+    arrays = io.read_arrays(ds, "predictions", "ground_truth", CLASSES, whole_samples=True,
+                            value_paths=["ea", "ea_error"])
+    sizes = [len(__import__("bson").encode(d)) for d in ds._sample_collection.find()]
+    assert arrays.doc_bytes.tolist() == sizes
+    assert arrays.holds["ea_error"].sum() == 1 and not arrays.holds["ea"].any()
