@@ -117,3 +117,11 @@ def test_one_pass_checks_refuse_like_the_scans(datasets):
     sizes = [len(__import__("bson").encode(d)) for d in ds._sample_collection.find()]
     assert arrays.doc_bytes.tolist() == sizes
     assert arrays.holds["ea_error"].sum() == 1 and not arrays.holds["ea"].any()
+
+
+def test_threaded_decompression_keeps_the_order():
+    import zlib
+
+    blobs = [zlib.compress(np.arange(i % 97, dtype=np.float64).tobytes()) for i in range(5001)]
+    out = plugin_module("operators.classification_io")._decompress(blobs)
+    assert out == [zlib.decompress(b) for b in blobs]
