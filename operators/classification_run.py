@@ -49,8 +49,8 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
         run_store.refuse_taken(eval_key, labels_io.existing_values(dataset, unchecked))
     positive = _positive(class_list, positive_class)
     rows, has_gt = _checked_rows(labels, class_list, pred_field, gt_field, warnings)
-    method = "binary" if positive is not None else "top-k" if labels.logits is not None \
-        else "simple"
+    with_logits = labels.logits is not None and bool(labels.has_logits[rows].any())
+    method = "binary" if positive is not None else "top-k" if with_logits else "simple"
     fo_values, fo_results = _fiftyone_values(labels, class_list, method, positive, k)
     inputs = _engine_inputs(labels, rows, has_gt, class_list, pred_field, warnings)
 
