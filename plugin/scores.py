@@ -8,6 +8,7 @@ but sorts each class once for every curve and metric instead of once per call.
 import numpy as np
 
 CHUNK = 16  # classes sorted at once: bounds memory to (CHUNK, N) arrays
+BLOCK = 65536  # rows at a time for per-row work with (rows, K) temporaries
 CHUNK_VALUES = 4_000_000  # ... and to about this many values (fewer classes at once for large N)
 
 
@@ -26,17 +27,22 @@ def true_rank(probs, gt_label):
     """0-based rank of the true class in each row, ties broken like
     ``top_k_accuracy_score`` (a stable ascending sort reversed: among equal
     scores the higher class index ranks first)."""
-    rows = np.arange(gt_label.size)
-    s_true = probs[rows, gt_label][:, None]
-    higher = np.arange(probs.shape[1])[None, :] > gt_label[:, None]
-    return np.count_nonzero((probs > s_true) | ((probs == s_true) & higher), axis=1)
+    out = np.empty(gt_label.size, np.int64)
+    classes = np.arange(probs.shape[1])[None, :]
+    for start in range(0, gt_label.size, BLOCK):  # (BLOCK, K) temporaries, not (N, K)
+        p, g = probs[start:start + BLOCK], gt_label[start:start + BLOCK]
+        s_true = p[np.arange(g.size), g][:, None]
+        out[start:start + BLOCK] = np.count_nonzero(
+            (p > s_true) | ((p == s_true) & (classes > g[:, None])), axis=1)
+    return out
 
 
-def margin(probs, block=65536):
+def margin(probs, block=None):
     """Top probability minus the runner-up's, per row (1.0 with one class);
     a block of rows at a time (``np.partition`` copies its input)."""
     if probs.shape[1] < 2:
         return np.ones(probs.shape[0])
+    block = block or BLOCK
     out = np.empty(probs.shape[0])
     for start in range(0, probs.shape[0], block):
         top2 = np.partition(probs[start:start + block], probs.shape[1] - 2, axis=1)[:, -2:]
@@ -55,7 +61,8 @@ def log_loss(probs, gt_label):
 def brier(probs, gt_label):
     """``sklearn.metrics.brier_score_loss``: mean squared error of the one-hot
     truth, halved for two classes (``scale_by_half="auto"``)."""
-    sq = np.square(probs).sum(axis=1)
+    sq = np.concatenate([np.square(probs[i:i + BLOCK]).sum(axis=1)
+                         for i in range(0, probs.shape[0], BLOCK)] or [np.zeros(0)])
     p_true = probs[np.arange(gt_label.size), gt_label]
     total = float(np.mean(sq - 2 * p_true + 1))
     return total / 2 if probs.shape[1] < 3 else total
