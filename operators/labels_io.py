@@ -8,6 +8,9 @@ MongoDB's limits: a sample's ``$set`` is split into pieces of at most
 :data:`PIECE_BYTES`, batches hold at most :data:`WRITE_BATCH` updates and
 :data:`BATCH_BYTES`, and :meth:`SampleUpdates.check_sizes` refuses, before
 anything is written, a write that would grow a sample past 16 MB.
+Top-level fields with few distinct values (a classification run's
+correctness and error type) go out as one ``update_many`` per combination of
+values instead (:func:`write_sample_groups`).
 """
 
 import contextlib
