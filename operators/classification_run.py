@@ -22,10 +22,11 @@ import fiftyone.core.labels as fol
 import fiftyone.utils.eval.classification as fouc
 
 from ..plugin import classification, history, scores
-from . import labels_io, run_store
+from . import classification_io, labels_io, run_store
 from .errors import EvaluationInputError
 
 TASK = "classification"
+BLOCK = 65536  # rows of logits processed at once
 SUFFIXES = ("", "_error")
 
 
@@ -40,16 +41,22 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     """
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
-    _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
+    unchecked = _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
     model = run_store.model_info(pred_field, model_name, model_version)
     progress(0.05, "Reading labels")
-    labels = _read(view, pred_field, gt_field)
-    class_list, warnings = _classes(view, labels, pred_field, gt_field, classes)
+    labels, class_list, warnings = _read(view, pred_field, gt_field, classes, unchecked)
+    if labels.holds is not None:
+        run_store.refuse_taken(eval_key, [p for p in unchecked if labels.holds[p].any()])
+    else:
+        run_store.refuse_taken(eval_key, labels_io.existing_values(dataset, unchecked))
     positive = _positive(class_list, positive_class)
-    inputs = _engine_inputs(labels, class_list, pred_field, gt_field, warnings)
+    rows, has_gt = _checked_rows(labels, class_list, pred_field, gt_field, warnings)
+    with_logits = labels.logits is not None and bool(labels.has_logits[rows].any())
+    method = "binary" if positive is not None else "top-k" if with_logits else "simple"
+    fo_values, fo_results = _fiftyone_values(labels, class_list, method, positive, k)
+    inputs = _engine_inputs(labels, rows, has_gt, class_list, pred_field, warnings)
 
     progress(0.3, "Evaluating")
-    rows = inputs.pop("rows")
     probs = inputs["probs"]
     suspect = None
     if probs is not None:
@@ -59,17 +66,16 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
             suspect = np.zeros(rows.size, bool)
             suspect[has] = found
     ev = classification.evaluate(class_list, **inputs, positive=positive, k=k, suspect=suspect)
-    ev.set_ids(np.asarray(labels["sample_id"], dtype=object)[rows])
-    method = "binary" if positive is not None else "top-k" if probs is not None else "simple"
-    fo_values, fo_results = _fiftyone_values(labels, class_list, method, positive, k)
+    ev.set_ids(labels.sample_id[rows])
+    del inputs, probs
 
-    error = np.full(len(labels["sample_id"]), None, dtype=object)
-    error[rows] = np.asarray(classification.ERROR_TYPES, dtype=object)[ev.assess(confidence).error]
-    updates = labels_io.SampleUpdates(
-        labels["sample_id"],
-        on_batch=lambda done, total: run_store.pause("writing") if done == 1 < total else None)
-    updates.samples({eval_key: fo_values, eval_key + "_error": error.tolist()})
-    updates.check_sizes(dataset)
+    error = np.full(labels.gt.size, len(classification.ERROR_TYPES), np.int64)
+    error[rows] = ev.assess(confidence).error
+    fields = {eval_key: fo_values,
+              eval_key + "_error": (error, list(classification.ERROR_TYPES) + [None])}
+    sample_ids = labels.object_ids()
+    labels_io.check_sample_growth(dataset, sample_ids, labels_io.field_growth(fields),
+                                  sizes=labels.doc_bytes)
 
     progress(0.6, "Writing results")
     request = dict(pred_field=pred_field, gt_field=gt_field, classes=classes, confidence=confidence,
@@ -77,7 +83,10 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     run_store.begin_run(view, eval_key, TASK, request, written_fields(eval_key), model=model)
     eval_method = _register(view, pred_field, gt_field, eval_key, method, k)
     run_store.pause("registered")
-    updates.write(dataset)
+    labels_io.write_sample_groups(
+        dataset, sample_ids, fields,
+        on_batch=lambda done, total: run_store.pause("writing") if done == 1 < total else None)
+    del sample_ids, fields
 
     progress(0.85, "Saving the run")
     results = _results(view, eval_method, eval_key, labels, class_list, method, positive,
@@ -87,14 +96,16 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
         "key": "optimal_confidence", "value": summary["optimal_threshold"],
         "label": "Optimal confidence (max F1)", "lower_is_better": False,
     }}
+    num_images = labels.gt.size
+    del labels, fo_results
     run_store.save_fiftyone_results(eval_method, view, eval_key, results)
     run_store.pause("saving")
     eval_method.add_fields_to_sidebar_group(view, eval_key, omit_fields=(pred_field, gt_field))
     run_store.save_analysis_results(dataset, eval_key, ev, confidence, method=method)
     run_store.finish_run(dataset, eval_key, record=history.record(
-        TASK, summary, ev.per_class(confidence), len(labels["sample_id"])))
-    summary.update(eval_key=eval_key, method=method, num_images=len(labels["sample_id"]),
-                   warnings=warnings, **model)
+        TASK, summary, ev.per_class(confidence), num_images))
+    summary.update(eval_key=eval_key, method=method, num_images=num_images, warnings=warnings,
+                   **model)
     progress(1.0, "Done")
     return summary
 
@@ -127,7 +138,8 @@ def _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
     if missing is not None and (not isinstance(missing, str) or not missing):
         raise EvaluationInputError("missing must be a non-empty class name for samples without a "
                                    "label (e.g. 'none'); got %r." % (missing,))
-    run_store.check_eval_key(view._dataset, eval_key, written_fields(eval_key))
+    return run_store.check_eval_key(view._dataset, eval_key, written_fields(eval_key),
+                                    defer_values=True)
 
 
 def check_classification_field(view, name, role):
@@ -154,11 +166,48 @@ def classification_fields(view):
             if getattr(f, "document_type", None) is fol.Classification]
 
 
-def _read(view, pred_field, gt_field):
+def _read(view, pred_field, gt_field, classes, value_paths=()):
+    """The labels as :class:`.classification_io.LabelArrays`, the class list
+    and warnings: straight into arrays when the labels allow it, else through
+    ``values()`` and the checks of :func:`_classes`. On a whole dataset, the
+    same pass reads the samples' sizes and which hold ``value_paths``."""
+    dataset = view._dataset
+    declared = classes or dataset.classes.get(gt_field) or dataset.default_classes
+    if declared:
+        class_list = list(dict.fromkeys(declared))
+    else:
+        seen = set(view.distinct(gt_field + ".label")) | set(view.distinct(pred_field + ".label"))
+        class_list = sorted(seen)
+    labels = None
+    if class_list and "" not in class_list:
+        labels = classification_io.read_arrays(view, pred_field, gt_field, class_list,
+                                               whole_samples=view is dataset,
+                                               value_paths=value_paths)
+    if labels is None or not (labels.gt >= 0).any() or (
+            not declared and labels.has_logits.any()):
+        values = _read_values(view, pred_field, gt_field)
+        class_list, warnings = _classes(view, values, pred_field, gt_field, classes)
+        _check_logit_lengths(values["logits"], class_list, pred_field)
+        return classification_io.from_values(values, class_list, len(class_list)), class_list, \
+            warnings
+    gt_count = np.bincount(labels.gt[labels.gt >= 0], minlength=len(class_list))
+    pred_count = np.bincount(labels.pred[labels.pred >= 0], minlength=len(class_list))
+    only_pred = sorted(c for c, g, p in zip(class_list, gt_count, pred_count) if p and not g)
+    return labels, class_list, _only_pred_warning(only_pred)
+
+
+def _read_values(view, pred_field, gt_field):
     keys = ("sample_id", "gt_label", "gt_id", "pred_label", "pred_id", "confidence", "logits")
     paths = ["id", gt_field + ".label", gt_field + ".id", pred_field + ".label",
              pred_field + ".id", pred_field + ".confidence", pred_field + ".logits"]
     return dict(zip(keys, view.values(paths)))
+
+
+def _only_pred_warning(only_pred):
+    if not only_pred:
+        return []
+    return ["Classes only in predictions (no ground truth, so no recall; every such "
+            "prediction is wrong): %s" % ", ".join(only_pred)]
 
 
 def _classes(view, labels, pred_field, gt_field, classes):
@@ -191,10 +240,7 @@ def _classes(view, labels, pred_field, gt_field, classes):
             "Labels %s are not in the class list %s (from %s). Pass classes=[...] with every "
             "class, or fix the labels." % (outside[:5], class_list[:10], "classes" if classes else
                                            "the dataset's classes"))
-    only_pred = sorted(seen_pred - seen_gt)
-    if only_pred:
-        warnings.append("Classes only in predictions (no ground truth, so no recall; every such "
-                        "prediction is wrong): %s" % ", ".join(only_pred))
+    warnings.extend(_only_pred_warning(sorted(seen_pred - seen_gt)))
     return class_list, warnings
 
 
@@ -213,31 +259,59 @@ def _positive(class_list, positive_class):
     return class_list.index(positive_class) if positive_class is not None else 1
 
 
-def _engine_inputs(labels, class_list, pred_field, gt_field, warnings):
-    """Engine arrays over the samples with ground truth, after checking
-    confidences and logits."""
-    index = {c: i for i, c in enumerate(class_list)}
-    gt = labels["gt_label"]
-    rows = np.flatnonzero([l is not None for l in gt])
-    if rows.size < len(gt):
+def _check_logit_lengths(logits, class_list, pred_field):
+    lengths = {len(z) for z in logits if z is not None}
+    if lengths and lengths != {len(class_list)}:
+        raise EvaluationInputError(
+            "Logits in '%s' have %s values, but there are %d classes (%s...). Logits need the "
+            "class list they are over: pass classes=[...] in logit order, or set "
+            "dataset.default_classes." % (pred_field, sorted(lengths), len(class_list),
+                                          class_list[:5]))
+
+
+def _checked_rows(labels, class_list, pred_field, gt_field, warnings):
+    """The samples with ground truth (those evaluated), after checking their
+    logits and confidences; the error names the field and the fix."""
+    rows = np.flatnonzero(labels.gt >= 0)
+    if rows.size < labels.gt.size:
         warnings.append("%d samples have no label in '%s': they are not evaluated (FiftyOne's "
-                        "report counts them under its missing label)." % (len(gt) - rows.size,
-                                                                         gt_field))
-    pred = [labels["pred_label"][i] for i in rows]
-    conf = [labels["confidence"][i] for i in rows]
-    logits = [labels["logits"][i] for i in rows]
-    pred_label = np.array([index[p] if p is not None else -1 for p in pred], dtype=np.int64)
-    has = pred_label >= 0
-    probs = _probs(labels, logits, has, class_list, pred_field)
-    unset = has & np.array([c is None for c in conf], dtype=bool)
-    score = np.array([np.nan if c is None else float(c) for c in conf], dtype=np.float64)
-    bad = has & ~unset & ~((score >= 0) & (score <= 1))
+                        "report counts them under its missing label)." % (
+                            labels.gt.size - rows.size, gt_field))
+    has = labels.pred[rows] >= 0
+    if labels.logits is not None:
+        present = labels.has_logits[rows]
+        if (has & ~present).any():
+            raise EvaluationInputError(
+                "%d of %d predictions in '%s' have logits: give every prediction logits (over "
+                "the classes %s...), or none." % (int((has & present).sum()), int(has.sum()),
+                                                 pred_field, class_list[:5]))
+        if not np.isfinite(labels.logits).all():
+            raise EvaluationInputError("Logits in '%s' contain NaN or infinite values; fix the "
+                                       "model outputs." % pred_field)
+    score = labels.confidence[rows]
+    bad = has & labels.has_confidence[rows] & ~((score >= 0) & (score <= 1))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise EvaluationInputError(
             "%d predictions in '%s' have a confidence that is NaN or outside [0, 1] (e.g. label "
             "id %s: %s). Store probabilities (e.g. softmax outputs) as confidence." % (
-                int(bad.sum()), pred_field, labels["pred_id"][rows[i]], float(score[i])))
+                int(bad.sum()), pred_field, labels.pred_id[rows[i]], float(score[i])))
+    return rows, rows.size == labels.gt.size
+
+
+def _engine_inputs(labels, rows, has_gt, class_list, pred_field, warnings):
+    """Engine arrays over the samples with ground truth. The logits become
+    probabilities in place (they are not needed after FiftyOne's values)."""
+    pred_label = labels.pred[rows]
+    has = pred_label >= 0
+    probs = None
+    if labels.logits is not None and labels.has_logits[rows].any():
+        probs = scores.softmax(labels.logits, out=labels.logits)
+        labels.logits = None
+        if not has_gt:
+            probs = probs[rows]
+    score = labels.confidence[rows]
+    unset = has & ~labels.has_confidence[rows]
     if unset.any():
         if probs is not None:
             score[unset] = probs[unset, pred_label[unset]]
@@ -245,83 +319,56 @@ def _engine_inputs(labels, class_list, pred_field, gt_field, warnings):
             score[unset] = 1.0
             warnings.append("%d predictions in '%s' have no confidence: they count at every "
                             "threshold (confidence 1.0)." % (int(unset.sum()), pred_field))
-    return dict(rows=rows, gt_label=np.array([index[gt[i]] for i in rows], dtype=np.int64),
-                pred_label=pred_label, pred_score=score, probs=probs)
-
-
-def _probs(labels, logits, has, class_list, pred_field):
-    """Softmax of the predictions' logits, (N, K), or None when no prediction has logits."""
-    present = np.array([l is not None for l in logits], dtype=bool)
-    if not present.any():
-        return None
-    if (has & ~present).any():
-        raise EvaluationInputError(
-            "%d of %d predictions in '%s' have logits: give every prediction logits (over the "
-            "classes %s...), or none." % (int((has & present).sum()), int(has.sum()), pred_field,
-                                           class_list[:5]))
-    lengths = {len(l) for l in logits if l is not None}
-    if lengths != {len(class_list)}:
-        raise EvaluationInputError(
-            "Logits in '%s' have %s values, but there are %d classes (%s...). Logits need the "
-            "class list they are over: pass classes=[...] in logit order, or set "
-            "dataset.default_classes." % (pred_field, sorted(lengths), len(class_list),
-                                          class_list[:5]))
-    matrix = np.zeros((len(logits), len(class_list)))
-    matrix[present] = np.asarray([l for l in logits if l is not None], dtype=np.float64)
-    if not np.isfinite(matrix).all():
-        raise EvaluationInputError("Logits in '%s' contain NaN or infinite values; fix the "
-                                   "model outputs." % pred_field)
-    return scores.softmax(matrix)
+    return dict(gt_label=labels.gt[rows], pred_label=pred_label, pred_score=score, probs=probs)
 
 
 # -- FiftyOne's own run ------------------------------------------------------
 
 def _fiftyone_values(labels, class_list, method, positive, k):
-    """Per-sample ``<key>`` values and the ``(ypred, confs)`` of FiftyOne's
-    results, exactly as ``evaluate_classifications(method=...)`` computes them."""
-    gt, pred = labels["gt_label"], list(labels["pred_label"])
-    confs = list(labels["confidence"])
+    """Per-sample ``<key>`` values as ``(codes, choices)`` and the ``(ypred,
+    confs)`` of FiftyOne's results, exactly as ``evaluate_classifications(
+    method=...)`` computes them."""
+    names = np.array(list(class_list) + [None], dtype=object)  # index -1: None
+    ypred = names[labels.pred]
+    confs = labels.confidence.astype(object)
+    confs[~labels.has_confidence] = None
     if method == "binary":
-        pos = class_list[positive]
-        table = {(True, True): "TP", (True, False): "FN", (False, False): "TN", (False, True): "FP"}
-        return [table[(g == pos, p == pos)] for g, p in zip(gt, pred)], (pred, confs)
+        choices = ["TN", "FP", "FN", "TP"]  # index: 2 * (truth positive) + (predicted positive)
+        codes = 2 * (labels.gt == positive) + (labels.pred == positive)
+        return (codes, choices), (ypred, confs)
     if method == "simple":
-        return [g == p for g, p in zip(gt, pred)], (pred, confs)
-    return _top_k_values(gt, pred, labels["logits"], class_list, k)
+        return ((labels.gt == labels.pred).astype(np.int64), [False, True]), (ypred, confs)
+    return _top_k_values(labels, names, k)
 
 
-def _top_k_values(gt, pred, logits, class_list, k):
+def _top_k_values(labels, names, k):
     """FiftyOne's top-k rule: the truth among the k largest logits
     (``np.argpartition``) counts as predicted, with its softmax confidence."""
-    index = {c: i for i, c in enumerate(class_list)}
-    n = len(gt)
-    correct = np.zeros(n, bool)
-    confs = np.full(n, None, dtype=object)
-    ypred = list(pred)
-    rows = np.array([i for i in range(n) if logits[i] is not None and gt[i] is not None], dtype=int)
-    for i in range(n):
-        if logits[i] is None:
-            ypred[i] = None
-        elif gt[i] is None:
-            correct[i] = pred[i] is None
+    gt, pred, z = labels.gt, labels.pred, labels.logits
+    correct = np.zeros(gt.size, bool)
+    confs = np.full(gt.size, None, dtype=object)
+    ypred = names[pred]
+    ypred[~labels.has_logits] = None
+    no_gt = labels.has_logits & (gt < 0)
+    correct[no_gt] = pred[no_gt] < 0
+    rows = np.flatnonzero(labels.has_logits & (gt >= 0))
+    found = np.ones(rows.size, bool)
+    total = np.zeros(rows.size)
+    logit = np.full(rows.size, -np.inf)
+    for start in range(0, rows.size, BLOCK):  # a block of rows at a time: bounded memory
+        part = slice(start, start + BLOCK)
+        zr, target = z[rows[part]], gt[rows[part]]
+        if k < z.shape[1]:
+            top = np.argpartition(zr, -k, axis=1)[:, -k:]
+            found[part] = (top == target[:, None]).any(axis=1)
+        col = np.where(found[part], target, pred[rows[part]])
+        logit[part] = np.where(col >= 0, zr[np.arange(col.size), np.maximum(col, 0)], -np.inf)
+        total[part] = np.sum(np.exp(zr), axis=1)
     if rows.size:
-        z = np.asarray([logits[i] for i in rows], dtype=np.float64)
-        target = np.array([index[gt[i]] for i in rows])
-        if k >= z.shape[1]:
-            found = np.ones(rows.size, bool)
-        else:
-            top = np.argpartition(z, -k, axis=1)[:, -k:]
-            found = (top == target[:, None]).any(axis=1)
-        pred_idx = np.array([index.get(pred[i], -1) if pred[i] is not None else -1 for i in rows])
-        col = np.where(found, target, pred_idx)
-        logit = np.where(col >= 0, z[np.arange(rows.size), np.maximum(col, 0)], -np.inf)
-        conf = np.exp(logit) / np.sum(np.exp(z), axis=1)
         correct[rows] = found
-        confs[rows] = conf.tolist()
-        for j, i in enumerate(rows):
-            if found[j]:
-                ypred[i] = gt[i]
-    return correct.tolist(), (ypred, confs.tolist())
+        confs[rows] = (np.exp(logit) / total).tolist()
+        ypred[rows[found]] = names[gt[rows[found]]]
+    return (correct.astype(np.int64), [False, True]), (ypred, confs)
 
 
 def _register(view, pred_field, gt_field, eval_key, method, k):
@@ -340,12 +387,13 @@ def _register(view, pred_field, gt_field, eval_key, method, k):
 def _results(view, eval_method, eval_key, labels, class_list, method, positive, fo_results,
              missing):
     """FiftyOne's own results object of the run."""
-    ypred, confs = fo_results
-    common = dict(ytrue_ids=labels["gt_id"], ypred_ids=labels["pred_id"], backend=eval_method)
+    ypred, confs = (v.tolist() for v in fo_results)
+    ytrue = np.array(list(class_list) + [None], dtype=object)[labels.gt].tolist()
+    common = dict(ytrue_ids=labels.gt_id.tolist(), ypred_ids=labels.pred_id.tolist(),
+                  backend=eval_method)
     if method == "binary":
         pair = [class_list[1 - positive], class_list[positive]]
-        return fouc.BinaryClassificationResults(view, eval_method.config, eval_key,
-                                                labels["gt_label"], ypred, confs, pair, **common)
-    return fouc.ClassificationResults(view, eval_method.config, eval_key, labels["gt_label"],
-                                      ypred, confs=confs, classes=class_list, missing=missing,
-                                      **common)
+        return fouc.BinaryClassificationResults(view, eval_method.config, eval_key, ytrue, ypred,
+                                                confs, pair, **common)
+    return fouc.ClassificationResults(view, eval_method.config, eval_key, ytrue, ypred,
+                                      confs=confs, classes=class_list, missing=missing, **common)

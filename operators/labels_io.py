@@ -8,6 +8,9 @@ MongoDB's limits: a sample's ``$set`` is split into pieces of at most
 :data:`PIECE_BYTES`, batches hold at most :data:`WRITE_BATCH` updates and
 :data:`BATCH_BYTES`, and :meth:`SampleUpdates.check_sizes` refuses, before
 anything is written, a write that would grow a sample past 16 MB.
+Top-level fields with few distinct values (a classification run's
+correctness and error type) go out as one ``update_many`` per combination of
+values instead (:func:`write_sample_groups`).
 """
 
 import contextlib
@@ -32,6 +35,7 @@ BATCH_BYTES = 32 * 2 ** 20  # bytes per bulk write (pymongo splits at 48 MB mess
 PIECE_BYTES = 4 * 2 ** 20  # bytes per update; MongoDB's limit is 16 MB
 MAX_DOCUMENT_BYTES = 16 * 2 ** 20  # MongoDB's document size limit
 DOC_MARGIN = 64 * 2 ** 10  # headroom for what the byte estimates leave out
+IDS_PER_UPDATE = 100_000  # ids in one update_many's $in list (~2.4 MB)
 
 
 @dataclass
@@ -231,28 +235,91 @@ class SampleUpdates:
     def check_sizes(self, dataset):
         """Raises, before anything is written, if a sample would outgrow MongoDB's
         16 MB document limit: its stored size plus what this write adds."""
-        if not self.growth.size or not self.growth.max():
-            return
-        limit = MAX_DOCUMENT_BYTES - DOC_MARGIN
-        at_risk = limit - float(self.growth.max())
+        check_sample_growth(dataset, self.sample_ids, self.growth)
+
+    def write(self, dataset):
+        _bulk_set(dataset, self.sample_ids, self.sets, self.update_bytes, self.on_batch)
+
+
+def check_sample_growth(dataset, sample_ids, growth, sizes=None):
+    """Raises, before anything is written, if a sample would outgrow MongoDB's
+    16 MB document limit: its stored size (``sizes``, read already, or one
+    aggregation) plus ``growth[i]`` bytes."""
+    growth = np.asarray(growth, dtype=np.float64)
+    if not growth.size or not growth.max():
+        return
+    limit = MAX_DOCUMENT_BYTES - DOC_MARGIN
+    at_risk = limit - float(growth.max())
+    if sizes is not None:
+        rows = [{"_id": sample_ids[i], "size": int(sizes[i])}
+                for i in np.flatnonzero(np.asarray(sizes) > at_risk)]
+    else:
         rows = list(dataset._sample_collection.aggregate([
             {"$project": {"size": {"$bsonSize": "$$ROOT"}}},
             {"$match": {"size": {"$gt": at_risk}}},
         ]))
-        index = {str(sid): i for i, sid in enumerate(self.sample_ids)}
-        for row in rows:
-            i = index.get(str(row["_id"]))
-            if i is not None and row["size"] + self.growth[i] > limit:
-                raise EvaluationInputError(
-                    "Sample %s would grow to %.1f MB (it holds %.1f MB; the results add %.1f MB), "
-                    "over MongoDB's 16 MB document limit, so nothing was written. Evaluate a view "
-                    "with fewer labels on that sample, e.g. dataset.filter_labels('<pred field>', "
-                    "F('confidence') > 0.05), or exclude it: dataset.exclude('%s')." % (
-                        row["_id"], (row["size"] + self.growth[i]) / 2 ** 20, row["size"] / 2 ** 20,
-                        self.growth[i] / 2 ** 20, row["_id"]))
+    index = {str(sid): i for i, sid in enumerate(sample_ids)} if rows else {}
+    for row in rows:
+        i = index.get(str(row["_id"]))
+        if i is not None and row["size"] + growth[i] > limit:
+            raise EvaluationInputError(
+                "Sample %s would grow to %.1f MB (it holds %.1f MB; the results add %.1f MB), "
+                "over MongoDB's 16 MB document limit, so nothing was written. Evaluate a view "
+                "with fewer labels on that sample, e.g. dataset.filter_labels('<pred field>', "
+                "F('confidence') > 0.05), or exclude it: dataset.exclude('%s')." % (
+                    row["_id"], (row["size"] + growth[i]) / 2 ** 20, row["size"] / 2 ** 20,
+                    growth[i] / 2 ** 20, row["_id"]))
 
-    def write(self, dataset):
-        _bulk_set(dataset, self.sample_ids, self.sets, self.update_bytes, self.on_batch)
+
+def field_growth(fields):
+    """Bytes each sample grows by when ``write_sample_groups(fields)`` sets them
+    (an upper bound, as :class:`SampleUpdates` counts)."""
+    total = 0
+    for name, (codes, choices) in fields.items():
+        size = np.array([_value_bytes(v) for v in choices], dtype=np.float64)
+        total = total + 2 + len(name.encode()) + size[np.asarray(codes)]
+    return total + _element_bytes("last_modified_at", datetime.now(timezone.utc))
+
+
+def write_sample_groups(dataset, sample_ids, fields, on_batch=None):
+    """Sets top-level fields that take few distinct values, one ``update_many``
+    per combination of values: ``fields[name] = (codes, choices)`` sets
+    ``choices[codes[i]]`` on sample ``sample_ids[i]`` (``bson.ObjectId``).
+
+    Errors, correctness flags, TP/FP/FN/TN take a handful of values, so
+    100,000 samples cost ~10 server operations instead of 100,000 updates. Each
+    operation's id list holds at most :data:`IDS_PER_UPDATE` ids (~2.4 MB of
+    BSON, far below MongoDB's 16 MB). ``last_modified_at`` is refreshed as
+    FiftyOne's writes do."""
+    on_batch = on_batch or (lambda done, total: None)
+    names = list(fields)
+    combined = np.zeros(len(sample_ids), np.int64)
+    for name in names:
+        codes, choices = fields[name]
+        combined = combined * len(choices) + np.asarray(codes, np.int64)
+    groups, inverse = np.unique(combined, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(groups.size + 1))
+    now = datetime.now(timezone.utc)
+    ops = []
+    for g, value in enumerate(groups.tolist()):
+        sets = {"last_modified_at": now}
+        for name in reversed(names):
+            codes, choices = fields[name]
+            value, code = divmod(value, len(choices))
+            sets[name] = choices[code]
+        members = order[bounds[g]:bounds[g + 1]]
+        for start in range(0, members.size, IDS_PER_UPDATE):
+            ops.append((members[start:start + IDS_PER_UPDATE], sets))
+    coll = dataset._sample_collection
+    for done, (members, sets) in enumerate(ops, 1):
+        ids = [sample_ids[i] for i in members.tolist()]
+        try:
+            coll.update_many({"_id": {"$in": ids}}, {"$set": sets})
+        except AutoReconnect:
+            coll.update_many({"_id": {"$in": ids}}, {"$set": sets})  # idempotent: sent again
+        on_batch(done, len(ops))
+    dataset._reload_docs(hard=True)
 
 
 def _value_bytes(v):

@@ -236,10 +236,14 @@ def check_view(view, pred_field):
                                    "Clear the filters or choose another view.")
 
 
-def check_eval_key(dataset, eval_key, paths, owned_by=lambda config: ()):
+def check_eval_key(dataset, eval_key, paths, owned_by=lambda config: (), defer_values=False):
     """Refuses a key used by an evaluation ``evaluate_model`` did not create, or
     whose field ``paths`` hold values no run owns. ``owned_by(config)`` names
-    the fields of an existing run of ours that its analysis run did not record."""
+    the fields of an existing run of ours that its analysis run did not record.
+
+    Values of undeclared paths take a scan of the samples; with
+    ``defer_values`` it is left to the caller (who scans the samples anyway):
+    the paths to check are returned, for :func:`refuse_taken`."""
     owned = set()
     if dataset.has_evaluation(eval_key):
         config = dataset.get_evaluation_info(eval_key).config
@@ -255,8 +259,16 @@ def check_eval_key(dataset, eval_key, paths, owned_by=lambda config: ()):
         owned.update(getattr(config, "fields", None) or ())
     paths = [p for p in paths if p not in owned]
     declared = [p for p in paths if dataset.has_field(p)]
-    valued = labels_io.existing_values(dataset, [p for p in paths if p not in declared])
-    taken = declared + valued
+    undeclared = [p for p in paths if p not in declared]
+    if defer_values:
+        refuse_taken(eval_key, declared)
+        return undeclared
+    refuse_taken(eval_key, declared + labels_io.existing_values(dataset, undeclared))
+    return []
+
+
+def refuse_taken(eval_key, taken):
+    """Raises when ``taken`` (fields a run of ``eval_key`` would write) hold values."""
     if taken:
         raise EvaluationInputError(
             "eval_key '%s' would overwrite existing values that no evaluation owns: %s. Choose "

@@ -136,6 +136,7 @@ class Evaluation:
         self.support = np.bincount(self.gt_label, minlength=self.num_classes)
         self._assess = lru_cache(maxsize=8)(self._compute_assessment)
         self._sweeps = lru_cache(maxsize=1)(self._compute_sweeps)
+        self._optimal = lru_cache(maxsize=1)(self._compute_optimal)
 
     @property
     def num_classes(self):
@@ -207,6 +208,10 @@ class Evaluation:
 
     def optimal_thresholds(self, **point):
         """Maximum-F1 confidence overall and per class (None where undefined)."""
+        best = self._optimal()
+        return {"overall": best["overall"], "per_class": dict(best["per_class"])}
+
+    def _compute_optimal(self):
         overall, per_class = self.sweeps()
         best = overall.optimal()
         return {
@@ -245,9 +250,10 @@ class Evaluation:
     def per_class(self, confidence=None, **point):
         """One JSON-ready row per class at the threshold."""
         m = self.metrics(confidence)
-        counts = np.zeros((self.num_classes, len(ERROR_TYPES)), dtype=np.int64)
         a = self.assess(confidence)
-        np.add.at(counts, (self.gt_label, a.error), 1)
+        kinds = len(ERROR_TYPES)
+        counts = np.bincount(self.gt_label * kinds + a.error, minlength=self.num_classes * kinds)
+        counts = counts.reshape(self.num_classes, kinds)
         best = self.optimal_thresholds()["per_class"]
         _, coverage = self.coverage(confidence)
         return [

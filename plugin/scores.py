@@ -7,32 +7,47 @@ but sorts each class once for every curve and metric instead of once per call.
 
 import numpy as np
 
-CHUNK = 16  # classes sorted at once: bounds memory to (N, CHUNK) arrays
+CHUNK = 16  # classes sorted at once: bounds memory to (CHUNK, N) arrays
+BLOCK = 65536  # rows at a time for per-row work with (rows, K) temporaries
+CHUNK_VALUES = 4_000_000  # ... and to about this many values (fewer classes at once for large N)
 
 
-def softmax(logits):
-    """Row-wise softmax, as FiftyOne's top-k confidences: ``exp(l) / sum(exp(l))``."""
+def softmax(logits, out=None):
+    """Row-wise softmax, as FiftyOne's top-k confidences: ``exp(l) / sum(exp(l))``;
+    ``out`` (e.g. the logits themselves) receives it without temporaries."""
     z = np.asarray(logits, dtype=np.float64)
-    z = np.exp(z - z.max(axis=1, keepdims=True))
-    return z / z.sum(axis=1, keepdims=True)
+    out = np.empty_like(z) if out is None else out
+    np.subtract(z, z.max(axis=1, keepdims=True), out=out)
+    np.exp(out, out=out)
+    out /= out.sum(axis=1, keepdims=True)
+    return out
 
 
 def true_rank(probs, gt_label):
     """0-based rank of the true class in each row, ties broken like
     ``top_k_accuracy_score`` (a stable ascending sort reversed: among equal
     scores the higher class index ranks first)."""
-    rows = np.arange(gt_label.size)
-    s_true = probs[rows, gt_label][:, None]
-    higher = np.arange(probs.shape[1])[None, :] > gt_label[:, None]
-    return np.count_nonzero((probs > s_true) | ((probs == s_true) & higher), axis=1)
+    out = np.empty(gt_label.size, np.int64)
+    classes = np.arange(probs.shape[1])[None, :]
+    for start in range(0, gt_label.size, BLOCK):  # (BLOCK, K) temporaries, not (N, K)
+        p, g = probs[start:start + BLOCK], gt_label[start:start + BLOCK]
+        s_true = p[np.arange(g.size), g][:, None]
+        out[start:start + BLOCK] = np.count_nonzero(
+            (p > s_true) | ((p == s_true) & (classes > g[:, None])), axis=1)
+    return out
 
 
-def margin(probs):
-    """Top probability minus the runner-up's, per row (1.0 with one class)."""
+def margin(probs, block=None):
+    """Top probability minus the runner-up's, per row (1.0 with one class);
+    a block of rows at a time (``np.partition`` copies its input)."""
     if probs.shape[1] < 2:
         return np.ones(probs.shape[0])
-    top2 = np.partition(probs, probs.shape[1] - 2, axis=1)[:, -2:]
-    return top2[:, 1] - top2[:, 0]
+    block = block or BLOCK
+    out = np.empty(probs.shape[0])
+    for start in range(0, probs.shape[0], block):
+        top2 = np.partition(probs[start:start + block], probs.shape[1] - 2, axis=1)[:, -2:]
+        out[start:start + block] = top2[:, 1] - top2[:, 0]
+    return out
 
 
 def log_loss(probs, gt_label):
@@ -46,7 +61,8 @@ def log_loss(probs, gt_label):
 def brier(probs, gt_label):
     """``sklearn.metrics.brier_score_loss``: mean squared error of the one-hot
     truth, halved for two classes (``scale_by_half="auto"``)."""
-    sq = np.square(probs).sum(axis=1)
+    sq = np.concatenate([np.square(probs[i:i + BLOCK]).sum(axis=1)
+                         for i in range(0, probs.shape[0], BLOCK)] or [np.zeros(0)])
     p_true = probs[np.arange(gt_label.size), gt_label]
     total = float(np.mean(sq - 2 * p_true + 1))
     return total / 2 if probs.shape[1] < 3 else total
@@ -56,6 +72,11 @@ def one_vs_rest(probs, gt_label, max_points=101):
     """Per class: ROC AUC (``roc_auc_score``), average precision
     (``average_precision_score``) and plot-sized ROC and PR curves.
 
+    Classes are sorted up to :data:`CHUNK` at a time as rows of a contiguous
+    ``(CHUNK, N)`` block (one unstable, SIMD sort per class: the order within
+    a run of equal scores does not matter, as every curve is read at the end
+    of each run).
+
     Returns:
         ``(auc, ap, roc, pr)``: (K,) arrays (NaN where a class has no positive
         or no negative sample) and lists of K ``(x, y)`` curve pairs
@@ -63,39 +84,48 @@ def one_vs_rest(probs, gt_label, max_points=101):
     n, k = probs.shape
     auc, ap = np.full(k, np.nan), np.full(k, np.nan)
     roc, pr = [], []
-    for start in range(0, k, CHUNK):
-        cols = np.arange(start, min(k, start + CHUNK))
-        order = np.argsort(-probs[:, cols], axis=0, kind="stable")
-        s = np.take_along_axis(probs[:, cols], order, axis=0)
-        pos = gt_label[order] == cols[None, :]
+    pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
+    chunk = max(1, min(CHUNK, CHUNK_VALUES // max(n, 1)))
+    for start in range(0, k, chunk):
+        cols = np.arange(start, min(k, start + chunk))
+        s = np.negative(probs[:, cols].T, order="C")  # descending scores as ascending keys
+        order = np.argsort(s, axis=1)
+        s = np.take_along_axis(s, order, axis=1)
+        pos = gt_label[order] == cols[:, None]
+        del order
         ends = _group_ends(s)
-        tps = np.take_along_axis(np.cumsum(pos, axis=0), ends, axis=0)
+        del s
+        tps = np.take_along_axis(np.cumsum(pos, axis=1), ends, axis=1)
         fps = ends + 1 - tps
-        p_tot, n_tot = tps[-1], fps[-1]
+        del pos, ends
+        p_tot, n_tot = tps[:, -1:], fps[:, -1:]
+        zero = np.zeros((cols.size, 1))
         with np.errstate(divide="ignore", invalid="ignore"):
-            tpr = np.vstack([np.zeros(cols.size), tps / p_tot])
-            fpr = np.vstack([np.zeros(cols.size), fps / n_tot])
+            tpr = np.hstack([zero, tps / p_tot])
+            fpr = np.hstack([zero, fps / n_tot])
             precision = tps / (tps + fps)
             recall = tps / p_tot
-        a = np.sum(np.diff(fpr, axis=0) * (tpr[1:] + tpr[:-1]) / 2, axis=0)
-        b = np.sum(np.diff(np.vstack([np.zeros(cols.size), recall]), axis=0) * precision, axis=0)
+        a = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
+        b = np.sum(np.diff(np.hstack([zero, recall]), axis=1) * precision, axis=1)
+        p_tot, n_tot = p_tot.ravel(), n_tot.ravel()
         auc[cols] = np.where((p_tot > 0) & (n_tot > 0), a, np.nan)
         ap[cols] = np.where(p_tot > 0, b, np.nan)
-        pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
+        before = np.maximum(pick - 1, 0)
         for j in range(cols.size):
-            roc.append((fpr[pick, j], tpr[pick, j]))
-            pr.append((recall[np.maximum(pick - 1, 0), j], precision[np.maximum(pick - 1, 0), j]))
+            roc.append((fpr[j, pick], tpr[j, pick]))
+            pr.append((recall[j, before], precision[j, before]))
     return auc, ap, roc, pr
 
 
 def _group_ends(s):
-    """Per column of sorted scores, the row index of the last of each run of
+    """Per row of sorted scores, the column index of the last of each run of
     equal scores: curves read there give a tie one point, as scikit-learn's
     distinct thresholds."""
-    n = s.shape[0]
-    last = np.vstack([s[1:] != s[:-1], np.ones((1, s.shape[1]), bool)])
-    idx = np.where(last, np.arange(n)[:, None], n)
-    return np.minimum.accumulate(idx[::-1], axis=0)[::-1]
+    n = s.shape[1]
+    last = np.ones(s.shape, bool)
+    np.not_equal(s[:, 1:], s[:, :-1], out=last[:, :-1])
+    idx = np.where(last, np.arange(n)[None, :], n)
+    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
 
 
 def calibration(confidence, correct, num_bins=15):
