@@ -300,33 +300,17 @@ class Sections:
         picked = [c for c in names if c in curves][:CURVE_CLASSES]
         pr = tf.curves_figure({c: curves[c]["pr"] for c in picked}, "recall", "precision") \
             if picked else None
-        return {
-            "thresholds": CONFIDENCE_GRID.tolist(), "optimal": self.best,
-            "threshold": {"traces": lines[0], "layout": lines[1]},
-            "classes": {**tf.bars_layout(names, [("correct", COLORS["correct"]),
-                                                 ("confused", COLORS["confused"]),
-                                                 ("abstained", COLORS["abstained"])]),
-                        "grid": found["bars"]},
-            "confusion": {"trace": trace, "layout": layout,
-                          "grid": tf.live(found["z"], matrix_classes)},
-            "points": {"grid": found["point"], "text": found["text"]},
-            "sections": {
-                "summary": found["summary"], "view": None,
-                "table": {"keys": list(TABLE_KEYS), "labels": list(TABLE_LABELS),
-                          "moving": list(MOVING_KEYS),
-                          "rows": [{k: table_rows[c][k] for k in TABLE_KEYS} for c in names],
-                          "grid": found["table"]},
-                "errors": {**tf.error_bars(ERROR_NAMES, [COLORS[e] for e in ERROR_NAMES]),
-                           "grid": found["errors"]},
-                "recommendations": tf.pack_recommendations(found["recommendations"]),
-            },
-            "pr": pr,
-            "extras": self.extras(picked, curves),
-            "titles": {"threshold": "Precision, recall, F1 and coverage against confidence",
-                       "classes": "Performance by class (correct / confused / abstained)",
-                       "confusion": "Confusion matrix (click a cell: its images)",
-                       "pr": "Precision-recall curves per class (one vs rest)"},
-        }
+        return tf.steps_payload(
+            CONFIDENCE_GRID, self.best, lines,
+            tf.bars_layout(names, [(e, COLORS[e]) for e in ("correct", "confused", "abstained")]),
+            {"trace": trace, "layout": layout}, found, matrix_classes,
+            (TABLE_KEYS, TABLE_LABELS, MOVING_KEYS, [table_rows[c] for c in names]),
+            (ERROR_NAMES, [COLORS[e] for e in ERROR_NAMES]), pr=pr,
+            extras=self.extras(picked, curves),
+            titles={"threshold": "Precision, recall, F1 and coverage against confidence",
+                    "classes": "Performance by class (correct / confused / abstained)",
+                    "confusion": "Confusion matrix (click a cell: its images)",
+                    "pr": "Precision-recall curves per class (one vs rest)"})
 
     def extras(self, picked, curves):
         """Top-k accuracy, ROC curves and the reliability diagram."""
@@ -367,14 +351,7 @@ class Sections:
 
     def current(self, confidence, bar_classes, matrix_classes):
         """The same at one (possibly off-grid) confidence: ``components.js``'s ``current``."""
-        found = self.at([confidence], bar_classes, matrix_classes)
-        recs = found["recommendations"][0]
-        return {"value": confidence, "bars": found["bars"][0], "z": found["z"][0],
-                "point": found["point"][0], "text": found["text"][0],
-                "sections": {"summary": found["summary"][0], "view": None,
-                             "table": found["table"][0], "errors": found["errors"][0],
-                             "recommendations": recs[:tf.MAX_RECOMMENDATIONS],
-                             "more": max(0, len(recs) - tf.MAX_RECOMMENDATIONS)}}
+        return tf.current_payload(confidence, self.at([confidence], bar_classes, matrix_classes))
 
     # -- the images behind a number -------------------------------------------------
 

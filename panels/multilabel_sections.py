@@ -190,43 +190,20 @@ class Sections:
         pr = tf.curves_figure({ev.classes[k]: (self.per_class_sweeps[k].downsample(200).recall,
                                                self.per_class_sweeps[k].downsample(200).precision)
                                for k in picked}, "recall", "precision") if picked else None
-        return {
-            "thresholds": CONFIDENCE_GRID.tolist(), "optimal": self.best,
-            "threshold": {"traces": lines[0], "layout": lines[1]},
-            "classes": {**tf.bars_layout(names, [("found", COLORS["found"]),
-                                                 ("spurious", COLORS["spurious"]),
-                                                 ("missed", COLORS["missed"])]),
-                        "grid": found["bars"]},
-            "confusion": {"trace": trace, "layout": layout,
-                          "grid": tf.live(found["z"], matrix_classes)},
-            "points": {"grid": found["point"], "text": found["text"]},
-            "sections": {
-                "summary": found["summary"], "view": None,
-                "table": {"keys": list(TABLE_KEYS), "labels": list(TABLE_LABELS),
-                          "moving": list(MOVING_KEYS),
-                          "rows": [{k: table_rows[c][k] for k in TABLE_KEYS} for c in names],
-                          "grid": found["table"]},
-                "errors": {**tf.error_bars(ERROR_NAMES, [COLORS[e] for e in ERROR_NAMES]),
-                           "grid": found["errors"]},
-                "recommendations": tf.pack_recommendations(found["recommendations"]),
-            },
-            "pr": pr, "extras": [],
-            "titles": {"threshold": "Micro precision, recall and F1 against confidence",
-                       "classes": "Performance by class (found / spurious / missed)",
-                       "confusion": "Class confusion: a wrong class predicted alongside a true "
-                                    "one (click a cell: its images)",
-                       "pr": "Precision-recall curves per class"},
-        }
+        return tf.steps_payload(
+            CONFIDENCE_GRID, self.best, lines,
+            tf.bars_layout(names, [(e, COLORS[e]) for e in ("found", "spurious", "missed")]),
+            {"trace": trace, "layout": layout}, found, matrix_classes,
+            (TABLE_KEYS, TABLE_LABELS, MOVING_KEYS, [table_rows[c] for c in names]),
+            (ERROR_NAMES, [COLORS[e] for e in ERROR_NAMES]), pr=pr,
+            titles={"threshold": "Micro precision, recall and F1 against confidence",
+                    "classes": "Performance by class (found / spurious / missed)",
+                    "confusion": "Class confusion: a wrong class predicted alongside a true "
+                                 "one (click a cell: its images)",
+                    "pr": "Precision-recall curves per class"})
 
     def current(self, confidence, bar_classes, matrix_classes):
-        found = self.at([confidence], bar_classes, matrix_classes)
-        recs = found["recommendations"][0]
-        return {"value": confidence, "bars": found["bars"][0], "z": found["z"][0],
-                "point": found["point"][0], "text": found["text"][0],
-                "sections": {"summary": found["summary"][0], "view": None,
-                             "table": found["table"][0], "errors": found["errors"][0],
-                             "recommendations": recs[:tf.MAX_RECOMMENDATIONS],
-                             "more": max(0, len(recs) - tf.MAX_RECOMMENDATIONS)}}
+        return tf.current_payload(confidence, self.at([confidence], bar_classes, matrix_classes))
 
     # -- the images behind a number -------------------------------------------------
 

@@ -242,42 +242,22 @@ class Sections:
             "truth %{y}<br>predicted %{x}<br>%{z} pixels in %{text} images",
             text="%{z:.3s} px<br>%{text} img", cell_text=found["images"][0])
         table_rows = {r["class"]: r for r in self.rows(self.optimal())}
-        return {
-            "thresholds": self.grid.tolist(), "optimal": self.best,
-            "threshold": {"traces": lines[0], "layout": lines[1]},
-            "classes": {**tf.bars_layout(names, [("IoU", "#2ca02c")], y_title="IoU"),
-                        "grid": found["bars"]},
-            "confusion": {"trace": trace, "layout": layout,
-                          "grid": tf.live(found["z"], matrix_classes),
-                          "text": tf.live(found["images"], matrix_classes)},
-            "points": {"grid": found["point"], "text": found["text"]},
-            "sections": {
-                "summary": found["summary"], "view": None,
-                "table": {"keys": list(TABLE_KEYS), "labels": list(TABLE_LABELS),
-                          "moving": list(MOVING_KEYS),
-                          "rows": [{k: table_rows[c][k] for k in TABLE_KEYS} for c in names],
-                          "grid": found["table"]},
-                "errors": {**tf.error_bars(seg.ERROR_KINDS, [COLORS[k] for k in seg.ERROR_KINDS]),
-                           "grid": found["errors"]},
-                "recommendations": tf.pack_recommendations(found["recommendations"]),
-            },
-            "pr": None, "extras": [],
-            "titles": {"threshold": "Mean IoU, precision, recall and F1 against confidence",
-                       "classes": "IoU by class",
-                       "confusion": "Pixel confusion matrix (numbers: pixels and the images "
-                                    "holding them; click a cell: those images)",
-                       "errors": "Dominant error per image (click: those images)"},
-        }
+        return tf.steps_payload(
+            self.grid, self.best, lines,
+            tf.bars_layout(names, [("IoU", "#2ca02c")], y_title="IoU"),
+            {"trace": trace, "layout": layout,
+             "text": tf.live(found["images"], matrix_classes)}, found, matrix_classes,
+            (TABLE_KEYS, TABLE_LABELS, MOVING_KEYS, [table_rows[c] for c in names]),
+            (seg.ERROR_KINDS, [COLORS[k] for k in seg.ERROR_KINDS]),
+            titles={"threshold": "Mean IoU, precision, recall and F1 against confidence",
+                    "classes": "IoU by class",
+                    "confusion": "Pixel confusion matrix (numbers: pixels and the images "
+                                 "holding them; click a cell: those images)",
+                    "errors": "Dominant error per image (click: those images)"})
 
     def current(self, confidence, bar_classes, matrix_classes):
         found = self.at([confidence], bar_classes, matrix_classes)
-        recs = found["recommendations"][0]
-        return {"value": confidence, "bars": found["bars"][0], "z": found["z"][0],
-                "ztext": found["images"][0], "point": found["point"][0], "text": found["text"][0],
-                "sections": {"summary": found["summary"][0], "view": None,
-                             "table": found["table"][0], "errors": found["errors"][0],
-                             "recommendations": recs[:tf.MAX_RECOMMENDATIONS],
-                             "more": max(0, len(recs) - tf.MAX_RECOMMENDATIONS)}}
+        return tf.current_payload(confidence, found, ztext=found["images"][0])
 
     # -- the images behind a number -------------------------------------------------
 

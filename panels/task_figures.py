@@ -105,6 +105,45 @@ def pack_recommendations(per_step):
     return {"items": items, "grid": grid, "more": more}
 
 
+def steps_payload(thresholds, best, lines, classes, confusion, found, matrix_classes, table,
+                  errors, pr=None, extras=(), titles=None):
+    """Every slider step of a task's sections in ``components.js``'s shape.
+
+    ``classes``: the bar chart's layout (:func:`bars_layout`); ``confusion``:
+    the heatmap's ``trace`` and ``layout`` (plus any per-step extras);
+    ``table``: ``(keys, labels, moving, rows)`` with one row dict per bar
+    class; ``errors``: ``(names, colors)`` of the error types; ``found``: the
+    task's :meth:`at` over the thresholds."""
+    keys, labels, moving, rows = table
+    return {
+        "thresholds": np.asarray(thresholds).tolist(), "optimal": best,
+        "threshold": {"traces": lines[0], "layout": lines[1]},
+        "classes": {**classes, "grid": found["bars"]},
+        "confusion": {**confusion, "grid": live(found["z"], matrix_classes)},
+        "points": {"grid": found["point"], "text": found["text"]},
+        "sections": {
+            "summary": found["summary"], "view": None,
+            "table": {"keys": list(keys), "labels": list(labels), "moving": list(moving),
+                      "rows": [{k: r[k] for k in keys} for r in rows], "grid": found["table"]},
+            "errors": {**error_bars(*errors), "grid": found["errors"]},
+            "recommendations": pack_recommendations(found["recommendations"]),
+        },
+        "pr": pr, "extras": list(extras), "titles": titles or {},
+    }
+
+
+def current_payload(confidence, found, **extra):
+    """The same at one (possibly off-grid) confidence: ``components.js``'s
+    ``current``; ``found`` is the task's :meth:`at` at ``[confidence]``."""
+    recs = found["recommendations"][0]
+    return {"value": confidence, "bars": found["bars"][0], "z": found["z"][0],
+            "point": found["point"][0], "text": found["text"][0], **extra,
+            "sections": {"summary": found["summary"][0], "view": None,
+                         "table": found["table"][0], "errors": found["errors"][0],
+                         "recommendations": recs[:MAX_RECOMMENDATIONS],
+                         "more": max(0, len(recs) - MAX_RECOMMENDATIONS)}}
+
+
 def error_bars(names, colors):
     """The error types' bar trace (``y`` per step) and layout."""
     trace = {"type": "bar", "x": list(names), "marker": {"color": list(colors)}, "name": "errors"}
