@@ -37,3 +37,23 @@ def test_find_slices_lists_the_search_and_a_click_shows_the_slice(tmp_path):
         assert notes and top in notes[0]
     finally:
         ds.delete()
+
+
+def test_find_slices_on_a_segmentation_map(tmp_path):
+    from tests.test_error_map_tasks import segmentation_dataset
+
+    ds, _ = segmentation_dataset(tmp_path, n=64)
+    try:
+        compute_error_map(ds, eval_key="seg", level="samples", map_key="smap")
+        client = VectorClient(ds, panel_id="mapslices2").call("on_load")
+        client.call("on_find_slices")
+        rows = client.data["map_slices"]
+        direct = foo.get_operator("@error-atlas/error-atlas/compute_slices")(
+            ds, eval_key="seg", source="search")
+        assert rows and direct["metric"] == "mIoU"
+        assert [(r["description"], r["size"]) for r in rows] == \
+            [(r["description"], r["size"]) for r in direct["rows"]]
+        client.call("on_map_slice_row", row=0)
+        assert len(client.view()) == rows[0]["size"]
+    finally:
+        ds.delete()
