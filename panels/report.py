@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from datetime import datetime, timezone
 
-from ..operators import run_history, run_store
+from ..operators import compare_runs, run_history, run_store
 from ..operators.errors import EvaluationInputError
 from ..plugin import report_html as rh
 from . import report_extras, report_sections
@@ -69,6 +69,8 @@ def check(dataset, eval_key, compare_key=None):
     if compare_key == eval_key:
         raise EvaluationInputError("compare_key is the report's own run '%s': choose another "
                                    "run to compare with, or leave it empty." % eval_key)
+    if compare_key is not None:  # two tasks or two ground truths cannot be paired
+        compare_runs.check_pair(dataset, eval_key, compare_key)
 
 
 def write(doc, path):

@@ -10,7 +10,7 @@ number of thumbnails per group (``thumbs``).
 
 import numpy as np
 
-from ..operators import run_history, slices as slice_ops
+from ..operators import compare_runs, run_history, slices as slice_ops
 from ..plugin import classification as cls, errors, history, report_html as rh
 from ..plugin import slices as slice_engine
 from . import cluster_report, history_section, map_data, map_hover, map_tasks
@@ -190,43 +190,42 @@ def history_of_runs(doc, c, report):
 
 
 def comparison(doc, c, report):
-    """Side by side with a second run: headline metrics, their difference with a 95%
-    interval (Newcombe's, independent samples), per-class deltas, both curves."""
+    """Side by side with a second run, as :func:`..operators.compare_runs.compare_runs`
+    gives it: headline metrics, their difference with a paired bootstrap 95% interval
+    (the same resampled images for both runs), per-class deltas, both curves."""
     o = report.get("other")
     if o is None:
         return False
-    runs = {r["key"]: r for r in run_history.runs(c.dataset)}
-    a, b = runs.get(c.eval_key), runs.get(o.eval_key)
+    result = compare_runs.compare_runs(c.dataset, c.eval_key, o.eval_key)
     blocks = doc.section("comparison", "Comparison: %s against %s" % (o.eval_key, c.eval_key))
-    if a is None or b is None:
-        blocks.append(rh.paragraph("One of the runs has no finished record."))
-        return True
-    if (a["gt_field"], a["task"]) != (b["gt_field"], b["task"]):
-        blocks.append(rh.paragraph("**Warning:** the runs do not share their ground truth "
-                                   "(%s / %s): the differences compare different data." % (
-                                       a["gt_field"], b["gt_field"])))
-    t = history.table([a, b], baseline=a["key"])
+    num = lambda v: "-" if v is None else "%.3f" % v  # noqa: E731
     rows = []
-    for j, metric in enumerate(t["metrics"]):
-        if np.isnan(t["value"][:, j]).any():
+    for metric, m in result["metrics"].items():
+        if m["diff"] is None:
             continue
-        rows.append({"metric": metric, "a": t["value"][0, j], "b": t["value"][1, j],
-                     "delta": "%+.3f" % t["delta"][1, j],
-                     "ci": "[%+.3f, %+.3f]" % (t["delta_low"][1, j], t["delta_high"][1, j]),
-                     "verdict": "worse" if t["regression"][1, j] else
-                     ("better" if t["delta_low"][1, j] > 0 else "no clear difference"),
-                     "_size": abs(t["delta"][1, j]), "_headline": history.SEP not in metric})
-    head = [r for r in rows if r["_headline"]]
-    per = sorted((r for r in rows if not r["_headline"]), key=lambda r: -r["_size"])
+        ci = m["ci"]
+        rows.append({"metric": metric, "a": m["a"], "b": m["b"], "delta": "%+.3f" % m["diff"],
+                     "ci": "-" if not ci else "[%+.3f, %+.3f]" % tuple(ci),
+                     "verdict": "no clear difference" if not ci else
+                     ("worse" if ci[1] < 0 else "better" if ci[0] > 0 else "no clear difference")})
     columns = [("metric", "Metric"), ("a", c.eval_key), ("b", o.eval_key),
                ("delta", "Difference"), ("ci", "95% CI"), ("verdict", "Verdict")]
-    blocks.append(rh.paragraph("Each run at its own operating point; the interval treats the "
-                               "runs as independent samples (Wilson / Newcombe), so on the same "
-                               "images it is conservative."))
-    blocks.append(rh.table(columns, head, numeric={"a", "b"}))
+    blocks.append(rh.paragraph(
+        "On the %d %s both runs evaluated, each at its own operating point (the one of its "
+        "per-label fields). The interval of the difference is a paired bootstrap (%d "
+        "replicates, the same resampled %s for both runs, seed %d), as compare_runs gives it: "
+        "**worse** or **better** when it excludes 0." % (
+            result["num_units"], result["unit"], result["num_boot"], result["unit"],
+            result["seed"])))
+    blocks.append(rh.table(columns, rows, numeric={"a", "b"}))
+    per = [r for r in result["per_class"] if r["delta"] is not None]
     if per:
-        blocks.append("<h3>Per-class differences, largest first</h3>")
-        blocks.append(rh.table(columns, per[:30], numeric={"a", "b"}))
+        blocks.append("<h3>Per-class differences (%s), largest first</h3>" %
+                      rh.inline(result["per_class_metric"]))
+        blocks.append(rh.table([("class", "Class"), ("a", c.eval_key), ("b", o.eval_key),
+                                ("delta", "Difference")],
+                               [dict(r, a=num(r["a"]), b=num(r["b"]), delta="%+.3f" % r["delta"])
+                                for r in per[:30]]))
     ta, la = c.threshold_figure()
     tb, _ = o.threshold_figure()
     both = [dict(t, name="%s %s" % (c.eval_key, t["name"])) for t in ta] + \
@@ -234,7 +233,7 @@ def comparison(doc, c, report):
          for t in tb]
     blocks.append("<h3>Both runs against confidence (dotted: %s)</h3>" % rh.inline(o.eval_key))
     blocks.append(doc.figure(both, dict(la, shapes=[], annotations=[])))
-    doc.data["comparison"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    doc.data["comparison"] = rows
     return True
 
 

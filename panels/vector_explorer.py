@@ -52,6 +52,7 @@ import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
 from . import cluster_report, evaluation_explorer, map_hover, map_region, map_tasks, runs, selection
+from .map_slices import MapSlices
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
                        maps)
@@ -65,7 +66,7 @@ _panels = OrderedDict()  # panel id -> what this process last showed it
 _lock = threading.Lock()
 
 
-class VectorExplorer(foo.Panel):
+class VectorExplorer(MapSlices, foo.Panel):
     @property
     def config(self):
         return foo.PanelConfig(name="vector_explorer", label="Vector explorer",
@@ -167,6 +168,7 @@ class VectorExplorer(foo.Panel):
                 verdict=verdict, report=state.cluster_report_md or "",
                 classes=state.cluster_classes_md or "", layout=state.cluster_layout or {},
                 on_click=self.on_cluster_cell))
+        self.render_map_slices(ctx, panel)  # the automatic slices, under the clusters
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     def on_compute(self, ctx):

@@ -88,6 +88,16 @@ def test_detection_report_with_comparison_history_and_pdf(tmp_path):
             assert rows[c]["ap"] == ap
         recall = next(r for r in data["comparison"] if r["metric"] == "recall")
         assert recall["verdict"] == "worse"
+        # the comparison is compare_runs' (paired bootstrap on the same images), number for number
+        paired = foo.get_operator("@error-atlas/error-atlas/compare_runs")(
+            ds, eval_key="v1", compare_key="v2")
+        assert [r["metric"] for r in data["comparison"]] == list(paired["metrics"])
+        for row in data["comparison"]:
+            want = paired["metrics"][row["metric"]]
+            assert row["a"] == want["a"] and row["b"] == want["b"]
+            assert row["delta"] == "%+.3f" % want["diff"]
+            assert row["ci"] == "[%+.3f, %+.3f]" % tuple(want["ci"])
+            assert want["ci"][0] <= want["diff"] <= want["ci"][1]
         drawn, errors_seen, requests = open_in_chromium(out["path"], "detection")
         assert errors_seen == [] and requests == []
         assert drawn["figures"] == drawn["plots"] >= 8
