@@ -177,6 +177,18 @@ DEMO_RULES = (("mean_confidence_below", 0.6), ("volume_drop", 30.0),
               ("cluster_share_above", 0.35))
 
 
+def plugin_module(suffix):
+    """A module of the plugin as FiftyOne imported it (under its synthetic package name)."""
+    import importlib
+
+    foo.get_operator(OPERATOR)
+    found = [n for n in sys.modules if n.startswith("fiftyone.plugins.")
+             and n.endswith(".operators.detection_run")]
+    if not found:
+        sys.exit("Error: the plugin is not loaded: run `make setup`")
+    return importlib.import_module(found[0][:-len(".operators.detection_run")] + "." + suffix)
+
+
 def build_monitor(eval_dataset, args):
     """The production data set, its monitor against the evaluation's samples map, the demo's
     alert rules checked at the end of each simulated week, and the last week's drift."""

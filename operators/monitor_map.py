@@ -93,12 +93,17 @@ def period_features(view, map_key, source, workers=None):
         with workers_pool(workers) as pool:
             for s in range(0, len(todo), BATCH):
                 batch = todo[s:s + BATCH]
-                feats = list(pool.map(error_map._image_descriptor_file, [paths[i] for i in batch],
+                feats = list(pool.map(_descriptor_file, [paths[i] for i in batch],
                                       chunksize=8))
                 X[batch] = np.asarray(feats, dtype=np.float64)
                 labels_io.write_sample_values(dataset, [ids[i] for i in batch],
                                               {field: [X[i].tolist() for i in batch]})
     return X
+
+
+def _descriptor_file(path):
+    """The built-in descriptor of one image file, as ``compute_error_map`` computes it."""
+    return error_map._describe_file((path, None, True))[0]
 
 
 def drift(view, eval_dataset, map_key, permutations=monitoring.DRIFT_PERMUTATIONS, seed=0):

@@ -35,7 +35,8 @@ from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run, eval_target, run_store
 from ..plugin import coco
-from . import clicked_views, figures, history_section, sections, selection, task_explorer, texts
+from . import (clicked_views, figures, history_section, sections, selection, task_explorer, texts,
+               what_if)
 from .compare_section import CompareSection
 from .slices_section import SlicesSection
 from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
@@ -58,6 +59,7 @@ OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
 
 
 class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistorySection,
+                         what_if.WhatIfSection,
                          foo.Panel):
     @property
     def config(self):
@@ -125,6 +127,10 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         """The App changed the panel's state: redraw if the view moved since."""
         if _moved(ctx):
             self._refresh(ctx, self._choices(ctx))
+
+    def _what_if_run(self, ctx):
+        """The what-if section scores at the shown run's thresholds."""
+        return None, ctx.panel.state.eval_key
 
     def render(self, ctx):
         panel = types.Object()
@@ -210,6 +216,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         self.render_slices(ctx, panel, out)
         self.render_compare(ctx, panel, out)
         history_section.render(self, ctx, panel, "detection")
+        self.render_what_if(panel, state)
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     # -- choices -----------------------------------------------------------------

@@ -38,7 +38,7 @@ def _input(state, stack, name):
     return state.get(name) if hasattr(state, "get") else getattr(state, name, None)
 
 
-class ModelMonitor(foo.Panel):
+class ModelMonitor(what_if.WhatIfSection, foo.Panel):
     @property
     def config(self):
         return foo.PanelConfig(name="model_monitor", label="Model monitor", icon="monitor_heart",
@@ -263,39 +263,9 @@ class ModelMonitor(foo.Panel):
             F(name) == int(rows[int(row)]["cluster"]))
         ctx.ops.set_view(view)
 
-    def on_what_if(self, ctx):
-        try:
-            state = what_if.score_selected(ctx, monitoring.load_settings(ctx.dataset))
-        except EvaluationInputError as e:
-            ctx.ops.notify(str(e), variant="warning")
-            return
-        ctx.panel.state.set(state)
-        self._what_if_rows(ctx, state["what_if_threshold"])
-
-    def on_what_if_threshold(self, ctx):
-        value = ctx.params.get("value")
-        if value is None or not ctx.panel.state.what_if_ids:
-            return
-        ctx.panel.state.set({"what_if_threshold": float(value)})
-        self._what_if_rows(ctx, float(value))
-
-    def _what_if_rows(self, ctx, threshold):
-        rows = what_if.rows(ctx.dataset, ctx.panel.state.what_if_ids, threshold,
-                            ctx.panel.state.what_if_per_class or {})
-        ctx.panel.state.set({"what_if_rows": None, "what_if_row_images": [
-            r["image"] for r in rows]})
-        ctx.panel.data.set({"what_if_rows": rows})
-
-    def on_what_if_row(self, ctx):
-        ids = ctx.panel.state.what_if_ids or []
-        names = ctx.panel.state.what_if_row_images or []
-        row = ctx.params.get("row")
-        if row is None or not 0 <= int(row) < len(names):
-            return
-        paths = ctx.dataset.select(ids, ordered=True).values("filepath")
-        by_name = {p.rsplit("/", 1)[-1]: i for p, i in zip(paths, ids)}
-        if names[int(row)] in by_name:
-            ctx.ops.open_sample(id=by_name[names[int(row)]])
+    def _what_if_run(self, ctx):
+        """The what-if section scores at the monitor's error map's run's thresholds."""
+        return what_if.run_thresholds(monitoring.load_settings(ctx.dataset), ctx.dataset)
 
     def on_clear(self, ctx):
         ctx.ops.clear_view()
@@ -349,8 +319,7 @@ class ModelMonitor(foo.Panel):
         panel.list("recent", types.Object(), view=table)
         self._render_alerts(panel, state)
         self._render_drift(panel, state)
-        what_if.render(panel, state, self.on_what_if, self.on_what_if_threshold,
-                       self.on_what_if_row)
+        self.render_what_if(panel, state)
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2))
 
     def _render_alerts(self, panel, state):

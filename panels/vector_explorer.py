@@ -51,7 +51,8 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
-from . import cluster_report, evaluation_explorer, map_hover, map_region, map_tasks, runs, selection
+from . import (cluster_report, evaluation_explorer, map_hover, map_overlay, map_region, map_tasks,
+               runs, selection)
 from .map_slices import MapSlices
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
@@ -154,6 +155,8 @@ class VectorExplorer(MapSlices, foo.Panel):
         buttons.btn("more", label="More clusters", on_click=self.on_more_clusters)
         if state.tagged_md:
             panel.md(state.tagged_md, name="tagged_md")
+        if state.overlay_md:
+            panel.md(state.overlay_md, name="overlay_md")
         # the clusters' table and the chosen cluster's report are folding sections
         # drawn by components.js (ClusterTable, ClusterReport), as the evaluation
         # explorer's; their data are the panel data "clusters" and "cluster_plot"
@@ -213,6 +216,10 @@ class VectorExplorer(MapSlices, foo.Panel):
     def on_point_click(self, ctx):
         trace, i = ctx.params.get("trace_idx"), ctx.params.get("idx")
         if trace is None or i is None:
+            return
+        if trace == ctx.panel.state.overlay_index:  # the monitored period's images
+            map_overlay.on_click(ctx, ctx.panel.state.map_key, i)
+            ctx.ops.show_panel_output(self.render(ctx))
             return
         m = load(ctx.dataset, ctx.panel.state.map_key)
         idx = self._points(ctx, m, np.array([trace]), np.array([i]))
@@ -416,7 +423,7 @@ class VectorExplorer(MapSlices, foo.Panel):
         component over the plot, not by plotly); not the panel state: a state
         change makes the App save its spaces and reload its page query, which would
         compete with the grid's own queries for the new view."""
-        n = int(ctx.panel.state.n_groups)
+        n = int(ctx.panel.state.lit_index or ctx.panel.state.n_groups)
         memo = _memo(ctx.panel_id)
         memo["seq"] = memo.get("seq", 0) + 1
         memo["revision"] = "%s|%d" % (_revision(m, "%s|%s" % self._colour(ctx, m), idx), memo["seq"])
@@ -471,6 +478,9 @@ class VectorExplorer(MapSlices, foo.Panel):
             color_by = "error"  # e.g. a field deleted since it was chosen
         version = field_version(ctx.dataset) if color_by.startswith(FIELD) else None
         traces, _, _ = m.colouring(color_by, ev.classes, version)
+        # a monitored period's production images, over the groups, under "in view"
+        overlay = map_overlay.placed(ctx.dataset, map_key) if m.config.level == "samples" else None
+        extra = [map_overlay.trace(overlay, m.marker_size)] if overlay and overlay["ids"] else []
         memo = _memo(ctx.panel_id)
         with memo["lock"]:
             key = _view_key(ctx.view)
@@ -494,7 +504,8 @@ class VectorExplorer(MapSlices, foo.Panel):
         layout = dict(BASE_LAYOUT, height=520, dragmode=False, hovermode="closest",
                       uirevision=map_key,
                       # the groups' points change with the map and the colouring only
-                      datarevision="%s|%s|%s|%s" % (m.key[1], m.key[2], color_by, version),
+                      datarevision="%s|%s|%s|%s|%s" % (m.key[1], m.key[2], color_by, version,
+                                                      overlay and overlay["end"]),
                       margin={"t": 30, "r": 10, "b": 10, "l": 10},
                       xaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
                       yaxis={"visible": False, "range": [-0.02 * SCALE, 1.02 * SCALE]},
@@ -507,14 +518,16 @@ class VectorExplorer(MapSlices, foo.Panel):
         state = {"scatter": None, "clusters": None, "map_key": map_key,
                  "map_keys": maps(ctx.dataset), "color_by": color_by, "color_choices": choices,
                  "caption": caption, "ranking_note": cluster_report.ranking_note(m.summaries),
-                 "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces)}
+                 "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces),
+                 "overlay_index": len(traces) if extra else None,
+                 "lit_index": len(traces) + len(extra)}
         if new_map:
             state.update(cluster=None, cluster_md=None, tagged_md=None, cluster_report_md=None,
                          cluster_classes_md=None, cluster_op=None, cluster_layout=None,
-                         cluster_plot=None)
+                         cluster_plot=None, overlay_md=None)
         ctx.panel.state.set(state)
         lit = dict(m.highlight_trace(idx), revision=memo["revision"])
-        ctx.panel.data.set({"scatter": traces + [lit], "clusters": rows})
+        ctx.panel.data.set({"scatter": traces + extra + [lit], "clusters": rows})
 
 
 def _gone(ctx):

@@ -1,8 +1,11 @@
-"""The model monitor's "what if" section: score the grid's selected images, move a threshold.
+"""The "what if" section: score the grid's selected images, move a threshold.
 
+One section for the model monitor and the evaluation explorer
+(:class:`WhatIfSection`, which each panel mixes in and tells which run's
+thresholds apply: the monitor's error map's run, or the explorer's run).
 Thin over :mod:`..operators.score_images`: the images selected in the grid are
 scored with the dataset's default model (the demo's detector) at the
-thresholds of the monitor's evaluation run; the table lists every prediction
+thresholds of that evaluation run; the table lists every prediction
 with its confidence and whether it is shown at the slider's threshold, or
 "the model found nothing in this image"; a row opens the image in FiftyOne's
 modal with its ``what_if`` boxes.
@@ -31,13 +34,13 @@ def run_thresholds(settings, dataset):
     return name, ref.get_run_info(key).config.eval_key
 
 
-def score_selected(ctx, settings):
-    """Scores the selected images; returns the state for the section."""
+def score_selected(ctx, eval_dataset, eval_key):
+    """Scores the selected images at run ``eval_key``'s thresholds (on dataset
+    ``eval_dataset``, None: this one); returns the state for the section."""
     ids = list(ctx.selected or [])[:MAX_IMAGES]
     if not ids:
         raise EvaluationInputError("Select images in the grid first (up to %d)." % MAX_IMAGES)
     model = (ctx.dataset.info or {}).get(score_images.DEFAULT_MODEL_KEY)
-    eval_dataset, eval_key = run_thresholds(settings, ctx.dataset)
     out = score_images.score_images(ctx.dataset, model, sample_ids=ids, eval_key=eval_key,
                                     eval_dataset=eval_dataset)
     overall = out["thresholds"]["overall"]
@@ -75,3 +78,46 @@ def render(panel, state, on_score, on_threshold, on_row):
     for key, label in COLUMNS:
         table.add_column(key, label=label)
     panel.list("what_if_rows", types.Object(), view=table)
+
+
+class WhatIfSection:
+    """The section's callbacks; a panel mixing it in defines ``_what_if_run(ctx)``:
+    ``(eval dataset name or None, eval_key or None)`` whose thresholds apply."""
+
+    def on_what_if(self, ctx):
+        try:
+            state = score_selected(ctx, *self._what_if_run(ctx))
+        except EvaluationInputError as e:
+            ctx.ops.notify(str(e), variant="warning")
+            return
+        ctx.panel.state.set(state)
+        self._what_if_rows(ctx, state["what_if_threshold"])
+
+    def on_what_if_threshold(self, ctx):
+        value = ctx.params.get("value")
+        if value is None or not ctx.panel.state.what_if_ids:
+            return
+        ctx.panel.state.set({"what_if_threshold": float(value)})
+        self._what_if_rows(ctx, float(value))
+
+    def _what_if_rows(self, ctx, threshold):
+        out = rows(ctx.dataset, ctx.panel.state.what_if_ids, threshold,
+                   ctx.panel.state.what_if_per_class or {})
+        ctx.panel.state.set({"what_if_rows": None, "what_if_row_images": [
+            r["image"] for r in out]})
+        ctx.panel.data.set({"what_if_rows": out})
+
+    def on_what_if_row(self, ctx):
+        """A row opens its image in FiftyOne's modal."""
+        ids = ctx.panel.state.what_if_ids or []
+        names = ctx.panel.state.what_if_row_images or []
+        row = ctx.params.get("row")
+        if row is None or not 0 <= int(row) < len(names):
+            return
+        paths = ctx.dataset.select(ids, ordered=True).values("filepath")
+        by_name = {p.rsplit("/", 1)[-1]: i for p, i in zip(paths, ids)}
+        if names[int(row)] in by_name:
+            ctx.ops.open_sample(id=by_name[names[int(row)]])
+
+    def render_what_if(self, panel, state):
+        render(panel, state, self.on_what_if, self.on_what_if_threshold, self.on_what_if_row)

@@ -159,3 +159,41 @@ def test_the_monitor_what_if_section_scores_the_selection_and_moves_the_threshol
     assert all(r["shown"] == "yes" for r in client.data["what_if_rows"] if r["confidence"])
     client.call("on_what_if_row", row=0)
     assert any(r["operator_uri"].endswith("open_sample") for r in client.requests)
+
+
+def test_the_evaluation_explorer_what_if_section_scores_at_its_runs_thresholds(dataset):
+    """The same section in the evaluation explorer: the run shown there sets the
+    per-class thresholds the table marks, and the slider re-marks every row."""
+    from tests.test_panel_callbacks import PanelClient
+
+    client = PanelClient(dataset, panel="@error-atlas/error-atlas/evaluation_explorer")
+    client.call("on_load")
+    assert client.state["eval_key"] == "eval"
+    ids = dataset.skip(20).limit(3).values("id")
+    dataset.info = dict(dataset.info or {}, error_atlas_default_model=ENTRY)
+    dataset.save()
+    result = foo.execute_operator(client.panel, ctx=dict(
+        view=dataset.view(), selected=ids, params={
+            "__method__": "on_what_if", "panel_id": client.panel_id,
+            "panel_state": client.state}))
+    assert result.error is None, result.error
+    requests = result.executor.to_json()["requests"]
+    for r in requests:
+        if r["operator_uri"].endswith("patch_panel_state"):
+            client.state.update(r["params"]["state"])
+    rows = next(r["params"]["data"]["what_if_rows"] for r in requests
+                if r["operator_uri"].endswith("patch_panel_data") and
+                "what_if_rows" in r["params"]["data"])
+    saved = {"circle": 0.3, "square": 0.5, "star": 0.9}
+    assert client.state["what_if_per_class"] == saved
+    labels = dataset.select(ids, ordered=True).values("what_if")
+    assert len(rows) == sum(max(1, len(x.detections)) for x in labels)
+    scored = [r for r in rows if r["confidence"]]
+    assert any(r["label"] in saved for r in scored)
+    for r in scored:  # a class without a saved threshold falls back to the run's overall one
+        assert r["class_threshold"] == ("%.3f" % saved[r["label"]] if r["label"] in saved else "")
+    output = next(r["params"]["output"] for r in requests
+                  if r["operator_uri"].endswith("show_panel_output"))
+    assert "what_if_threshold" in output["type"]["properties"]
+    client.call("on_what_if_threshold", value=1.01)
+    assert all(r["shown"] == "no" for r in client.data["what_if_rows"] if r["confidence"])
