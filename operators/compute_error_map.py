@@ -44,7 +44,7 @@ class ComputeErrorMap(foo.Operator):
 
     def resolve_input(self, ctx):
         inputs = types.Object()
-        runs = [k for k in ctx.dataset.list_evaluations()
+        runs = [k for k in detection_run.run_store.evaluation_keys(ctx.dataset)
                 if detection_run.analysis_run_key(k) in ctx.dataset.list_runs()]
         if not runs:
             inputs.view("none", types.Warning(

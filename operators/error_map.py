@@ -17,6 +17,7 @@ import base64
 import io
 import itertools
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -24,7 +25,7 @@ import fiftyone.core.fields as fof
 
 from ..plugin import clustering, clusters, descriptors, errors as engine_errors
 from ..plugin.workers import pool as workers_pool
-from . import detection_run, labels_io, map_outcomes
+from . import detection_run, labels_io, map_outcomes, run_store
 from .errors import EvaluationInputError
 
 SOURCES = ("descriptor",)
@@ -60,14 +61,14 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     dataset = view._dataset
     _check(dataset, eval_key, level, embeddings, num_clusters, map_key)
     task = detection_run.run_store.run_task(dataset, eval_key)
-    info = dataset.get_evaluation_info(eval_key).config
+    info = _run_config(dataset, eval_key)
     if task == "detection":
         ev = detection_run.load_analysis(dataset, eval_key)
         meta = detection_run.analysis_info(dataset, eval_key)
         assessment = ev.assess(info.iou, meta["confidence"])
         points, classes = _points(ev, assessment, level), ev.classes
         sample_ids = ev.image_ids
-    else:  # classification, segmentation: samples, their error types and failures
+    else:  # classification, multi-label, segmentation: samples, their error types, failures
         points, classes = map_outcomes.sample_points(dataset, eval_key)
         sample_ids = points["ids"]
     eval_view = dataset.select(sample_ids.tolist(), ordered=True)
@@ -144,17 +145,21 @@ def load_error_map(dataset, map_key):
 
 # -- steps ----------------------------------------------------------------------
 
+def _run_config(dataset, eval_key):
+    """The evaluation's config (``pred_field``, ``gt_field``, detection's ``iou``):
+    FiftyOne's, or for a multi-label run (none) the fields of its request."""
+    if dataset.has_evaluation(eval_key):
+        return dataset.get_evaluation_info(eval_key).config
+    pred_field, gt_field = run_store.run_fields(dataset, eval_key)
+    return SimpleNamespace(pred_field=pred_field, gt_field=gt_field, iou=None)
+
+
 def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
-    if detection_run.run_status(dataset, eval_key) is not None and \
-            detection_run.run_store.run_task(dataset, eval_key) == "multilabel":
-        raise EvaluationInputError(
-            "Run '%s' is a multi-label evaluation: error maps of multi-label runs are not "
-            "available yet. Map a detection, classification or segmentation run." % eval_key)
-    if not dataset.has_evaluation(eval_key) or \
-            detection_run.analysis_run_key(eval_key) not in dataset.list_runs():
+    keys = run_store.evaluation_keys(dataset)
+    if eval_key not in keys or run_store.analysis_run_key(eval_key) not in dataset.list_runs():
         raise EvaluationInputError(
             "No evaluate_model run with eval_key '%s' on this dataset. Run evaluate_model first "
-            "(runs: %s)." % (eval_key, ", ".join(dataset.list_evaluations()) or "none"))
+            "(runs: %s)." % (eval_key, ", ".join(keys) or "none"))
     if level not in LEVELS:
         raise EvaluationInputError("level must be 'samples' or 'objects', not %r." % level)
     map_outcomes.check_level(detection_run.run_store.run_task(dataset, eval_key), level, eval_key)
@@ -182,8 +187,7 @@ def _map_fields(dataset, eval_key, map_key):
     """Every sample field and label attribute an error map ``map_key`` may write."""
     names = [map_key + "_cluster", *grid_fields(map_key)]
     paths = names + [map_key + "_embedding"]
-    config = dataset.get_evaluation_info(eval_key).config
-    for f in (getattr(config, "pred_field", None), getattr(config, "gt_field", None)):
+    for f in run_store.run_fields(dataset, eval_key):
         if f:
             paths += ["%s.detections.%s" % (f, name) for name in names]
     return paths
@@ -460,7 +464,7 @@ def _register_visualizations(dataset, eval_view, config, points, xy, level, map_
 
 def _start_run(dataset, map_key, eval_key, level, embeddings):
     key = map_run_key(map_key)
-    info = dataset.get_evaluation_info(eval_key).config
+    info = _run_config(dataset, eval_key)
     if key in dataset.list_runs():
         old = dataset.get_run_info(key).config
         same = (old.eval_key, old.level, old.embeddings) == (eval_key, level, embeddings)

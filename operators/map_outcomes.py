@@ -1,4 +1,4 @@
-"""What an error map needs from a classification or semantic segmentation run, per sample.
+"""What an error map needs from a classification, multi-label or segmentation run, per sample.
 
 The map's embedding, projection, clustering and statistics are task-neutral
 (:mod:`.error_map`); what differs by task is which samples are evaluated, the
@@ -12,6 +12,14 @@ a run, dispatching once on its task (detection's points stay in
   ``confused``, ``abstained``, ``low_margin``, ``label_suspect``); every type
   but ``correct`` is a failure (``low_margin`` is a right answer the model
   nearly got wrong); a sample's class is its true class;
+- multi-label: every evaluated sample, coloured by its error type at the
+  run's confidence threshold (the value of ``<key>_error``: ``correct``, the
+  exact set of true classes; ``missed``, true classes left out and none
+  extra; ``spurious``, extra classes and none left out; ``confused``, both);
+  every type but ``correct`` is a failure; a sample's class is the one it
+  gets most wrong (:func:`multilabel_class`); images with more true classes
+  have more to miss, so each is measured against the failure rate of images
+  with as many true classes;
 - segmentation: every evaluated image; it fails when its mean IoU
   (``<key>_miou``) is below :data:`FAIL_BELOW_MIOU`, and is then coloured by
   its dominant error (``<key>_error``: ``missed_region``, ``false_region``,
@@ -27,7 +35,7 @@ failure of some type): a task's types are passed as their positions in
 
 import numpy as np
 
-from ..plugin import classification, segmentation
+from ..plugin import classification, multilabel, segmentation
 from ..plugin.errors import ERROR_TYPES as ENGINE_TYPES
 from . import run_store, segmentation_run
 from .errors import EvaluationInputError
@@ -35,11 +43,12 @@ from .errors import EvaluationInputError
 #: Each task's error types, ``correct`` first (a point's code is its position).
 ERROR_TYPES = {
     "classification": tuple(classification.ERROR_TYPES),
+    "multilabel": tuple(multilabel.ERROR_TYPES),
     "segmentation": ("correct",) + tuple(segmentation.ERROR_KINDS),
 }
 #: The levels each task maps (detection: :data:`.error_map.LEVELS`).
 LEVELS = {"detection": ("samples", "objects"), "classification": ("samples",),
-          "segmentation": ("samples",)}
+          "multilabel": ("samples",), "segmentation": ("samples",)}
 #: A segmentation image below this mean IoU over its classes is a failure.
 FAIL_BELOW_MIOU = 0.5
 #: Phrases of the clusters' error types ("mostly confused predictions").
@@ -48,7 +57,10 @@ PHRASES = {
     "low_margin": "low-margin predictions", "label_suspect": "suspected label errors",
     "missed_region": "missed regions", "false_region": "false regions",
     "confused_region": "confused regions", "boundary": "boundary errors",
+    "missed": "missed classes", "spurious": "spurious classes",
 }
+#: A task's own phrase where its type shares a name with another task's.
+TASK_PHRASES = {"multilabel": {"confused": "missed and spurious classes"}}
 
 
 def levels(task):
@@ -72,6 +84,8 @@ def sample_points(dataset, eval_key):
     task = run_store.run_task(dataset, eval_key)
     if task == "classification":
         points, classes = _classification(dataset, eval_key)
+    elif task == "multilabel":
+        points, classes = _multilabel(dataset, eval_key)
     elif task == "segmentation":
         points, classes = _segmentation(dataset, eval_key)
     else:
@@ -89,6 +103,36 @@ def _classification(dataset, eval_key):
     code = ev.assess(confidence).error.astype(np.int64)
     return {"ids": np.asarray(ev.sample_ids, dtype=str), "label": ev.gt_label.astype(np.int64),
             "code": code, "score": ev.pred_score.astype(np.float64)}, list(ev.classes)
+
+
+def _multilabel(dataset, eval_key):
+    ev = run_store.load_analysis(dataset, eval_key)
+    confidence = run_store.analysis_info(dataset, eval_key)["confidence"]
+    a = ev.assess(confidence)
+    label, score = multilabel_class(ev.gt, ev.scores, a.predicted)
+    return {"ids": np.asarray(ev.sample_ids, dtype=str), "label": label,
+            "code": a.error.astype(np.int64), "score": score,
+            "objects": ev.gt.sum(axis=1)}, list(ev.classes)
+
+
+def multilabel_class(gt, scores, predicted):
+    """``(label, score)`` per sample: the class it gets most wrong and its
+    confidence (NaN when not predicted). A missed true class first (the least
+    confident), else a spurious class (the most confident), else for a correct
+    sample the true class nearest to being missed (the least confident); -1
+    for a sample with no true and no predicted class."""
+    s = np.nan_to_num(scores, nan=-1.0)
+    missed, spurious = gt & ~predicted, predicted & ~gt
+    n = len(gt)
+    label = np.full(n, -1, dtype=np.int64)
+    for mask, pick in ((gt, np.argmin), (spurious, np.argmax), (missed, np.argmin)):
+        rows = mask.any(axis=1)  # later rules take precedence
+        ranked = np.where(mask, s, np.inf if pick is np.argmin else -np.inf)
+        label[rows] = pick(ranked[rows], axis=1)
+    score = np.full(n, np.nan)
+    has = label >= 0
+    score[has] = scores[np.flatnonzero(has), label[has]]
+    return label, score
 
 
 def _segmentation(dataset, eval_key):
@@ -121,7 +165,8 @@ def relabel(summaries, task):
     from ..plugin import descriptions
 
     engine_phrases = getattr(descriptions, "_ERROR_PHRASES", {})
-    swaps = [(engine_phrases.get(ENGINE_TYPES[j], ENGINE_TYPES[j]), PHRASES.get(n, n))
+    phrases = dict(PHRASES, **TASK_PHRASES.get(task, {}))
+    swaps = [(engine_phrases.get(ENGINE_TYPES[j], ENGINE_TYPES[j]), phrases.get(n, n))
              for j, n in enumerate(names) if j]
     for s in summaries:
         counts = s.error_counts

@@ -118,6 +118,18 @@ def run_fields(dataset, eval_key):
     return request.get("pred_field"), request.get("gt_field")
 
 
+def evaluation_keys(dataset):
+    """Keys of every evaluation on the dataset: FiftyOne's evaluations and the
+    ``evaluate_model`` runs that have none (multi-label: the analysis run is the run)."""
+    keys = list(dataset.list_evaluations())
+    for run in dataset.list_runs():
+        key = run[len("error_atlas_"):]
+        if run.startswith("error_atlas_") and key not in keys and \
+                getattr(dataset.get_run_info(run).config, "kind", None) == "multilabel":
+            keys.append(key)
+    return keys
+
+
 def run_view(dataset, eval_key):
     """The view an ``evaluate_model`` run evaluated (finished or not)."""
     if dataset.has_evaluation(eval_key):

@@ -42,7 +42,7 @@ _lock = threading.Lock()
 def drop_orphans(dataset):
     """Deletes the error maps (fields, run and brain runs) of evaluations deleted since:
     ``dataset.delete_evaluation`` knows nothing of them. Returns their keys."""
-    evaluations = set(dataset.list_evaluations())
+    evaluations = set(run_store.evaluation_keys(dataset))
     dropped = []
     for run in dataset.list_runs():
         if run.startswith("error_map_"):
@@ -56,7 +56,7 @@ def drop_orphans(dataset):
 def maps(dataset):
     """Completed error maps of existing evaluations on the dataset, oldest first."""
     found = []
-    evaluations = set(dataset.list_evaluations())
+    evaluations = set(run_store.evaluation_keys(dataset))
     for run in dataset.list_runs():
         if run.startswith("error_map_"):
             info = dataset.get_run_info(run)
@@ -97,10 +97,12 @@ SHARED = ("classification", "localization", "both")
 OBJECT_OF = "object of a %s error"
 
 
-# the error types of classification and segmentation maps (operators/map_outcomes.py)
+# the error types of classification, multi-label and segmentation maps
+# (operators/map_outcomes.py)
 TASK_COLORS = {
     "correct": COLORS["correct"], "confused": "#9467bd", "abstained": "#1f77b4",
     "low_margin": "#ff7f0e", "label_suspect": "#d62728",
+    "missed": "#1f77b4", "spurious": "#d62728",
     "missed_region": "#1f77b4", "false_region": "#d62728", "confused_region": "#9467bd",
     "boundary": "#ff7f0e",
 }
@@ -147,7 +149,7 @@ def field_choices(dataset):
     fields this plugin writes (``<eval_key>_tp/_fp/_fn``, ``<map_key>_cluster``,
     ``_x``, ``_y`` and ``_embedding``)."""
     own = {"id", "filepath"}
-    for key in dataset.list_evaluations():
+    for key in run_store.evaluation_keys(dataset):
         own.update(key + s for s in ("_tp", "_fp", "_fn"))
     for run in dataset.list_runs():
         if run.startswith("error_map_"):

@@ -1,6 +1,6 @@
-"""The vector explorer's task-specific answers for maps of classification and
-segmentation runs: their classes, a chosen cluster's numbers and confusion
-sub-matrix, a cell's samples, and a hovered point's card.
+"""The vector explorer's task-specific answers for maps of classification,
+multi-label and segmentation runs: their classes, a chosen cluster's numbers
+and confusion sub-matrix, a cell's samples, and a hovered point's card.
 
 Detection maps keep theirs in :mod:`.cluster_report` and :mod:`.map_hover`;
 :func:`analysis` dispatches once on the map's task. A cluster of a
@@ -11,7 +11,7 @@ and **Below threshold**), and a cell shows exactly its samples. A cluster of
 a segmentation map is a set of images: its pixel confusion is the sum of its
 images' (every prediction, no threshold), with per-class IoU, precision and
 recall next to the whole set's, and a cell shows the cluster's images holding
-that confusion, most such pixels first.
+that confusion, most such pixels first. Multi-label maps: :mod:`.map_multilabel`.
 """
 
 import os
@@ -19,8 +19,8 @@ import os
 import numpy as np
 
 from ..operators import map_outcomes, run_store, segmentation_run
-from ..plugin import classification, segmentation
-from . import cluster_report, map_hover, texts
+from ..plugin import classification, multilabel, segmentation
+from . import cluster_report, map_hover, map_multilabel, texts
 
 UNLABELED = "Unlabeled"
 
@@ -43,10 +43,11 @@ def analysis(dataset, m):
 
 def operating_confidence(dataset, m, ev, saved):
     """``(confidence, source)``: the evaluation explorer's when it shows this run,
-    else the run's maximum-F1 confidence (classification) or none (segmentation)."""
+    else the run's maximum-F1 confidence (classification, multi-label: micro F1) or none
+    (segmentation)."""
     if saved and saved.get("eval_key") == m.config.eval_key and saved.get("confidence") is not None:
         return float(saved["confidence"]), "the evaluation explorer's operating point"
-    if isinstance(ev, classification.Evaluation):
+    if isinstance(ev, (classification.Evaluation, multilabel.Evaluation)):
         best = ev.optimal_thresholds()["overall"]
         return best, "optimal confidence"
     return None, "every prediction"
@@ -54,7 +55,7 @@ def operating_confidence(dataset, m, ev, saved):
 
 def _rows(ev, m, members):
     """Positions in the evaluation's arrays of the map's points ``members``."""
-    if isinstance(ev, classification.Evaluation):
+    if isinstance(ev, (classification.Evaluation, multilabel.Evaluation)):
         order = np.argsort(ev.sample_ids)
         ids = m.arrays["ids"][members]
         return order[np.searchsorted(ev.sample_ids[order], ids)]
@@ -72,7 +73,15 @@ def cluster(dataset, m, members, saved):
         figure = cluster_report.confusion_figure(_square(sub), ev.classes, col_extra=classification.BELOW)
         return dict(op={"iou": None, "confidence": confidence},
                     report_md=_classification_md(sub, whole, confidence, source),
-                    rows=_class_rows(ev.classes, sub, whole), figure=figure)
+                    rows=_class_rows(ev.classes, _counts(sub), _counts(whole)), figure=figure)
+    if isinstance(ev, multilabel.Evaluation):
+        sub = map_multilabel.subset(ev, rows)
+        figure = cluster_report.confusion_figure(_square(sub.class_confusion(confidence)),
+                                                 ev.classes, col_extra=map_multilabel.MISSED)
+        return dict(op={"iou": None, "confidence": confidence},
+                    report_md=map_multilabel.report_md(sub, ev, confidence, source),
+                    rows=_class_rows(ev.classes, map_multilabel.counts(sub, confidence),
+                                     map_multilabel.counts(ev, confidence)), figure=figure)
     sub = ev.image_confusions(rows).sum(axis=0)
     figure = cluster_report.confusion_figure(_square(sub), ev.classes, col_extra=UNLABELED)
     return dict(op={"iou": None, "confidence": None},
@@ -83,13 +92,17 @@ def cluster(dataset, m, members, saved):
 def cell(dataset, m, members, op, true_name, pred_name):
     """Point indices (among ``members``) of a cluster's confusion cell, most relevant first."""
     ev = analysis(dataset, m)
-    below = classification.BELOW if isinstance(ev, classification.Evaluation) else UNLABELED
+    below = classification.BELOW if isinstance(ev, classification.Evaluation) else \
+        map_multilabel.MISSED if isinstance(ev, multilabel.Evaluation) else UNLABELED
     row = cluster_report.cell_index(true_name, ev.classes, None)
     col = cluster_report.cell_index(pred_name, ev.classes, below)
     if row is None or col is None or row >= len(ev.classes):
         return np.zeros(0, np.int64)
     members = np.asarray(members, dtype=np.int64)
     rows = _rows(ev, m, members)
+    if isinstance(ev, multilabel.Evaluation):
+        return map_multilabel.cell(map_multilabel.subset(ev, rows), members,
+                                   op.get("confidence"), row, col)
     if isinstance(ev, classification.Evaluation):
         predicted = ev.assess(op.get("confidence")).predicted[rows]
         return members[(ev.gt_label[rows] == row) & (predicted == col)]
@@ -116,10 +129,11 @@ def _counts(confusion):
     return tp, confusion[:, :K].sum(axis=0) - tp, confusion.sum(axis=1) - tp
 
 
-def _class_rows(classes, sub, whole):
-    """Per class in the cluster: TP (right), FP (predicted for another class), FN
-    (confused or abstained), precision / recall / F1 next to the whole set's."""
-    (tp, fp, fn), (wtp, wfp, wfn) = _counts(sub), _counts(whole)
+def _class_rows(classes, counts, whole):
+    """Per class in the cluster, from its ``(tp, fp, fn)`` and the whole set's: TP,
+    FP, FN (classification: right, predicted for another class, confused or
+    abstained), precision / recall / F1 next to the whole set's."""
+    (tp, fp, fn), (wtp, wfp, wfn) = counts, whole
     p, r, f1 = cluster_report.prf(tp, fp, fn)
     wp, wr, wf1 = cluster_report.prf(wtp, wfp, wfn)
     errors = fp + fn
@@ -170,13 +184,25 @@ def _pixel_classes_md(ev, sub):
     return "\n".join(lines)
 
 
+def _run_confidence(dataset, m):
+    """The run's own threshold (the map's colours), read once per map."""
+    if not hasattr(m, "run_confidence"):
+        m.run_confidence = run_store.analysis_info(dataset, m.config.eval_key)["confidence"]
+    return m.run_confidence
+
+
 def hover(dataset, m, i):
     """The card of point ``i``: ``{"lines", "thumbnail"}``."""
     sample = dataset[str(m.arrays["ids"][i])]
     key = m.config.eval_key
     error = m.arrays["error"][i]
     lines = ["image " + os.path.basename(sample.filepath)]
-    if task(dataset, m) == "classification":
+    map_task = task(dataset, m)
+    if map_task == "multilabel":
+        ev = analysis(dataset, m)
+        row = int(_rows(ev, m, np.array([i]))[0])
+        lines += map_multilabel.hover_lines(ev, row, _run_confidence(dataset, m), error)
+    elif map_task == "classification":
         gt, pred = sample[m.config.gt_field], sample[m.config.pred_field]
         conf = getattr(pred, "confidence", None)
         lines.append("truth %s · predicted %s%s" % (
