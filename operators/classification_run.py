@@ -22,7 +22,7 @@ import fiftyone.core.labels as fol
 import fiftyone.utils.eval.classification as fouc
 
 from ..plugin import classification, history, scores
-from . import classification_io, labels_io, run_store
+from . import classification_inputs as inputs, classification_io, labels_io, run_store
 from .errors import EvaluationInputError
 
 TASK = "classification"
@@ -123,15 +123,7 @@ def error_fields(eval_key):
 # -- validation ---------------------------------------------------------------
 
 def _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing):
-    run_store.check_view(view, pred_field)
-    check_classification_field(view, pred_field, "predictions")
-    check_classification_field(view, gt_field, "ground truth")
-    if pred_field == gt_field:
-        raise EvaluationInputError("pred_field and gt_field are both '%s': choose two different "
-                                   "fields." % pred_field)
-    run_store.check_key_name(eval_key)
-    if confidence is not None and not 0 <= float(confidence) <= 1:
-        raise EvaluationInputError("The confidence threshold must be in [0, 1]; got %r." % confidence)
+    inputs.check_request(view, pred_field, gt_field, eval_key, confidence, fol.Classification)
     if isinstance(k, bool) or not float(k).is_integer() or k < 1:
         raise EvaluationInputError("k (top-k accuracy) must be a positive whole number, e.g. 5; "
                                    "got %r." % (k,))
@@ -144,26 +136,12 @@ def _check_request(view, pred_field, gt_field, eval_key, confidence, k, missing)
 
 def check_classification_field(view, name, role):
     """Raises a clear error unless ``name`` is a Classification field of ``view``."""
-    schema = view.get_field_schema()
-    choices = ", ".join(classification_fields(view)) or "none"
-    if not name:
-        raise EvaluationInputError("Choose the %s field (a Classification field)." % role)
-    if name not in schema:
-        raise EvaluationInputError("%s field '%s' does not exist on this dataset. Classification "
-                                   "fields: %s." % (role.capitalize(), name, choices))
-    doc_type = getattr(schema[name], "document_type", None)
-    if doc_type is not fol.Classification:
-        kind = doc_type.__name__ if doc_type else type(schema[name]).__name__
-        raise EvaluationInputError(
-            "%s field '%s' holds %s, but a classification evaluation compares fo.Classification "
-            "fields (one label per image). Classification fields: %s." % (
-                role.capitalize(), name, kind, choices))
+    inputs.check_label_field(view, name, role, fol.Classification)
 
 
 def classification_fields(view):
     """Names of the top-level Classification fields of a collection."""
-    return [name for name, f in view.get_field_schema().items()
-            if getattr(f, "document_type", None) is fol.Classification]
+    return inputs.label_fields(view, fol.Classification)
 
 
 def _read(view, pred_field, gt_field, classes, value_paths=()):
@@ -172,12 +150,10 @@ def _read(view, pred_field, gt_field, classes, value_paths=()):
     ``values()`` and the checks of :func:`_classes`. On a whole dataset, the
     same pass reads the samples' sizes and which hold ``value_paths``."""
     dataset = view._dataset
-    declared = classes or dataset.classes.get(gt_field) or dataset.default_classes
-    if declared:
-        class_list = list(dict.fromkeys(declared))
-    else:
-        seen = set(view.distinct(gt_field + ".label")) | set(view.distinct(pred_field + ".label"))
-        class_list = sorted(seen)
+    declared = inputs.declared_classes(view, gt_field, classes)
+    seen = () if declared else \
+        set(view.distinct(gt_field + ".label")) | set(view.distinct(pred_field + ".label"))
+    class_list = inputs.class_list(declared, seen)
     labels = None
     if class_list and "" not in class_list:
         labels = classification_io.read_arrays(view, pred_field, gt_field, class_list,
@@ -193,7 +169,7 @@ def _read(view, pred_field, gt_field, classes, value_paths=()):
     gt_count = np.bincount(labels.gt[labels.gt >= 0], minlength=len(class_list))
     pred_count = np.bincount(labels.pred[labels.pred >= 0], minlength=len(class_list))
     only_pred = sorted(c for c, g, p in zip(class_list, gt_count, pred_count) if p and not g)
-    return labels, class_list, _only_pred_warning(only_pred)
+    return labels, class_list, inputs.only_pred_warning(only_pred)
 
 
 def _read_values(view, pred_field, gt_field):
@@ -203,44 +179,26 @@ def _read_values(view, pred_field, gt_field):
     return dict(zip(keys, view.values(paths)))
 
 
-def _only_pred_warning(only_pred):
-    if not only_pred:
-        return []
-    return ["Classes only in predictions (no ground truth, so no recall; every such "
-            "prediction is wrong): %s" % ", ".join(only_pred)]
-
-
 def _classes(view, labels, pred_field, gt_field, classes):
     """The class list: ``classes``, the field's or dataset's classes, or the labels seen."""
     warnings = []
     for field, key, ids in ((gt_field, "gt_label", "gt_id"), (pred_field, "pred_label", "pred_id")):
-        empty = [i for i, l in zip(labels[ids], labels[key]) if i is not None and not l]
-        if empty:
-            raise EvaluationInputError(
-                "%d labels in '%s' have no `label` (e.g. label id %s). Give every "
-                "Classification a class name, or remove the empty ones." % (
-                    len(empty), field, empty[0]))
+        inputs.refuse_unnamed(field, labels[ids], labels[key])
     seen_gt = {l for l in labels["gt_label"] if l}
     seen_pred = {l for l in labels["pred_label"] if l}
     if not seen_gt:
         raise EvaluationInputError(
             "No sample in this view has a ground-truth label in '%s': nothing to evaluate. "
             "Choose the view or field holding the labels." % gt_field)
-    dataset = view._dataset
-    declared = classes or dataset.classes.get(gt_field) or dataset.default_classes
+    declared = inputs.declared_classes(view, gt_field, classes)
     if not declared and any(l is not None for l in labels["logits"]):
         raise EvaluationInputError(
             "The predictions in '%s' have logits, but no class list says which class each "
             "logit is: pass classes=[...] in logit order, or set dataset.default_classes (or "
             "dataset.classes['%s'])." % (pred_field, gt_field))
-    class_list = list(dict.fromkeys(declared)) if declared else sorted(seen_gt | seen_pred)
-    outside = sorted((seen_gt | seen_pred) - set(class_list))
-    if outside:
-        raise EvaluationInputError(
-            "Labels %s are not in the class list %s (from %s). Pass classes=[...] with every "
-            "class, or fix the labels." % (outside[:5], class_list[:10], "classes" if classes else
-                                           "the dataset's classes"))
-    warnings.extend(_only_pred_warning(sorted(seen_pred - seen_gt)))
+    class_list = inputs.class_list(declared, seen_gt | seen_pred)
+    inputs.check_in_classes(seen_gt | seen_pred, class_list, classes)
+    warnings.extend(inputs.only_pred_warning(sorted(seen_pred - seen_gt)))
     return class_list, warnings
 
 
@@ -290,12 +248,8 @@ def _checked_rows(labels, class_list, pred_field, gt_field, warnings):
                                        "model outputs." % pred_field)
     score = labels.confidence[rows]
     bad = has & labels.has_confidence[rows] & ~((score >= 0) & (score <= 1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise EvaluationInputError(
-            "%d predictions in '%s' have a confidence that is NaN or outside [0, 1] (e.g. label "
-            "id %s: %s). Store probabilities (e.g. softmax outputs) as confidence." % (
-                int(bad.sum()), pred_field, labels.pred_id[rows[i]], float(score[i])))
+    inputs.refuse_bad_confidences(pred_field, bad, score, lambda i: labels.pred_id[rows[i]],
+                                  "softmax")
     return rows, rows.size == labels.gt.size
 
 

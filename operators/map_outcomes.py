@@ -73,7 +73,8 @@ def check_level(task, level, eval_key):
     if level not in levels(task):
         raise EvaluationInputError(
             "Run '%s' is a %s evaluation: its error map is at sample level (one point per "
-            "image), there are no objects to map. Use level='samples'." % (eval_key, task))
+            "image), there are no objects to map. Use level='samples'." % (
+                eval_key, "multi-label" if task == "multilabel" else task))
 
 
 def sample_points(dataset, eval_key):

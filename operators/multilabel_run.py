@@ -23,7 +23,7 @@ import fiftyone.core.labels as fol
 import fiftyone.core.view as fov
 
 from ..plugin import history, multilabel
-from . import labels_io, run_store
+from . import classification_inputs as inputs, labels_io, run_store
 from .errors import EvaluationInputError
 
 TASK = "multilabel"
@@ -100,40 +100,18 @@ def written_fields(eval_key, pred_field, gt_field):
 
 def classifications_fields(view):
     """Names of the top-level Classifications fields of a collection."""
-    return [name for name, f in view.get_field_schema().items()
-            if getattr(f, "document_type", None) is fol.Classifications]
+    return inputs.label_fields(view, fol.Classifications)
 
 
 def check_classifications_field(view, name, role):
     """Raises a clear error unless ``name`` is a Classifications field of ``view``."""
-    schema = view.get_field_schema()
-    choices = ", ".join(classifications_fields(view)) or "none"
-    if not name:
-        raise EvaluationInputError("Choose the %s field (a Classifications field)." % role)
-    if name not in schema:
-        raise EvaluationInputError("%s field '%s' does not exist on this dataset. Classifications "
-                                   "fields: %s." % (role.capitalize(), name, choices))
-    doc_type = getattr(schema[name], "document_type", None)
-    if doc_type is not fol.Classifications:
-        kind = doc_type.__name__ if doc_type else type(schema[name]).__name__
-        raise EvaluationInputError(
-            "%s field '%s' holds %s, but a multi-label evaluation compares fo.Classifications "
-            "fields (any number of classes per image). Classifications fields: %s." % (
-                role.capitalize(), name, kind, choices))
+    inputs.check_label_field(view, name, role, fol.Classifications)
 
 
 # -- validation and reading ---------------------------------------------------
 
 def _check_request(view, pred_field, gt_field, eval_key, confidence):
-    run_store.check_view(view, pred_field)
-    check_classifications_field(view, pred_field, "predictions")
-    check_classifications_field(view, gt_field, "ground truth")
-    if pred_field == gt_field:
-        raise EvaluationInputError("pred_field and gt_field are both '%s': choose two different "
-                                   "fields." % pred_field)
-    run_store.check_key_name(eval_key)
-    if confidence is not None and not 0 <= float(confidence) <= 1:
-        raise EvaluationInputError("The confidence threshold must be in [0, 1]; got %r." % confidence)
+    inputs.check_request(view, pred_field, gt_field, eval_key, confidence, fol.Classifications)
     run_store.check_eval_key(view._dataset, eval_key,
                              written_fields(eval_key, pred_field, gt_field))
 
@@ -163,12 +141,7 @@ def _read(view, field, with_confidence):
 def _classes(view, gts, preds, gt_field, pred_field, classes, has_gt, warnings):
     """The class list: ``classes``, the field's or dataset's classes, or the labels seen."""
     for table in (gts, preds):
-        empty = [i for i, l in zip(table.ids, table.label) if not l]
-        if empty:
-            raise EvaluationInputError(
-                "%d labels in '%s' have no `label` (e.g. label id %s). Give every "
-                "Classification a class name, or remove the empty ones." % (
-                    len(empty), table.field, empty[0]))
+        inputs.refuse_unnamed(table.field, table.ids, table.label)
     if not has_gt.any():
         raise EvaluationInputError(
             "No sample in this view has ground truth in '%s': nothing to evaluate. Choose the "
@@ -178,23 +151,14 @@ def _classes(view, gts, preds, gt_field, pred_field, classes, has_gt, warnings):
                         "fo.Classifications() is a sample with no class)." % (
                             int((~has_gt).sum()), gt_field))
     seen_gt, seen_pred = set(gts.label), set(preds.label)
-    dataset = view._dataset
-    declared = classes or dataset.classes.get(gt_field) or dataset.default_classes
-    class_list = list(dict.fromkeys(declared)) if declared else sorted(seen_gt | seen_pred)
+    class_list = inputs.class_list(inputs.declared_classes(view, gt_field, classes),
+                                   seen_gt | seen_pred)
     if not class_list:
         raise EvaluationInputError(
             "Neither '%s' nor '%s' holds any label, and no class list is set: pass classes=[...]."
             % (gt_field, pred_field))
-    outside = sorted((seen_gt | seen_pred) - set(class_list))
-    if outside:
-        raise EvaluationInputError(
-            "Labels %s are not in the class list %s (from %s). Pass classes=[...] with every "
-            "class, or fix the labels." % (outside[:5], class_list[:10], "classes" if classes else
-                                           "the dataset's classes"))
-    only_pred = sorted(seen_pred - seen_gt)
-    if only_pred:
-        warnings.append("Classes only in predictions (no ground truth, so no recall; every such "
-                        "prediction is wrong): %s" % ", ".join(only_pred))
+    inputs.check_in_classes(seen_gt | seen_pred, class_list, classes)
+    warnings.extend(inputs.only_pred_warning(sorted(seen_pred - seen_gt)))
     return class_list
 
 
@@ -204,12 +168,7 @@ def _scores(preds, pred_field, warnings):
     unset = np.array([c is None for c in conf], dtype=bool)
     score = np.array([np.nan if c is None else float(c) for c in conf], dtype=np.float64)
     bad = ~unset & ~((score >= 0) & (score <= 1))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise EvaluationInputError(
-            "%d predictions in '%s' have a confidence that is NaN or outside [0, 1] (e.g. label "
-            "id %s: %s). Store probabilities (e.g. sigmoid outputs) as confidence." % (
-                int(bad.sum()), pred_field, preds.ids[i], float(score[i])))
+    inputs.refuse_bad_confidences(pred_field, bad, score, lambda i: preds.ids[i], "sigmoid")
     if unset.any():
         score[unset] = 1.0
         warnings.append("%d predictions in '%s' have no confidence: they count at every "

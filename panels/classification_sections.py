@@ -12,9 +12,8 @@ a prediction below the threshold is an abstention (**Below threshold**).
 import numpy as np
 
 from ..plugin import classification as cls
-from ..plugin.recommendations import (CONFUSION_MIN, CONFUSION_SHARE, MIN_CLASS_OBJECTS,
-                                      MIN_IMAGES, Recommendation)
-from . import task_figures as tf
+from ..plugin.recommendations import Recommendation
+from . import class_rules, task_figures as tf
 from .figures import CONFIDENCE_GRID, sort_rows
 from .texts import confidence_text
 
@@ -206,15 +205,9 @@ class Sections:
     def recommend(self, confusion, found):
         """Rules at one threshold, most severe first (constants above and in
         :mod:`plugin.recommendations`)."""
-        ev, K = self.ev, self.ev.num_classes
+        ev = self.ev
         n = max(ev.gt_label.size, 1)
-        out = []
-        if ev.gt_label.size < MIN_IMAGES:
-            out.append(Recommendation(
-                "small_eval_set", "Small evaluation set",
-                "Only %d images are evaluated: each one moves accuracy by %.1f points." % (
-                    ev.gt_label.size, 100 / n),
-                "Evaluate on more images before trusting small differences.", 1.0))
+        out = class_rules.small_eval_set(ev.gt_label.size, "accuracy")
         present = np.flatnonzero(ev.support > 0)
         if present.size > 1:
             big, small = present[np.argmax(ev.support[present])], present[np.argmin(ev.support[present])]
@@ -226,23 +219,11 @@ class Sections:
                         ev.support[big] / ev.support[small]),
                     "Collect more images of the rare classes, or weight them in training; judge "
                     "the model by balanced accuracy and macro F1.", 0.5, {"class": ev.classes[small]}))
-        for k in np.flatnonzero((ev.support > 0) & (ev.support < MIN_CLASS_OBJECTS)):
-            out.append(Recommendation(
-                "few_class_samples", "Few images of '%s'" % ev.classes[k],
-                "Only %d evaluated images are labelled '%s': its metrics are unreliable." % (
-                    ev.support[k], ev.classes[k]),
-                "Add labelled images of this class to the evaluation set.",
-                float(ev.support[k]) / n, {"class": ev.classes[k]}))
-        off = confusion[:, :K].copy()
-        np.fill_diagonal(off, 0)
-        share = off / np.maximum(ev.support, 1)[:, None]
-        for t, p in np.argwhere((share >= CONFUSION_SHARE) & (off >= CONFUSION_MIN)):
-            out.append(Recommendation(
-                "confused_pair", "'%s' is taken for '%s'" % (ev.classes[t], ev.classes[p]),
-                "%d of %d '%s' images (%.0f%%) are predicted '%s'." % (
-                    off[t, p], ev.support[t], ev.classes[t], 100 * share[t, p], ev.classes[p]),
-                "Review these labels and add images that tell the two classes apart.",
-                float(off[t, p]) / n, {"cell": [int(t), int(p)]}))
+        out += class_rules.few_class_samples(ev.classes, ev.support, n)
+        out += class_rules.confused_pairs(
+            confusion, ev.support, ev.classes, n, "'%(true)s' is taken for '%(pred)s'",
+            "%(count)d of %(support)d '%(true)s' images (%(share).0f%%) are predicted '%(pred)s'.",
+            "Review these labels and add images that tell the two classes apart.")
         abstained = found["abstained"] / n
         if abstained > 1 - LOW_COVERAGE:
             out.append(Recommendation(

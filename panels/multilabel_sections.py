@@ -13,9 +13,8 @@ its samples.
 import numpy as np
 
 from ..plugin import multilabel as ml
-from ..plugin.recommendations import (CONFUSION_MIN, CONFUSION_SHARE, MIN_CLASS_OBJECTS,
-                                      MIN_IMAGES, Recommendation)
-from . import task_figures as tf
+from ..plugin.recommendations import CONFUSION_MIN, Recommendation
+from . import class_rules, task_figures as tf
 from .figures import CONFIDENCE_GRID
 from .texts import confidence_text
 
@@ -138,30 +137,13 @@ class Sections:
         """Rules at one threshold, most severe first (constants of :mod:`plugin.recommendations`)."""
         ev, K = self.ev, self.ev.num_classes
         n = max(ev.gt.shape[0], 1)
-        out = []
-        if ev.gt.shape[0] < MIN_IMAGES:
-            out.append(Recommendation(
-                "small_eval_set", "Small evaluation set",
-                "Only %d images are evaluated: each one moves subset accuracy by %.1f points." % (
-                    ev.gt.shape[0], 100 / n),
-                "Evaluate on more images before trusting small differences.", 1.0))
-        for k in np.flatnonzero((ev.support > 0) & (ev.support < MIN_CLASS_OBJECTS)):
-            out.append(Recommendation(
-                "few_class_samples", "Few images of '%s'" % ev.classes[k],
-                "Only %d evaluated images are labelled '%s': its metrics are unreliable." % (
-                    ev.support[k], ev.classes[k]),
-                "Add labelled images of this class to the evaluation set.",
-                float(ev.support[k]) / n, {"class": ev.classes[k]}))
-        off = confusion[:, :K].copy()
-        np.fill_diagonal(off, 0)
-        share = off / np.maximum(ev.support, 1)[:, None]
-        for t, p in np.argwhere((share >= CONFUSION_SHARE) & (off >= CONFUSION_MIN)):
-            out.append(Recommendation(
-                "confused_pair", "'%s' predicted on '%s' images" % (ev.classes[p], ev.classes[t]),
-                "%d of %d '%s' images (%.0f%%) also get a wrong '%s'." % (
-                    off[t, p], ev.support[t], ev.classes[t], 100 * share[t, p], ev.classes[p]),
-                "Review these labels (is '%s' there?) and add images that tell the classes "
-                "apart." % ev.classes[p], float(off[t, p]) / n, {"cell": [int(t), int(p)]}))
+        out = class_rules.small_eval_set(ev.gt.shape[0], "subset accuracy")
+        out += class_rules.few_class_samples(ev.classes, ev.support, n)
+        out += class_rules.confused_pairs(
+            confusion, ev.support, ev.classes, n, "'%(pred)s' predicted on '%(true)s' images",
+            "%(count)d of %(support)d '%(true)s' images (%(share).0f%%) also get a wrong "
+            "'%(pred)s'.", "Review these labels (is '%(pred)s' there?) and add images that tell "
+            "the classes apart.")
         for k in np.flatnonzero(ev.support > 0):
             missed = confusion[k, K] / ev.support[k]
             if missed >= 0.5 and confusion[k, K] >= CONFUSION_MIN:

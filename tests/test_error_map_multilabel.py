@@ -113,7 +113,7 @@ def test_failure_is_measured_against_images_with_as_many_true_classes(strips):
 def test_objects_level_is_refused_and_nothing_written(strips):
     dataset, _ = strips
     before = snapshot(dataset)
-    with pytest.raises(Exception, match="multilabel evaluation.*level='samples'"):
+    with pytest.raises(Exception, match="multi-label evaluation.*level='samples'"):
         compute_error_map(dataset, eval_key="ml", level="objects", map_key="omap")
     assert snapshot(dataset) == before
 

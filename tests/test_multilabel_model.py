@@ -198,16 +198,18 @@ def test_bad_labels_fields_and_views_change_nothing():
         ds.delete()
 
 
-def test_an_error_map_of_a_multilabel_run_is_refused_clearly():
+def test_an_error_map_at_object_level_is_refused_and_nothing_written():
+    """(Sample-level maps of multi-label runs: tests/test_error_map_multilabel.py.)"""
     import fiftyone.operators as foo
 
     ds = multilabel_dataset(seed=6, n=30)
     try:
         evaluate_model(ds, pred_field="predictions", gt_field="ground_truth", eval_key="ml")
         before = snapshot(ds)
-        with pytest.raises(Exception, match=r"'ml' is a multi-label evaluation: error maps of "
-                                             r"multi-label runs are not available yet"):
-            foo.get_operator("@error-atlas/error-atlas/compute_error_map")(ds, eval_key="ml")
+        with pytest.raises(Exception, match=r"'ml' is a multi-label evaluation: its error map is "
+                                             r"at sample level"):
+            foo.get_operator("@error-atlas/error-atlas/compute_error_map")(
+                ds, eval_key="ml", level="objects")
         assert snapshot(ds) == before
     finally:
         ds.delete()
