@@ -40,7 +40,7 @@ def report_md(sub, ev, confidence, source):
         "confidence **%s**" % texts.confidence_text(confidence)
     return ("At %s (%s): micro F1 **%.2f** (whole set %.2f), subset accuracy **%.2f** (%.2f); "
             "%d samples in the cluster: %d correct, %d missed (true classes left out), "
-            "%d spurious (extra classes), %d both.\n\nClick a cell of the matrix to see "
+            "%d spurious (extra classes), %d confused (both).\n\nClick a cell of the matrix to see "
             "exactly its samples."
             % (conf, source, m["micro_f1"], w["micro_f1"], m["subset_accuracy"],
                w["subset_accuracy"], sub.gt.shape[0], n["correct"], n["missed"], n["spurious"],

@@ -179,3 +179,16 @@ def test_vector_explorer_cluster_numbers_cells_and_link_with_the_evaluation_expl
     assert lines[0].startswith("image strip_") and lines[1].startswith("truth ")
     assert lines[2] == "correct" or lines[2].startswith("error: ")
     assert result["thumbnail"].startswith("data:image/jpeg")
+
+
+def test_the_report_describes_the_multilabel_map_s_clusters(strips, tmp_path):
+    from tests.test_report import export, report_data
+
+    dataset, _ = strips
+    out = export(dataset, eval_key="ml", path=str(tmp_path / "ml.html"), thumbnails=2)
+    assert "clusters" in out["sections"]
+    text, data = report_data(out["path"])
+    _, stored = plugin_module("error_map").load_error_map(dataset, "mlmap")
+    sizes = sorted(c["size"] for c in data["clusters"])
+    assert sizes == sorted(c["size"] for c in stored) and sum(sizes) == len(dataset)
+    assert "mostly missed and spurious classes" in text
