@@ -59,6 +59,10 @@ PHRASES = {
     "confused_region": "confused regions", "boundary": "boundary errors",
     "missed": "missed classes", "spurious": "spurious classes",
 }
+#: What predicts a task's expected failures, as the cluster report says it.
+BASIS = {"classification": "the overall rate predicts",
+         "multilabel": "their numbers of true classes predict",
+         "segmentation": "their numbers of true classes predict"}
 #: A task's own phrase where its type shares a name with another task's.
 TASK_PHRASES = {"multilabel": {"confused": "missed and spurious classes"}}
 
@@ -170,6 +174,7 @@ def relabel(summaries, task):
     swaps = [(engine_phrases.get(ENGINE_TYPES[j], ENGINE_TYPES[j]), phrases.get(n, n))
              for j, n in enumerate(names) if j]
     for s in summaries:
+        s.basis = BASIS.get(task)
         counts = s.error_counts
         s.error_counts = {n: int(counts.get(ENGINE_TYPES[j], 0)) for j, n in enumerate(names)}
         s.description = [_swap(p, swaps) for p in s.description]

@@ -158,9 +158,9 @@ def significance_md(s, level):
         return ""
     counts = s.get("unit") == "errors"  # a detection image's errors, against a Poisson model
     what = "errors" if counts or level != "samples" else "images with an error"
-    basis = ("their objects and classes predict" if counts else
-             "their numbers of objects predict" if level == "samples" else
-             "the overall rate predicts")
+    basis = s.get("basis") or (
+        "their objects and classes predict" if counts else
+        "their numbers of objects predict" if level == "samples" else "the overall rate predicts")
     test = "quasi-Poisson" if counts else "binomial"
     observed = s.get("observed_errors")
     p = s.get("p_value")

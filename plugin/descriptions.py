@@ -283,6 +283,8 @@ class ClusterSummary:
         observed_errors: its failures in the unit of ``expected_errors``: the
             error count, or with ``errors`` (counts per point) their sum
         unit: what they count: "points" (members with an error) or "errors"
+        basis: what predicts ``expected_errors``, as a phrase ("their numbers
+            of true classes predict"), when the caller names it; else None
         excess_errors: observed_errors - expected_errors
         p_value: one-sided binomial test of more errors than expected,
             Holm-adjusted over the clusters (:func:`clustering.failure_statistics`)
@@ -308,6 +310,7 @@ class ClusterSummary:
     expected_errors: float = float("nan")
     observed_errors: float = float("nan")
     unit: str = "points"
+    basis: str = None
     p_value: float = 1.0
     significant: bool = False
     error_counts: dict = field(default_factory=dict)

@@ -139,6 +139,7 @@ def test_vector_explorer_cluster_numbers_cells_and_link_with_the_evaluation_expl
     members = dataset.match(F("mlmap_cluster") == top["id"])
     assert sorted(client.view().values("id")) == sorted(members.values("id"))
     assert "Click a cell" in client.state["cluster_report_md"]
+    assert "where their numbers of true classes predict" in client.state["cluster_md"]
     conf = client.state["cluster_op"]["confidence"]
     assert conf == pytest.approx(explorer.shown["choices"]["confidence"])
     truth, preds = labels_of(members)
