@@ -110,6 +110,19 @@ def test_failure_is_measured_against_images_with_as_many_true_classes(strips):
         assert c["excess_errors"] == pytest.approx(failed[members].sum() - expected, rel=1e-9)
 
 
+def test_the_form_offers_the_multilabel_run_at_sample_level_only(strips):
+    from fiftyone.operators.executor import ExecutionContext
+
+    dataset, _ = strips
+    ctx = ExecutionContext(request_params={"dataset_name": dataset.name,
+                                           "view": dataset.view()._serialize(),
+                                           "params": {"eval_key": "ml"}})
+    form = foo.get_operator("@error-atlas/error-atlas/compute_error_map").resolve_input(ctx)
+    props = form.to_json()["type"]["properties"]
+    assert [c["value"] for c in props["eval_key"]["view"]["choices"]] == ["ml"]
+    assert [c["value"] for c in props["level"]["view"]["choices"]] == ["samples"]
+
+
 def test_objects_level_is_refused_and_nothing_written(strips):
     dataset, _ = strips
     before = snapshot(dataset)
