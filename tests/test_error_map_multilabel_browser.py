@@ -22,6 +22,7 @@ from fiftyone import ViewField as F  # noqa: E402
 from tests import multilabel_digits  # noqa: E402
 from tests.fodata import evaluate_model  # noqa: E402
 from tests.test_error_map import compute_error_map  # noqa: E402
+from tests.test_error_map_tasks_browser import legend_and_top_cluster  # noqa: E402
 
 VX = browser.VECTOR_SEL
 NUM_IMAGES = 200
@@ -40,22 +41,9 @@ def test_multilabel_map_legend_cluster_and_cell_in_the_app(tmp_path):
                 browser.Browser(width=1800, height=1100) as chromium:
             page = chromium.page
             page.goto(app.url)
-            browser.poll(lambda: browser.scatter_traces(page), timeout=60, message="the scatter")
-            # the legend: the multi-label error types, counted as <key>_error counts them
-            counts = dataset.count_values("ml_error")
-            traces = [t for t in browser.scatter_traces(page) if not t["name"].startswith("in view")]
-            assert {t["name"]: t["n"] for t in traces} == {
-                "%s (%d)" % (k, v): v for k, v in counts.items() if v}
-            assert sum(t["n"] for t in traces) == NUM_IMAGES
-            browser.screenshot(page, "test_vx_multilabel_map")
-
-            # the top failure cluster: its images in the grid, its class confusion
             top = summary["clusters"][0]
-            page.locator(VX + " tbody tr").first.click()
-            browser.poll(lambda: browser.grid_count(page) == (top["size"], "samples"),
-                         message="the %d images of the top cluster" % top["size"])
-            heat = browser.poll(lambda: browser.panel_heatmap(page),
-                                message="the cluster's class confusion")
+            heat = legend_and_top_cluster(page, dataset, "ml_error", NUM_IMAGES, top,
+                                          "test_vx_multilabel_map")
             text = page.locator(VX).inner_text()
             assert "Cluster #1" in text and "Precision (all)" in text and "micro F1" in text
             assert "Missed" in heat["x"]

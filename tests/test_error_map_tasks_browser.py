@@ -30,6 +30,23 @@ VX = browser.VECTOR_SEL
 NUM_IMAGES = 200
 
 
+def legend_and_top_cluster(page, dataset, error_field, num_images, top, shot):
+    """Checks the open map's legend against the run's ``error_field`` (its task's
+    error types, counted as the field counts them), screenshots it, chooses the
+    top cluster and waits for its images in the grid; returns its confusion."""
+    browser.poll(lambda: browser.scatter_traces(page), timeout=60, message="the scatter")
+    counts = dataset.count_values(error_field)
+    traces = [t for t in browser.scatter_traces(page) if not t["name"].startswith("in view")]
+    assert {t["name"]: t["n"] for t in traces} == {
+        "%s (%d)" % (k, v): v for k, v in counts.items() if v}
+    assert sum(t["n"] for t in traces) == num_images
+    browser.screenshot(page, shot)
+    page.locator(VX + " tbody tr").first.click()
+    browser.poll(lambda: browser.grid_count(page) == (top["size"], "samples"),
+                 message="the %d images of the top cluster" % top["size"])
+    return browser.poll(lambda: browser.panel_heatmap(page), message="the cluster's confusion")
+
+
 def test_classification_map_legend_cluster_and_cell_in_the_app(tmp_path):
     name = "ea-vx-digits-" + uuid.uuid4().hex[:8]
     dataset = digits.build_dataset(name=name, num_images=NUM_IMAGES, seed=51,
@@ -41,22 +58,9 @@ def test_classification_map_legend_cluster_and_cell_in_the_app(tmp_path):
                 browser.Browser(width=1800, height=1100) as chromium:
             page = chromium.page
             page.goto(app.url)
-            browser.poll(lambda: browser.scatter_traces(page), timeout=60, message="the scatter")
-            # the legend: the classification error types, counted as <key>_error counts them
-            counts = dataset.count_values("eval_error")
-            traces = [t for t in browser.scatter_traces(page) if not t["name"].startswith("in view")]
-            assert {t["name"]: t["n"] for t in traces} == {
-                "%s (%d)" % (k, v): v for k, v in counts.items() if v}
-            assert sum(t["n"] for t in traces) == NUM_IMAGES
-            browser.screenshot(page, "test_vx_classification_map")
-
-            # the top failure cluster: its images in the grid, its confusion sub-matrix
             top = summary["clusters"][0]
-            page.locator(VX + " tbody tr").first.click()
-            browser.poll(lambda: browser.grid_count(page) == (top["size"], "samples"),
-                         message="the %d images of the top cluster" % top["size"])
-            heat = browser.poll(lambda: browser.panel_heatmap(page),
-                                message="the cluster's confusion")
+            heat = legend_and_top_cluster(page, dataset, "eval_error", NUM_IMAGES, top,
+                                          "test_vx_classification_map")
             text = page.locator(VX).inner_text()
             assert "Cluster #1" in text and "Precision (all)" in text
             members = dataset.match(F("dmap_cluster") == top["id"])
