@@ -33,6 +33,10 @@ def load_run(dataset, eval_key):
             "No Error Atlas run '%s' on dataset '%s'. Runs: %s. Run evaluate_model first."
             % (eval_key, dataset.name, ", ".join(runs) or "none"))
     task = run_store.run_task(dataset, eval_key)
+    if task not in slices.TASKS:
+        raise EvaluationInputError(
+            "Run '%s' is a multi-label evaluation: slices of multi-label runs are not available "
+            "yet (detection, classification and segmentation runs have them)." % eval_key)
     if task != "segmentation":
         return run_store.load_analysis(dataset, eval_key), task
     if run_store.run_status(dataset, eval_key) != "completed":

@@ -206,3 +206,16 @@ def test_the_report_describes_the_multilabel_map_s_clusters(strips, tmp_path):
     sizes = sorted(c["size"] for c in data["clusters"])
     assert sizes == sorted(c["size"] for c in stored) and sum(sizes) == len(dataset)
     assert "mostly missed and spurious classes" in text
+
+
+def test_find_slices_on_the_multilabel_map_says_they_are_not_available(strips):
+    from tests.test_panel_tasks import notified
+
+    dataset, _ = strips
+    client = vector_client(dataset).call("on_load")
+    client.call("on_map", value="mlmap", path="map_key")
+    before = snapshot(dataset)
+    client.call("on_find_slices")
+    assert notified(client)[-1].startswith(
+        "Run 'ml' is a multi-label evaluation: slices of multi-label runs are not available yet")
+    assert snapshot(dataset) == before
