@@ -1,5 +1,7 @@
 """score_images ("what if") with the demo's real detector: entry point, FiftyOne Model, folder."""
 
+import base64
+import os
 import shutil
 import sys
 import uuid
@@ -275,3 +277,46 @@ def _check_figures(figures, labels, threshold, per_class, class_thresholds, path
                                [x0, x0 + w], atol=0.002)
             assert np.allclose([min(t["y"]) / height, max(t["y"]) / height],
                                [y0, y0 + h], atol=0.002)
+
+
+def _form_upload(name, raw, mime="image/png"):
+    """What the App's FileView sends for an UploadedFile: base64 content, no data-URL prefix."""
+    return {"name": name, "type": mime, "size": len(raw), "last_modified": 1765000000000,
+            "content": base64.b64encode(raw).decode()}
+
+
+def test_an_image_uploaded_through_the_form_is_written_and_scored_as_a_new_sample(
+        dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(fo.config, "default_dataset_dir", str(tmp_path))
+    source = dataset.skip(30).first()
+    raw = open(source.filepath, "rb").read()
+    before = len(dataset)
+    result = foo.execute_operator(URI, ctx=dict(view=dataset.view(), params={
+        "model": ENTRY, "source": "upload", "upload": _form_upload("my photo.png", raw),
+        "eval_key": "eval", "label_field": "what_if", "target_dataset": None}))
+    assert result.error is None, result.error
+    out = result.result
+    assert len(dataset) == before + 1 and out["num_images"] == 1
+    path = out["images"][0]["filepath"]
+    folder = tmp_path / "error_atlas_uploads" / dataset.name
+    assert os.path.dirname(path) == str(folder) and path.endswith("_my_photo.png")
+    assert open(path, "rb").read() == raw
+    sample = dataset[out["images"][0]["id"]]
+    assert "what_if" in sample.tags and sample["ground_truth"] is None
+    # the demo detector on the uploaded copy finds what it found on the original
+    assert _boxes(sample["what_if"]) == _boxes(source["predictions"])
+    assert len(sample["what_if_kept"].detections) == out["images"][0]["kept"]
+
+
+def test_an_upload_that_is_not_an_image_is_refused_and_nothing_is_written(
+        dataset, tmp_path, monkeypatch):
+    monkeypatch.setattr(fo.config, "default_dataset_dir", str(tmp_path))
+    before = len(dataset)
+    for upload in (_form_upload("notes.txt", b"hello", "text/plain"),
+                   _form_upload("fake.png", b"not really a png"),
+                   {"name": "broken.png", "content": "%%% not base64 %%%"}):
+        with pytest.raises(Exception, match=r"'%s' is (not an image|not base64)" % upload["name"]):
+            foo.execute_operator(URI, ctx=dict(view=dataset.view(), params={
+                "model": ENTRY, "source": "upload", "upload": upload, "eval_key": "eval"}))
+    assert len(dataset) == before
+    assert not (tmp_path / "error_atlas_uploads").exists()
