@@ -102,17 +102,19 @@ def render(panel, state, on_score, on_threshold, on_class_thresholds, on_row):
                 view=types.SliderView(componentsProps={"slider": {"step": 0.01}}))
     if state.what_if_per_class:
         panel.bool("what_if_class_thresholds", default=bool(state.what_if_class_thresholds),
-                   label="The run's per-class thresholds for %s (the slider sets the other "
-                   "classes')" % ", ".join(sorted(state.what_if_per_class)),
+                   label="Run's thresholds for %s" % ", ".join(sorted(state.what_if_per_class)),
+                   description="On: these classes keep the run's saved thresholds and the "
+                   "slider sets the others'. Off: the slider sets every class's.",
                    on_change=on_class_thresholds)
-    panel.md("Hover a box for its class and confidence; a click on a prediction in a "
-             "figure's list shows or hides its box whatever the threshold (a double-click "
-             "shows it alone).", name="what_if_help")
+    panel.md("Hover a box: its class and confidence. Click a prediction in a figure's "
+             "list: its box shown or hidden, whatever the threshold (double-click: it alone).",
+             name="what_if_help")
     for i, image in enumerate(state.what_if_images or []):
         source, width, height = wf.thumbnail(image["filepath"])
         panel.plot(figure_key(i), layout=wf.layout(image["name"], source, width, height,
                                                    not image.get("predictions")),
-                   config={"displayModeBar": False, "scrollZoom": False}, height=wf.HEIGHT)
+                   config={"displayModeBar": False, "scrollZoom": False}, height=wf.HEIGHT,
+                   width=wf.WIDTH)
     table = types.TableView(on_click_row=on_row)
     for key, label in COLUMNS:
         table.add_column(key, label=label)

@@ -19,7 +19,7 @@ from collections import OrderedDict
 import numpy as np
 
 THUMB_SIDE = 320
-HEIGHT = 300
+WIDTH, HEIGHT = 390, 300  # fixed: fits a panel in three columns at 1440 px
 NOTHING = "the model found nothing in this image"
 PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
            "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#ffe119", "#800000")
@@ -92,7 +92,8 @@ def layout(name, source, width, height, empty):
     """The figure's layout: the image under axes in its pixels (y downwards)."""
     out = {
         "title": {"text": name, "font": {"size": 12}, "x": 0.01, "y": 0.99},
-        "showlegend": True, "hovermode": "closest", "height": HEIGHT,
+        "showlegend": True, "hovermode": "closest", "width": WIDTH,
+        "height": HEIGHT, "autosize": False,
         "margin": {"t": 24, "l": 4, "r": 4, "b": 4},
         "legend": {"orientation": "v", "x": 1.02, "y": 1, "font": {"size": 11},
                    "title": {"text": "predictions"}},
