@@ -11,7 +11,8 @@ solid, the others in the figure's legend only; "the model found nothing in
 this image" when it has none. A slider moves the threshold live; with the
 run's per-class thresholds on (the default where the run saved some), a class
 with its own threshold keeps it and the slider sets the others'. The table
-lists every prediction with its confidence and whether it is shown; a row
+lists every prediction with its confidence, whether it is shown and at which
+threshold; a row
 opens the image in FiftyOne's modal with its ``what_if`` boxes.
 """
 
@@ -25,8 +26,9 @@ from ..operators.errors import EvaluationInputError
 from . import what_if_figures as wf
 
 MAX_IMAGES = 20
-COLUMNS = (("image", "Image"), ("label", "Class"), ("confidence", "Confidence"),
-           ("shown", "Shown"), ("class_threshold", "Run's threshold"))
+# three narrow columns: the table fits a panel in three columns at 1440 px (rows also
+# hold label, confidence, shown and the run's class_threshold apart)
+COLUMNS = (("image", "Image"), ("prediction", "Prediction"), ("shown_at", "Shown"))
 
 
 def figure_key(i):
@@ -71,7 +73,8 @@ def scored(dataset, ids, threshold, per_class, class_thresholds):
                  for x in labels]
     flat = [d for dets in per_image for d in dets]
     conf = wf.confidences(flat)
-    shown = conf >= wf.limits([d.label for d in flat], threshold, per_class, class_thresholds)
+    limit = wf.limits([d.label for d in flat], threshold, per_class, class_thresholds)
+    shown = conf >= limit
     starts = np.cumsum([0] + [len(d) for d in per_image])
     colors = wf.class_colors(d.label for d in flat)
     rows, figures, images = [], [], []
@@ -82,13 +85,17 @@ def scored(dataset, ids, threshold, per_class, class_thresholds):
         figures.append(wf.traces(dets, width, height, on, colors))
         images.append({"name": name, "filepath": path})
         if not dets:
-            rows.append({"image": name, "label": wf.NOTHING, "confidence": "", "shown": "",
+            rows.append({"image": name, "prediction": wf.NOTHING, "shown_at": "",
+                         "label": wf.NOTHING, "confidence": "", "shown": "",
                          "class_threshold": ""})
-        for d, s, c in zip(dets, on, conf[starts[k]:starts[k + 1]]):
-            t = per_class.get(d.label)
-            rows.append({"image": name, "label": d.label, "confidence": "%.3f" % c,
+        for d, s, c, t in zip(dets, on, conf[starts[k]:starts[k + 1]],
+                              limit[starts[k]:starts[k + 1]]):
+            saved = per_class.get(d.label)
+            rows.append({"image": name, "prediction": "%s %.3f" % (d.label, c),
+                         "shown_at": ("yes \u2265 %.2f" if s else "no < %.2f") % t,
+                         "label": d.label, "confidence": "%.3f" % c,
                          "shown": "yes" if s else "no",
-                         "class_threshold": "" if t is None else "%.3f" % t})
+                         "class_threshold": "" if saved is None else "%.3f" % saved})
     return rows, figures, images
 
 
@@ -115,7 +122,10 @@ def render(panel, state, on_score, on_threshold, on_class_thresholds, on_row):
                                                    not image.get("predictions")),
                    config={"displayModeBar": False, "scrollZoom": False}, height=wf.HEIGHT,
                    width=wf.WIDTH)
-    table = types.TableView(on_click_row=on_row)
+    # FiftyOne's TableView gives its table a minimum width of 650 px, wider than a
+    # column at 1440 px: the three columns here fit without it
+    table = types.TableView(on_click_row=on_row, componentsProps={
+        "table": {"sx": {"minWidth": 0}}})
     for key, label in COLUMNS:
         table.add_column(key, label=label)
     panel.list("what_if_rows", types.Object(), view=table)

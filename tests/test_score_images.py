@@ -192,6 +192,11 @@ def test_the_evaluation_explorer_what_if_section_scores_at_its_runs_thresholds(d
     assert len(rows) == sum(max(1, len(x.detections)) for x in labels)
     scored = [r for r in rows if r["confidence"]]
     assert any(r["label"] in saved for r in scored)
+    t = client.state["what_if_threshold"]
+    for r in scored:  # the table's Shown column: yes/no and the threshold applied
+        limit = saved.get(r["label"], t)
+        assert r["shown_at"] == ("yes \u2265 %.2f" % limit if float(r["confidence"]) >= limit
+                                 else "no < %.2f" % limit)
     for r in scored:  # a class without a saved threshold falls back to the run's overall one
         assert r["class_threshold"] == ("%.3f" % saved[r["label"]] if r["label"] in saved else "")
     output = next(r["params"]["output"] for r in requests

@@ -112,9 +112,12 @@ def test_what_if_in_the_evaluation_explorer(demo, tmp_path):
                 "%s %.2f" % (d.label, d.confidence) for d in dets]
             assert f["note"] is None
         text = page.locator(PANEL_SEL).inner_text()
-        assert "Confidence threshold" in text and "Run's threshold" in text
+        assert "Confidence threshold" in text and "Prediction" in text
+        # the figures and the table fit the column: nothing widens the panel's content
         panel = page.locator(PANEL_SEL).bounding_box()
         assert all(f["width"] <= panel["width"] for f in figs), (panel, figs)
+        table = page.locator(PANEL_SEL + " table").last.bounding_box()
+        assert table["x"] + table["width"] <= panel["x"] + panel["width"] + 1, (panel, table)
         page.locator(PANEL_SEL + " .js-plotly-plot").nth(
             figs[0]["index"]).scroll_into_view_if_needed()
         page.wait_for_timeout(500)
