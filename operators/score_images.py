@@ -1,7 +1,10 @@
 """``score_images`` ("what if"): a model's predictions on chosen images, at the run's thresholds.
 
-Images: samples selected in the grid (or any ids), or every image file of a
-folder on the server. Models (:func:`resolve_model`):
+Images: samples selected in the grid (or any ids), every image file of a
+folder on the server, or images uploaded through the operator's form
+(FiftyOne's ``UploadedFile``: name, MIME type and base64 content; written
+under :func:`upload_dir`, ``<fo.config.default_dataset_dir>/error_atlas_uploads/
+<dataset>/``, as ``<content hash>_<name>``). Models (:func:`resolve_model`):
 
 - a FiftyOne :class:`fiftyone.core.models.Model` (from Python), applied with
   ``apply_model``;
@@ -17,14 +20,18 @@ Every prediction is kept in ``<label_field>`` with its confidence; those at or
 above their class's threshold (the run's saved per-class thresholds, else its
 operating confidence, else the overall maximum-F1 threshold) are also in
 ``<label_field>_kept``, the others carry ``below_threshold=True``. Scored
-images are tagged :data:`TAG`; folder images are added as new samples, to the
+images are tagged :data:`TAG`; folder and uploaded images are added as new samples, to the
 dataset or (``target_dataset``) to a separate one: never into a ground-truth
 field, so no evaluation counts them.
 """
 
+import base64
+import binascii
+import hashlib
 import importlib
 import importlib.util
 import os
+import re
 
 import numpy as np
 
@@ -109,15 +116,64 @@ def folder_images(folder):
     return paths
 
 
+def upload_dir(dataset):
+    """Where uploaded images of ``dataset`` are written."""
+    return os.path.join(fo.config.default_dataset_dir, "error_atlas_uploads",
+                        re.sub(r"[^A-Za-z0-9._-]", "_", dataset.name))
+
+
+def decode_uploads(uploads):
+    """``[(file name, bytes)]`` of uploaded images (FiftyOne ``UploadedFile``
+    dicts, base64 ``content``), each checked to be a readable image: nothing is
+    written when one is not."""
+    import cv2
+
+    if isinstance(uploads, dict):
+        uploads = [uploads]
+    if not uploads:
+        raise EvaluationInputError("uploads: no file uploaded; choose an image in the form.")
+    out = []
+    for up in uploads:
+        name = os.path.basename(str((up or {}).get("name") or "upload"))
+        content = (up or {}).get("content") or ""
+        if "," in content[:100] and content.startswith("data:"):
+            content = content.split(",", 1)[1]  # a data URL
+        try:
+            raw = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            raise EvaluationInputError("uploads: '%s' is not base64 content; upload the image "
+                                       "file itself." % name)
+        if not name.lower().endswith(IMAGE_EXTENSIONS) or raw == b"" or cv2.imdecode(
+                np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR) is None:
+            raise EvaluationInputError("uploads: '%s' is not an image (%s); nothing was written."
+                                       % (name, ", ".join(IMAGE_EXTENSIONS)))
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+        out.append(("%s_%s" % (hashlib.sha1(raw).hexdigest()[:10], safe), raw))
+    return out
+
+
+def _write_uploads(directory, files):
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for name, raw in files:
+        path = os.path.join(directory, name)
+        with open(path, "wb") as f:
+            f.write(raw)
+        paths.append(path)
+    return paths
+
+
 def score_images(dataset, model, sample_ids=None, folder=None, eval_key=None, eval_dataset=None,
-                 label_field="what_if", target_dataset=None, progress=None):
+                 label_field="what_if", target_dataset=None, progress=None, uploads=None):
     """Scores the images and stores the predictions; returns a summary per image."""
     progress = progress or (lambda fraction, label: None)
     if not label_field or not str(label_field).isidentifier():
         raise EvaluationInputError("label_field '%s' is not valid: use letters, digits and "
                                    "underscores." % label_field)
-    if (sample_ids is None) == (folder is None):
-        raise EvaluationInputError("Score either samples (selected in the grid) or a folder.")
+    if sum(x is not None for x in (sample_ids, folder, uploads)) != 1:
+        raise EvaluationInputError("Score one of: samples (selected in the grid), a folder on "
+                                   "the server, or uploaded images.")
+    files = decode_uploads(uploads) if uploads is not None else None
     kept_field = label_field + "_kept"
     ref = fo.load_dataset(eval_dataset) if eval_dataset else dataset
     for field in (label_field, kept_field):
@@ -128,11 +184,13 @@ def score_images(dataset, model, sample_ids=None, folder=None, eval_key=None, ev
                                        "evaluation: choose another." % field)
     per_class, overall = thresholds(ref, eval_key)
     kind, fn = resolve_model(model)
-    if folder is not None:
-        paths = folder_images(folder)
+    if folder is not None or files is not None:
+        paths = folder_images(folder) if files is None else None
         out = fo.load_dataset(target_dataset) if target_dataset and fo.dataset_exists(
             target_dataset) else (fo.Dataset(target_dataset, persistent=True) if target_dataset
                                   else dataset)
+        if files is not None:
+            paths = _write_uploads(upload_dir(out), files)
         samples = [fo.Sample(filepath=p, tags=[TAG]) for p in paths]
         ids = out.add_samples(samples, progress=False)
         view = out.select(ids, ordered=True)
@@ -220,7 +278,7 @@ class ScoreImages(foo.Operator):
 
     def __call__(self, sample_collection, model=None, sample_ids=None, folder=None,
                  eval_key=None, eval_dataset=None, label_field="what_if", target_dataset=None,
-                 delegate=False):
+                 uploads=None, delegate=False):
         """Runs from Python; returns the summary (per image: predictions, kept, message).
 
         Args:
@@ -229,7 +287,8 @@ class ScoreImages(foo.Operator):
             model: a FiftyOne ``Model``, an entry point ``package.module:function`` /
                 ``/path/file.py:function``, or a zoo model name (default: the dataset's
                 default model, which the demo sets)
-            sample_ids: samples to score; or ``folder``: a folder of images on the server
+            sample_ids: samples to score; or ``folder``: a folder of images on the server;
+                or ``uploads``: ``[{"name", "content"}]`` (base64), as the form's upload sends
             eval_key, eval_dataset: the run whose thresholds apply (its dataset: default
                 this one)
         """
@@ -240,10 +299,11 @@ class ScoreImages(foo.Operator):
             dataset = sample_collection._root_dataset
             return score_images(dataset, model, sample_ids=sample_ids, folder=folder,
                                 eval_key=eval_key, eval_dataset=eval_dataset,
-                                label_field=label_field, target_dataset=target_dataset)
+                                label_field=label_field, target_dataset=target_dataset,
+                                uploads=uploads)
         params = dict(model=model, sample_ids=sample_ids, folder=folder, eval_key=eval_key,
                       eval_dataset=eval_dataset, label_field=label_field,
-                      target_dataset=target_dataset)
+                      target_dataset=target_dataset, uploads=uploads)
         return sdk.run(self, sample_collection, params, delegate)
 
     def resolve_input(self, ctx):
@@ -254,10 +314,20 @@ class ScoreImages(foo.Operator):
         sources.add_choice("selected", label="Samples selected in the grid (%d)"
                            % len(ctx.selected or []))
         sources.add_choice("folder", label="A folder on the server")
-        default = "folder" if ctx.params.get("folder") else "selected"
+        sources.add_choice("upload", label="An image uploaded here")
+        default = "folder" if ctx.params.get("folder") else (
+            "upload" if ctx.params.get("upload") or ctx.params.get("uploads") else "selected")
         inputs.str("source", default=default, view=sources, label="Images")
-        if ctx.params.get("source", default) == "folder":
+        source = ctx.params.get("source", default)
+        if source == "folder":
             inputs.str("folder", label="Folder", required=True)
+        elif source == "upload":
+            inputs.define_property("upload", types.UploadedFile(), required=not ctx.params.get(
+                "uploads"), view=types.FileView(
+                label="Image (%s)" % ", ".join(IMAGE_EXTENSIONS), types=",".join(
+                    IMAGE_EXTENSIONS), description="Written under %s and scored as a new sample"
+                % upload_dir(ctx.dataset)))
+        if source in ("folder", "upload"):
             inputs.str("target_dataset", label="Add them to a separate dataset (empty: this one)")
         runs = [k for k in ctx.dataset.list_evaluations()
                 if run_store.run_status(ctx.dataset, k) == "completed"]
@@ -272,13 +342,17 @@ class ScoreImages(foo.Operator):
     def execute(self, ctx):
         p = ctx.params
         folder = p.get("folder") if p.get("source") == "folder" or p.get("folder") else None
+        uploads = p.get("uploads") if p.get("uploads") is not None else (
+            [p["upload"]] if p.get("source") == "upload" and p.get("upload") else None)
+        if p.get("source") == "upload" and uploads is None:
+            raise EvaluationInputError("upload: no file uploaded; choose an image in the form.")
         ids = p.get("sample_ids") if p.get("sample_ids") is not None else (
-            None if folder else list(ctx.selected or []))
+            None if folder or uploads is not None else list(ctx.selected or []))
         out = score_images(
             ctx.dataset, p.get("model") or (ctx.dataset.info or {}).get(DEFAULT_MODEL_KEY),
             sample_ids=ids, folder=folder, eval_key=p.get("eval_key"),
             eval_dataset=p.get("eval_dataset"), label_field=p.get("label_field") or "what_if",
-            target_dataset=p.get("target_dataset") or None,
+            target_dataset=p.get("target_dataset") or None, uploads=uploads,
             progress=lambda f, label: ctx.set_progress(progress=f, label=label))
         if not ctx.delegated:
             ctx.trigger("reload_dataset")

@@ -7,7 +7,7 @@ go, by one dispatch on the run's task, to :mod:`.task_explorer` and their
 section builders, drawn by the same browser component. Panel state holds only the user's
 choices (also saved in the execution store per dataset, so they survive
 closing the panel and reloading the page); what is computed from them lives in
-:data:`_outputs` in this process, keyed by panel. Every change of a panel's
+:mod:`.explorer_memory` in this process, keyed by panel. Every change of a panel's
 state makes the App save its spaces and reload its page query (0.2-1.6 s
 here), so updates avoid it.
 
@@ -25,18 +25,15 @@ differs from the one last drawn.
 
 import json
 import zlib
-from collections import OrderedDict
-
-import numpy as np
-
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
 
 from ..operators import detection_run, eval_target, run_store
 from ..plugin import coco
-from . import (clicked_views, figures, history_section, sections, selection, task_explorer, texts,
-               what_if)
+from . import (clicked_views, explorer_memory as memory, figures, history_section, sections,
+               selection, task_explorer, texts, what_if)
+from .explorer_memory import CHOICE_KEYS
 from .compare_section import CompareSection
 from .slices_section import SlicesSection
 from .runs import (drop_orphans, explorer_runs, load, load_fast, rerun_prompt, staleness,
@@ -46,16 +43,12 @@ EVALUATE_URI = "@error-atlas/error-atlas/evaluate_model"
 IOU_CHOICES = ["%.2f" % t for t in coco.IOU_THRESHOLDS]
 TOP_CLASSES = 20
 STORE = "error_atlas_explorer"
-CHOICE_KEYS = ("eval_key", "iou", "confidence", "sort", "show_all", "class_filter", "mode",
-               "example_class", "example_kind")
 # Chosen in the browser (components.js) and sent as events, which update
 # this process's memory and the store only: writing them to the panel state
 # would make the App save its spaces and reload its page query on every move.
 BROWSER_KEYS = ("confidence", "iou")
 BROWSER_EVENTS = ("on_confidence", "on_iou")
-_views = OrderedDict()  # (dataset, run, App view) -> the run's objects in that view
-_outputs = OrderedDict()  # panel id -> what the panel shows for its current choices
-OUTPUT_PANELS = 8  # each holds every IoU's steps: up to a few MB
+_outputs = memory.outputs  # panel id -> what the panel shows (tests and benchmarks read it)
 
 
 class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistorySection,
@@ -91,7 +84,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         """The App's view changed (a filter, a selection in the vector explorer,
         a click here): the "In the App's view" section follows it. The App also
         calls this when it reloads an unchanged view: nothing to do then."""
-        if _moved(ctx):
+        if memory.moved(ctx):
             self._refresh(ctx, self._choices(ctx))
 
     def execute(self, ctx):
@@ -103,12 +96,12 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         method = ctx.params.get("__method__")
         if method in task_explorer.EVENTS and self._task(ctx) != "detection":
             # classification and segmentation runs: their builder answers clicks
-            task_explorer.handle(self, ctx, method, _tell)
+            task_explorer.handle(self, ctx, method, memory.tell)
             if method != "on_preload":
                 ctx.ops.show_panel_output(self.render(ctx))
             return None
         if method in ("on_change", "on_change_view") and (
-                ctx.panel.state.unfinished or not _moved(ctx)):
+                ctx.panel.state.unfinished or not memory.moved(ctx)):
             return None
         if method in BROWSER_EVENTS:
             getattr(self, method)(ctx)
@@ -125,7 +118,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
 
     def on_change(self, ctx):
         """The App changed the panel's state: redraw if the view moved since."""
-        if _moved(ctx):
+        if memory.moved(ctx):
             self._refresh(ctx, self._choices(ctx))
 
     def _what_if_run(self, ctx):
@@ -319,7 +312,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         k = selection.as_index(state.example_class, ev.classes)
         preds, gts = selection.class_error_ids(ev, a, k, state.example_kind or "both")
         n = selection.tag_objects(ctx.dataset, config, preds, gts, "needs_review")
-        _tell(ctx, "examples", texts.tagged_md(n, len(preds), len(gts), state.example_class,
+        memory.tell(ctx, "examples", texts.tagged_md(n, len(preds), len(gts), state.example_class,
                                                self._shown(ctx)["choices"]))
 
     def on_recommendation(self, ctx):
@@ -346,7 +339,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         best = ev.optimal_thresholds(float(self._choices(ctx)["iou"] or 0.5))["per_class"]
         detection_run.save_class_thresholds(ctx.dataset, ctx.panel.state.eval_key, best)
         key = ctx.panel.state.eval_key
-        _tell(ctx, "thresholds", texts.thresholds_saved_md(
+        memory.tell(ctx, "thresholds", texts.thresholds_saved_md(
             best, key, detection_run.analysis_run_key(key), self._choices(ctx)["iou"] or "0.50"))
 
     # -- helpers ----------------------------------------------------------------------
@@ -401,11 +394,11 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         if not held or ctx.params.get("revision") != held.get("revision"):
             return  # a request of a class order since replaced
         ev, info = load_fast(ctx, ctx.panel.state.eval_key)
-        members = _view_members(ctx, ev, ctx.panel.state.eval_key, info)
+        members = memory.view_members(ctx, ev, ctx.panel.state.eval_key, info)
         patch = self._steps_patch(ev, info, out, coco.IOU_THRESHOLDS, out["choices"]["confidence"],
                                   members, out["ious"])
         if patch:
-            _apply(out["data"], patch)
+            memory.apply_patch(out["data"], patch)
             ctx.panel.data.set(patch)
 
     def _steps_patch(self, ev, info, out, ious, confidence, members, sent):
@@ -452,14 +445,14 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
                 data[prev["op_key"]] = None
         else:
             out["data"] = prev["data"]
-        _apply(out["data"], data)
-        _remember(ctx.panel.id, out)
+        memory.apply_patch(out["data"], data)
+        memory.remember(ctx.panel.id, out)
         extra = {k: out[k] for k in ("stale", "runs") if k in out}
         # The App merges new lists into its copies slot by slot: clear first what could
         # leave stale items behind (unknown in a new process: clear all). A slider
         # move (same lengths) sends no clearing patch.
         old = ctx.panel.state
-        to_clear = [k for k in extra if not _covers(extra[k], old.get(k))]
+        to_clear = [k for k in extra if not memory.covers(extra[k], old.get(k))]
         # Choices the App sent unchanged are not sent back: the user may have moved
         # the slider again while this update was on its way, and a patch would
         # overwrite that newer value in the App's state. A released slider patches
@@ -481,13 +474,13 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         last update, or computed again (another server process, another tab)."""
         out = _outputs.get(ctx.panel.id)
         choices = self._choices(ctx)
-        if out is None or _choice_key(out["choices"]) != _choice_key(choices):
+        if out is None or memory.choice_key(out["choices"]) != memory.choice_key(choices):
             prev = out
             choices, out, data = self._compute(ctx, choices)
             if prev and prev.get("data") and prev["op_key"] == out["op_key"]:
                 # what the App holds (the patches computed here were not sent)
                 out["data"], out["ious"] = prev["data"], prev["ious"]
-            _remember(ctx.panel.id, out)
+            memory.remember(ctx.panel.id, out)
         return out
 
     def _compute(self, ctx, choices, check_stale=False):
@@ -500,7 +493,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         if info["task"] != "detection":  # the one dispatch on the task
             choices, out, data = task_explorer.compute(
                 ctx, ev, info, {k: choices.get(k) for k in CHOICE_KEYS}, _outputs.get(ctx.panel.id),
-                check_stale, TOP_CLASSES, _view_key(ctx))
+                check_stale, TOP_CLASSES, memory.view_key(ctx))
             if check_stale:
                 out.update(staleness(ctx.dataset, choices["eval_key"], info))
             return choices, out, data
@@ -512,7 +505,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
         choices = {**{k: choices.get(k) for k in CHOICE_KEYS}, "iou": "%.2f" % iou,
                    "confidence": conf_value}
         n_images = info["num_images"]
-        members = _view_members(ctx, ev, choices["eval_key"], info)
+        members = memory.view_members(ctx, ev, choices["eval_key"], info)
         # every section at this confidence (all classes' rows: they order the classes)
         now = sections.at_confidences(ev, iou, [conf_value], num_images=n_images,
                                       covers=info["covers"], table_classes=range(ev.num_classes),
@@ -534,7 +527,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
                                 choices.get("sort"), bool(choices.get("show_all")),
                                 choices.get("class_filter")])
         # the steps' texts about the App's view follow the view
-        steps_view = members is not None and _view_key(ctx)
+        steps_view = members is not None and memory.view_key(ctx)
         prev = _outputs.get(ctx.panel.id)
         data = {}
         # a (re)loaded page has no data yet: everything goes out again
@@ -559,7 +552,7 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
                "op_key": op_key, "pr_classes": pr_classes, "steps_view": steps_view}
         patch = self._steps_patch(ev, info, out, [iou], conf_value, members, ious)
         if op_key in data:  # inside the new key itself
-            _apply(data[op_key], {k[len(op_key) + 1:]: v for k, v in patch.items()})
+            memory.apply_patch(data[op_key], {k[len(op_key) + 1:]: v for k, v in patch.items()})
         else:
             data.update(patch)
         current = figures.operating_point_at(ev, iou, conf_value, bar_classes, matrix_classes,
@@ -571,99 +564,10 @@ class EvaluationExplorer(SlicesSection, CompareSection, history_section.HistoryS
             "recommendations": now["recommendations"][0], "more_recommendations": now["more"][0],
             "class_order": [ev.classes[k] for k in bar_classes],
             "class_names": ev.classes,
-            "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": _view_key(ctx)},
+            "drawn": {"iou": "%.2f" % iou, "confidence": conf_value, "view": memory.view_key(ctx)},
             "current": current, "ious": ious,
             "delta_ap_layout": delta_ap_layout,
         })
         if check_stale:
             out.update(staleness(ctx.dataset, choices["eval_key"], info))
         return choices, out, data
-
-
-def _apply(held, patch):
-    """Applies a panel-data patch to ``held`` as the App does: a dotted key sets
-    that path inside a key, any other key is replaced."""
-    for key, value in patch.items():
-        *path, last = key.split(".")
-        node = held
-        for part in path:
-            node = node.setdefault(part, {})
-        node[last] = value
-
-
-def _remember(panel_id, out):
-    _outputs[panel_id] = out
-    _outputs.move_to_end(panel_id)
-    while len(_outputs) > OUTPUT_PANELS:
-        _outputs.popitem(last=False)
-
-
-def _choice_key(choices):
-    return json.dumps({k: round(v, 9) if isinstance(v, float) else (v if v != "" else None)
-                       for k, v in choices.items() if k in CHOICE_KEYS}, sort_keys=True, default=str)
-
-
-def _view_members(ctx, ev, eval_key, info):
-    """``(pred_in, gt_in, n_images)``: the run's objects in the App's current
-    view, or None when the App shows the whole dataset. Cached per view, so a
-    slider move reads nothing from the database."""
-    if not ctx.has_custom_view:
-        return None
-    key = (info["dataset_id"], eval_key, info.get("written_at"), _view_key(ctx))
-    if key not in _views:
-        view = ctx.view
-        config = ctx.dataset.get_evaluation_info(eval_key).config
-        pred_ids, gt_ids = selection.visible_label_ids(view, config)
-        pred_in = np.isin(ev.pred_ids, pred_ids)
-        gt_in = np.isin(ev.gt_ids, gt_ids)
-        images = np.unique(np.r_[ev.pred_image[pred_in], ev.gt_image[gt_in]]).size
-        _views[key] = (pred_in, gt_in, images)
-        while len(_views) > 8:
-            _views.popitem(last=False)
-    return _views[key]
-
-
-def _view_key(ctx):
-    """The App's current view, as it sends it with every call (stage ids aside)."""
-    params = ctx.request_params
-    stages = [{k: v for k, v in s.items() if k != "_uuid"} if isinstance(s, dict) else s
-              for s in params.get("view") or ()]
-    return json.dumps([params.get("view_name"), stages, params.get("filters") or None,
-                       params.get("extended") or None], sort_keys=True, default=str)
-
-
-def _moved(ctx):
-    """True when the App's view differs from the one last drawn, or nothing of
-    the panel's run was drawn in this process yet."""
-    state = ctx.panel.state
-    if not state.eval_key:
-        return False
-    out = _outputs.get(ctx.panel.id)
-    if out is None or out["choices"]["eval_key"] != state.eval_key:
-        return True
-    return out["drawn"].get("view") != _view_key(ctx)
-
-
-def _covers(new, old):
-    """True when merging ``new`` over ``old`` slot by slot leaves nothing of ``old``:
-    lists at least as long, dicts with at least the same keys, all the way down.
-    Unknown ``old`` (None) is not covered: clear it to be safe."""
-    if old is None:
-        return new is None
-    if isinstance(old, list):
-        return isinstance(new, list) and len(new) >= len(old) and all(
-            _covers(n, o) for n, o in zip(new, old) if isinstance(o, (list, dict)))
-    if isinstance(old, dict):
-        return isinstance(new, dict) and all(
-            k in new and (not isinstance(v, (list, dict)) or _covers(new[k], v))
-            for k, v in old.items())
-    return True
-
-
-def _tell(ctx, where, text):
-    """Says what an action did: a notification, and a line in the panel next to
-    its button (``where``) until the panel's next update."""
-    ctx.ops.notify(text.replace("**", "").replace("`", ""), variant="success")
-    out = _outputs.get(ctx.panel.id)
-    if out is not None:
-        out["notice"] = {where: text}
