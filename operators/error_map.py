@@ -31,6 +31,9 @@ SOURCES = ("descriptor",)
 LEVELS = ("samples", "objects")
 BATCH = 256
 GRID = 9999
+#: Stored arrays of the rows a map was clustered on: the built-in descriptor's
+#: features, or the 50 principal components of given embeddings; read on demand.
+FEATURE_ARRAYS = ("features", "space")
 
 
 def map_run_key(map_key):
@@ -61,15 +64,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     _check(dataset, eval_key, level, embeddings, num_clusters, map_key)
     task = detection_run.run_store.run_task(dataset, eval_key)
     info = dataset.get_evaluation_info(eval_key).config
-    if task == "detection":
-        ev = detection_run.load_analysis(dataset, eval_key)
-        meta = detection_run.analysis_info(dataset, eval_key)
-        assessment = ev.assess(info.iou, meta["confidence"])
-        points, classes = _points(ev, assessment, level), ev.classes
-        sample_ids = ev.image_ids
-    else:  # classification, segmentation: samples, their error types and failures
-        points, classes = map_outcomes.sample_points(dataset, eval_key)
-        sample_ids = points["ids"]
+    points, classes, ev, assessment, sample_ids = evaluated_points(dataset, eval_key, level)
     eval_view = dataset.select(sample_ids.tolist(), ordered=True)
     given = None
     if embeddings != "descriptor":
@@ -90,13 +85,8 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
                                  **expected)
-    summaries = clusters.summarize_clusters(
-        labels, _codes(points), points["label"], classes,
-        features=X if embeddings == "descriptor" else None,
-        feature_names=_feature_names(level) if embeddings == "descriptor" else None,
-        **expected,
-    )
-    summaries = map_outcomes.relabel(summaries, task)
+    summaries = describe_clusters(labels, points, classes, X if embeddings == "descriptor" else None,
+                                  level, expected, task)
     failing = [s.to_dict() for s in summaries if s.significant]
 
     progress(0.92, "Saving")
@@ -105,7 +95,8 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
                         if level == "objects" else {})
     detection_run.pause("map_writing")
     _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
-    _finish_run(dataset, map_key, points, xy, labels, summaries)
+    kept = {"features": X} if given is None else {"space": clusters.reduce(Z, seed)}
+    _finish_run(dataset, map_key, points, xy, labels, summaries, kept, seed)
     progress(1.0, "Done")
     return {
         "map_key": map_key, "level": level, "num_points": int(len(labels)),
@@ -134,12 +125,27 @@ def delete_error_map(dataset, map_key):
             dataset.delete_brain_run(brain_key)
 
 
-def load_error_map(dataset, map_key):
-    """The stored map: dict of arrays (points, clusters, error types, ids) and summaries."""
+def load_error_map(dataset, map_key, features=False):
+    """The stored map: dict of arrays (points, clusters, error types, ids) and summaries;
+    with ``features``, also the rows the map was clustered on (:data:`FEATURE_ARRAYS`)."""
     results = dataset.load_run_results(map_run_key(map_key), cache=False)
     with np.load(io.BytesIO(base64.b64decode(results.payload)), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+        arrays = {k: data[k] for k in data.files if features or k not in FEATURE_ARRAYS}
     return arrays, results.clusters
+
+
+def evaluated_points(dataset, eval_key, level):
+    """``(points, classes, analysis, assessment, sample_ids)`` of a run's evaluated
+    samples or objects at the run's operating point (analysis and assessment None
+    for classification and segmentation, whose points are samples)."""
+    if detection_run.run_store.run_task(dataset, eval_key) == "detection":
+        ev = detection_run.load_analysis(dataset, eval_key)
+        meta = detection_run.analysis_info(dataset, eval_key)
+        assessment = ev.assess(dataset.get_evaluation_info(eval_key).config.iou,
+                               meta["confidence"])
+        return _points(ev, assessment, level), ev.classes, ev, assessment, ev.image_ids
+    points, classes = map_outcomes.sample_points(dataset, eval_key)
+    return points, classes, None, None, points["ids"]
 
 
 # -- steps ----------------------------------------------------------------------
@@ -279,6 +285,15 @@ def _expected_failure(points):
         return {}
     failed, _ = clustering.failures(clustering.error_codes(_codes(points), len(points["error"])))
     return {"expected": clustering.expected_failure(failed, points["objects"])}
+
+
+def describe_clusters(labels, points, classes, features, level, expected, task):
+    """The clusters' ranked, described :class:`ClusterSummary` list, in the task's
+    error types; ``features``: the built-in descriptor's rows (None for embeddings)."""
+    summaries = clusters.summarize_clusters(
+        labels, _codes(points), points["label"], classes, features=features,
+        feature_names=None if features is None else _feature_names(level), **expected)
+    return map_outcomes.relabel(summaries, task)
 
 
 def _codes(points):
@@ -473,22 +488,35 @@ def _start_run(dataset, map_key, eval_key, level, embeddings):
     dataset.register_run(key, config)
 
 
-def _finish_run(dataset, map_key, points, xy, labels, summaries):
+def _finish_run(dataset, map_key, points, xy, labels, summaries, features, seed):
     """Saves the map's results, then marks it complete: a map killed before its
-    last write is never listed without its results."""
+    last write is never listed without its results. ``features``: the rows it
+    was clustered on (:data:`FEATURE_ARRAYS`), kept so that a cluster can be split."""
+    arrays = dict(xy=xy.astype(np.float32), cluster=labels.astype(np.int32),
+                  kind=points["kind"], label=points["label"],
+                  score=points.get("score", np.full(len(labels), np.nan)),
+                  error=np.asarray([e or "" for e in points["error"]], dtype=str),
+                  ids=np.asarray(points["ids"], dtype=str),
+                  **{k: np.asarray(v, dtype=np.float32) for k, v in features.items()})
+    save_results(dataset, map_key, arrays, [s.to_dict() for s in summaries], seed=seed, splits=[])
+    detection_run.pause("map_saving")
+    config = dataset.get_run_info(map_run_key(map_key)).config
+    config.complete = True
+    mark_written(dataset, map_key, config)
+
+
+def save_results(dataset, map_key, arrays, summaries, **extra):
+    """Stores the map's arrays (one compressed npz) and cluster summaries (dicts)."""
     key = map_run_key(map_key)
     buf = io.BytesIO()
-    np.savez_compressed(buf, xy=xy.astype(np.float32), cluster=labels.astype(np.int32),
-                        kind=points["kind"], label=points["label"],
-                        score=points.get("score", np.full(len(labels), np.nan)),
-                        error=np.asarray([e or "" for e in points["error"]], dtype=str),
-                        ids=np.asarray(points["ids"], dtype=str))
+    np.savez_compressed(buf, **arrays)
     results = dataset.init_run_results(key, payload=base64.b64encode(buf.getvalue()).decode("ascii"),
-                                       clusters=[s.to_dict() for s in summaries])
+                                       clusters=summaries, **extra)
     dataset.save_run_results(key, results, overwrite=True, cache=False)
-    detection_run.pause("map_saving")
-    config = dataset.get_run_info(key).config
-    config.complete = True
-    # its field writes are done: the evaluation explorer's stale check starts here
+
+
+def mark_written(dataset, map_key, config):
+    """Dates the map's field writes (the evaluation explorer's stale check starts there,
+    and the vector explorer reloads a map written since it last read it)."""
     config.written_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
-    dataset.update_run_config(key, config)
+    dataset.update_run_config(map_run_key(map_key), config)
