@@ -45,12 +45,15 @@ class ClusterActions:
         buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
         buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
         buttons.btn("more", label="More clusters", on_click=self.on_more_clusters)
-        buttons.btn("split", label="Split cluster", on_click=self.on_split_cluster)
+        # a second row: five buttons do not fit a third of a laptop's screen
+        splits_row = panel.h_stack("split_row", align_y="center")
+        splits_row.btn("split", label="Split cluster", on_click=self.on_split_cluster)
         splits = ctx.panel.state.split_count or 0
         if splits:
-            buttons.btn("undo_split", label="Undo split", on_click=self.on_undo_split)
+            splits_row.btn("undo_split", label="Undo split", on_click=self.on_undo_split)
         if splits > 1:
-            buttons.btn("reset_clusters", label="Reset clusters", on_click=self.on_reset_clusters)
+            splits_row.btn("reset_clusters", label="Reset clusters",
+                           on_click=self.on_reset_clusters)
         for name in ("tagged_md", "split_md"):
             if getattr(ctx.panel.state, name):
                 panel.md(getattr(ctx.panel.state, name), name=name)

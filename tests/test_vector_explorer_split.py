@@ -16,7 +16,8 @@ def rendered(client):
 
 
 def buttons(client):
-    return list(rendered(client)["selection_row"]["type"]["properties"])
+    out = rendered(client)
+    return [b for row in ("selection_row", "split_row") for b in out[row]["type"]["properties"]]
 
 
 def notices(client):
