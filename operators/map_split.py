@@ -91,13 +91,19 @@ def _splits(results):
     return list(getattr(results, "splits", None) or [])
 
 
-def _stored(dataset, map_key):
+def check_map(dataset, map_key):
+    """Raises unless ``map_key`` is a complete error map of ``dataset``."""
     key = error_map.map_run_key(map_key or "")
     if not map_key or key not in dataset.list_runs() or \
             not getattr(dataset.get_run_info(key).config, "complete", False):
         maps = [r[len("error_map_"):] for r in dataset.list_runs() if r.startswith("error_map_")]
         raise EvaluationInputError("No complete error map '%s' on this dataset (maps: %s)." % (
             map_key, ", ".join(maps) or "none"))
+
+
+def _stored(dataset, map_key):
+    check_map(dataset, map_key)
+    key = error_map.map_run_key(map_key)
     arrays, _ = error_map.load_error_map(dataset, map_key, features=True)
     return {"arrays": arrays, "config": dataset.get_run_info(key).config,
             "results": dataset.load_run_results(key, cache=False)}

@@ -179,3 +179,22 @@ def test_split_of_an_objects_map_moves_its_objects_and_the_objects_they_detected
         assert field_clusters(ds, "omap", "objects") == fields_before
     finally:
         ds.delete()
+
+
+def test_split_cluster_operator_from_python_by_the_number_shown(mapped):
+    ds, _ = mapped
+    op = foo.get_operator("@error-atlas/error-atlas/split_cluster")
+    before = stored(ds, "smap")
+    second = before[1][1]["id"]  # the cluster numbered #2
+    out = op(ds, map_key="smap", cluster=2, num_clusters=2)
+    assert out["cluster"] == second and len(out["new_ids"]) == 1
+    assert stored(ds, "smap")[1] == out["clusters"]
+    assert op(ds, map_key="smap", action="undo")["undone"] == 1
+    assert stored(ds, "smap") == before
+    with pytest.raises(Exception, match="cluster must be a cluster's number from 1 to 2"):
+        op(ds, map_key="smap", cluster=3)
+    with pytest.raises(Exception, match="No complete error map 'nope'"):
+        op(ds, map_key="nope", cluster=1)
+    with pytest.raises(Exception, match="action must be one of"):
+        op(ds, map_key="smap", action="merge")
+    assert stored(ds, "smap") == before
