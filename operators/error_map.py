@@ -10,7 +10,9 @@ Stored the FiftyOne way:
   ``<map_key>_embedding`` too, written batch by batch so a stopped run resumes
   where it stopped;
 - a custom run ``error_map_<map_key>`` with the points, error types, clusters
-  and their statistics, for the vector explorer panel.
+  and their statistics, for the vector explorer panel;
+- a custom run ``map_features_<map_key>`` with the rows the points were
+  clustered on, which splitting a cluster needs (:mod:`.map_split`).
 """
 
 import base64
@@ -38,6 +40,12 @@ FEATURE_ARRAYS = ("features", "space")
 
 def map_run_key(map_key):
     return "error_map_" + map_key
+
+
+def features_run_key(map_key):
+    """The run holding the rows a map was clustered on (:data:`FEATURE_ARRAYS`), apart
+    from the map's run so that opening a map never reads them (10x its size at 50 columns)."""
+    return "map_features_" + map_key
 
 
 def grid_coordinates(xy):
@@ -120,6 +128,8 @@ def delete_error_map(dataset, map_key):
                 paths += ["%s.detections.%s" % (f, name) for name in fields]
         dataset.delete_sample_fields([p for p in paths if dataset.has_field(p)], error_level=1)
         dataset.delete_run(key)
+    if features_run_key(map_key) in dataset.list_runs():
+        dataset.delete_run(features_run_key(map_key))
     for brain_key in (map_key, map_key + "_gt"):
         if brain_key in dataset.list_brain_runs():
             dataset.delete_brain_run(brain_key)
@@ -129,9 +139,22 @@ def load_error_map(dataset, map_key, features=False):
     """The stored map: dict of arrays (points, clusters, error types, ids) and summaries;
     with ``features``, also the rows the map was clustered on (:data:`FEATURE_ARRAYS`)."""
     results = dataset.load_run_results(map_run_key(map_key), cache=False)
-    with np.load(io.BytesIO(base64.b64decode(results.payload)), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files if features or k not in FEATURE_ARRAYS}
+    arrays = _unpack(results.payload)
+    if features and features_run_key(map_key) in dataset.list_runs():
+        arrays.update(_unpack(dataset.load_run_results(features_run_key(map_key),
+                                                       cache=False).payload))
     return arrays, results.clusters
+
+
+def _pack(arrays):
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _unpack(payload):
+    with np.load(io.BytesIO(base64.b64decode(payload)), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 def evaluated_points(dataset, eval_key, level):
@@ -496,8 +519,13 @@ def _finish_run(dataset, map_key, points, xy, labels, summaries, features, seed)
                   kind=points["kind"], label=points["label"],
                   score=points.get("score", np.full(len(labels), np.nan)),
                   error=np.asarray([e or "" for e in points["error"]], dtype=str),
-                  ids=np.asarray(points["ids"], dtype=str),
-                  **{k: np.asarray(v, dtype=np.float32) for k, v in features.items()})
+                  ids=np.asarray(points["ids"], dtype=str))
+    key = features_run_key(map_key)
+    if key not in dataset.list_runs():
+        dataset.register_run(key, dataset.init_run(map_key=map_key))
+    results = dataset.init_run_results(key, payload=_pack(
+        {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}))
+    dataset.save_run_results(key, results, overwrite=True, cache=False)
     save_results(dataset, map_key, arrays, [s.to_dict() for s in summaries], seed=seed, splits=[])
     detection_run.pause("map_saving")
     config = dataset.get_run_info(map_run_key(map_key)).config
@@ -508,10 +536,7 @@ def _finish_run(dataset, map_key, points, xy, labels, summaries, features, seed)
 def save_results(dataset, map_key, arrays, summaries, **extra):
     """Stores the map's arrays (one compressed npz) and cluster summaries (dicts)."""
     key = map_run_key(map_key)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    results = dataset.init_run_results(key, payload=base64.b64encode(buf.getvalue()).decode("ascii"),
-                                       clusters=summaries, **extra)
+    results = dataset.init_run_results(key, payload=_pack(arrays), clusters=summaries, **extra)
     dataset.save_run_results(key, results, overwrite=True, cache=False)
 
 

@@ -135,7 +135,8 @@ def _store(dataset, map_key, stored, labels, summaries, splits, context):
         error_map._write_point_fields(dataset, eval_view, config, points, lab, arrays["xy"],
                                       config.level, map_key, detected=detected)
 
-    new_arrays = dict(arrays, cluster=labels.astype(np.int32))
+    new_arrays = {k: v for k, v in arrays.items() if k not in error_map.FEATURE_ARRAYS}
+    new_arrays["cluster"] = labels.astype(np.int32)
     try:
         write(labels)
         error_map.save_results(dataset, map_key, new_arrays, summaries,
