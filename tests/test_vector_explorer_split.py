@@ -120,3 +120,25 @@ def test_more_clusters_asks_compute_error_map_for_this_map_with_four_more(mapped
     (req,) = [r for r in client.requests if "prompt" in r["operator_uri"]]
     assert req["params"]["params"] == {"eval_key": "eval", "level": "samples", "map_key": "smap",
                                        "embeddings": "descriptor", "num_clusters": 6}
+
+
+def test_a_split_objects_map_shows_each_new_cluster_with_exactly_its_objects(tmp_path):
+    ds, _ = planted_dataset(tmp_path, n=120, seed=3)
+    try:
+        compute_error_map(ds, eval_key="eval", level="objects", map_key="omap", num_clusters=2)
+        client = VectorClient(ds, panel_id="v4").call("on_load")
+        client.call("on_cluster_row", row=0)
+        client.call("on_split_cluster")
+        m = module("panels.map_data").load(ds, "omap")
+        assert client.state["split_count"] == 1 and len(client.data["clusters"]) == len(m.summaries)
+        for row, s in enumerate(m.summaries):
+            client.call("on_cluster_row", row=row)
+            shown = module("panels.vector_explorer")._ids_in_view(client.view(), m.config)
+            want = set()
+            for f in ("predictions", "ground_truth"):
+                ids, cl = ds.values([f + ".detections.id", f + ".detections.omap_cluster"],
+                                    unwind=True)
+                want.update(i for i, c in zip(ids, cl) if c == s["id"])
+            assert shown == want and len(want) >= s["size"], row
+    finally:
+        ds.delete()
