@@ -105,6 +105,10 @@ def test_undo_goes_back_one_split_and_reset_to_the_map_as_computed(mapped):
     assert b["new_ids"] == [a["new_ids"][0] + 1, a["new_ids"][0] + 2]
     assert len(ms.map_splits(ds, "smap")) == 2
     assert ds.get_run_info("error_map_smap").config.num_splits == 2
+    # the split's own writes do not make the evaluation look stale
+    from tests.test_panel_callbacks import PanelClient
+
+    assert PanelClient(ds, "split-stale").call("on_load").state["stale"] is None
     assert ms.undo_map_split(ds, "smap")["undone"] == 1
     assert stored(ds, "smap") == (second, second_summaries)
     assert field_clusters(ds, "smap", "samples") == second
