@@ -11,6 +11,7 @@ from .operators.evaluate_model import ErrorAnalysis, EvaluateModel
 from .operators.export_report import ExportReport
 from .operators.monitor_ops import CheckAlerts, MonitorDrift
 from .operators.score_images import ScoreImages
+from .operators.split_cluster import SplitCluster
 from .panels.evaluation_explorer import EvaluationExplorer
 from .panels.model_monitor import ModelMonitor
 from .panels.vector_explorer import VectorExplorer
@@ -29,3 +30,4 @@ def register(p):
     p.register(MonitorDrift)
     p.register(ModelMonitor)
     p.register(ScoreImages)
+    p.register(SplitCluster)

@@ -10,7 +10,9 @@ Stored the FiftyOne way:
   ``<map_key>_embedding`` too, written batch by batch so a stopped run resumes
   where it stopped;
 - a custom run ``error_map_<map_key>`` with the points, error types, clusters
-  and their statistics, for the vector explorer panel.
+  and their statistics, for the vector explorer panel;
+- a custom run ``map_features_<map_key>`` with the rows the points were
+  clustered on, which splitting a cluster needs (:mod:`.map_split`).
 """
 
 import base64
@@ -32,10 +34,19 @@ SOURCES = ("descriptor",)
 LEVELS = ("samples", "objects")
 BATCH = 256
 GRID = 9999
+#: Stored arrays of the rows a map was clustered on: the built-in descriptor's
+#: features, or the 50 principal components of given embeddings; read on demand.
+FEATURE_ARRAYS = ("features", "space")
 
 
 def map_run_key(map_key):
     return "error_map_" + map_key
+
+
+def features_run_key(map_key):
+    """The run holding the rows a map was clustered on (:data:`FEATURE_ARRAYS`), apart
+    from the map's run so that opening a map never reads them (10x its size at 50 columns)."""
+    return "map_features_" + map_key
 
 
 def grid_coordinates(xy):
@@ -62,15 +73,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     _check(dataset, eval_key, level, embeddings, num_clusters, map_key)
     task = detection_run.run_store.run_task(dataset, eval_key)
     info = _run_config(dataset, eval_key)
-    if task == "detection":
-        ev = detection_run.load_analysis(dataset, eval_key)
-        meta = detection_run.analysis_info(dataset, eval_key)
-        assessment = ev.assess(info.iou, meta["confidence"])
-        points, classes = _points(ev, assessment, level), ev.classes
-        sample_ids = ev.image_ids
-    else:  # classification, multi-label, segmentation: samples, their error types, failures
-        points, classes = map_outcomes.sample_points(dataset, eval_key)
-        sample_ids = points["ids"]
+    points, classes, ev, assessment, sample_ids = evaluated_points(dataset, eval_key, level)
     eval_view = dataset.select(sample_ids.tolist(), ordered=True)
     given = None
     if embeddings != "descriptor":
@@ -91,13 +94,8 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
                                  **expected)
-    summaries = clusters.summarize_clusters(
-        labels, _codes(points), points["label"], classes,
-        features=X if embeddings == "descriptor" else None,
-        feature_names=_feature_names(level) if embeddings == "descriptor" else None,
-        **expected,
-    )
-    summaries = map_outcomes.relabel(summaries, task)
+    summaries = describe_clusters(labels, points, classes, X if embeddings == "descriptor" else None,
+                                  level, expected, task)
     failing = [s.to_dict() for s in summaries if s.significant]
 
     progress(0.92, "Saving")
@@ -106,7 +104,8 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
                         if level == "objects" else {})
     detection_run.pause("map_writing")
     _register_visualizations(dataset, eval_view, info, points, xy, level, map_key)
-    _finish_run(dataset, map_key, points, xy, labels, summaries)
+    kept = {"features": X} if given is None else {"space": clusters.reduce(Z, seed)}
+    _finish_run(dataset, map_key, points, xy, labels, summaries, kept, seed)
     progress(1.0, "Done")
     return {
         "map_key": map_key, "level": level, "num_points": int(len(labels)),
@@ -130,17 +129,47 @@ def delete_error_map(dataset, map_key):
                 paths += ["%s.detections.%s" % (f, name) for name in fields]
         dataset.delete_sample_fields([p for p in paths if dataset.has_field(p)], error_level=1)
         dataset.delete_run(key)
+    if features_run_key(map_key) in dataset.list_runs():
+        dataset.delete_run(features_run_key(map_key))
     for brain_key in (map_key, map_key + "_gt"):
         if brain_key in dataset.list_brain_runs():
             dataset.delete_brain_run(brain_key)
 
 
-def load_error_map(dataset, map_key):
-    """The stored map: dict of arrays (points, clusters, error types, ids) and summaries."""
+def load_error_map(dataset, map_key, features=False):
+    """The stored map: dict of arrays (points, clusters, error types, ids) and summaries;
+    with ``features``, also the rows the map was clustered on (:data:`FEATURE_ARRAYS`)."""
     results = dataset.load_run_results(map_run_key(map_key), cache=False)
-    with np.load(io.BytesIO(base64.b64decode(results.payload)), allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
+    arrays = _unpack(results.payload)
+    if features and features_run_key(map_key) in dataset.list_runs():
+        arrays.update(_unpack(dataset.load_run_results(features_run_key(map_key),
+                                                       cache=False).payload))
     return arrays, results.clusters
+
+
+def _pack(arrays):
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _unpack(payload):
+    with np.load(io.BytesIO(base64.b64decode(payload)), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def evaluated_points(dataset, eval_key, level):
+    """``(points, classes, analysis, assessment, sample_ids)`` of a run's evaluated
+    samples or objects at the run's operating point (analysis and assessment None
+    for classification and segmentation, whose points are samples)."""
+    if detection_run.run_store.run_task(dataset, eval_key) == "detection":
+        ev = detection_run.load_analysis(dataset, eval_key)
+        meta = detection_run.analysis_info(dataset, eval_key)
+        assessment = ev.assess(dataset.get_evaluation_info(eval_key).config.iou,
+                               meta["confidence"])
+        return _points(ev, assessment, level), ev.classes, ev, assessment, ev.image_ids
+    points, classes = map_outcomes.sample_points(dataset, eval_key)
+    return points, classes, None, None, points["ids"]
 
 
 # -- steps ----------------------------------------------------------------------
@@ -283,6 +312,15 @@ def _expected_failure(points):
         return {}
     failed, _ = clustering.failures(clustering.error_codes(_codes(points), len(points["error"])))
     return {"expected": clustering.expected_failure(failed, points["objects"])}
+
+
+def describe_clusters(labels, points, classes, features, level, expected, task):
+    """The clusters' ranked, described :class:`ClusterSummary` list, in the task's
+    error types; ``features``: the built-in descriptor's rows (None for embeddings)."""
+    summaries = clusters.summarize_clusters(
+        labels, _codes(points), points["label"], classes, features=features,
+        feature_names=None if features is None else _feature_names(level), **expected)
+    return map_outcomes.relabel(summaries, task)
 
 
 def _codes(points):
@@ -477,22 +515,37 @@ def _start_run(dataset, map_key, eval_key, level, embeddings):
     dataset.register_run(key, config)
 
 
-def _finish_run(dataset, map_key, points, xy, labels, summaries):
+def _finish_run(dataset, map_key, points, xy, labels, summaries, features, seed):
     """Saves the map's results, then marks it complete: a map killed before its
-    last write is never listed without its results."""
-    key = map_run_key(map_key)
-    buf = io.BytesIO()
-    np.savez_compressed(buf, xy=xy.astype(np.float32), cluster=labels.astype(np.int32),
-                        kind=points["kind"], label=points["label"],
-                        score=points.get("score", np.full(len(labels), np.nan)),
-                        error=np.asarray([e or "" for e in points["error"]], dtype=str),
-                        ids=np.asarray(points["ids"], dtype=str))
-    results = dataset.init_run_results(key, payload=base64.b64encode(buf.getvalue()).decode("ascii"),
-                                       clusters=[s.to_dict() for s in summaries])
+    last write is never listed without its results. ``features``: the rows it
+    was clustered on (:data:`FEATURE_ARRAYS`), kept so that a cluster can be split."""
+    arrays = dict(xy=xy.astype(np.float32), cluster=labels.astype(np.int32),
+                  kind=points["kind"], label=points["label"],
+                  score=points.get("score", np.full(len(labels), np.nan)),
+                  error=np.asarray([e or "" for e in points["error"]], dtype=str),
+                  ids=np.asarray(points["ids"], dtype=str))
+    key = features_run_key(map_key)
+    if key not in dataset.list_runs():
+        dataset.register_run(key, dataset.init_run(map_key=map_key))
+    results = dataset.init_run_results(key, payload=_pack(
+        {k: np.asarray(v, dtype=np.float32) for k, v in features.items()}))
     dataset.save_run_results(key, results, overwrite=True, cache=False)
+    save_results(dataset, map_key, arrays, [s.to_dict() for s in summaries], seed=seed, splits=[])
     detection_run.pause("map_saving")
-    config = dataset.get_run_info(key).config
+    config = dataset.get_run_info(map_run_key(map_key)).config
     config.complete = True
-    # its field writes are done: the evaluation explorer's stale check starts here
+    mark_written(dataset, map_key, config)
+
+
+def save_results(dataset, map_key, arrays, summaries, **extra):
+    """Stores the map's arrays (one compressed npz) and cluster summaries (dicts)."""
+    key = map_run_key(map_key)
+    results = dataset.init_run_results(key, payload=_pack(arrays), clusters=summaries, **extra)
+    dataset.save_run_results(key, results, overwrite=True, cache=False)
+
+
+def mark_written(dataset, map_key, config):
+    """Dates the map's field writes (the evaluation explorer's stale check starts there,
+    and the vector explorer reloads a map written since it last read it)."""
     config.written_at = datetime.now(timezone.utc).replace(tzinfo=None).isoformat()
-    dataset.update_run_config(key, config)
+    dataset.update_run_config(map_run_key(map_key), config)

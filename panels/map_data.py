@@ -67,14 +67,16 @@ def maps(dataset):
 
 
 def load(dataset, map_key):
-    """The map's :class:`MapData`, cached per (dataset, key, run time)."""
-    stamp = dataset.get_run_info(error_map.map_run_key(map_key)).timestamp
-    key = (str(dataset._doc.id), map_key, str(stamp))
+    """The map's :class:`MapData`, cached per (dataset, key, run time and last write:
+    a split cluster, :mod:`..operators.map_split`)."""
+    info = dataset.get_run_info(error_map.map_run_key(map_key))
+    key = (str(dataset._doc.id), map_key,
+           "%s|%s" % (info.timestamp, getattr(info.config, "written_at", None)))
     with _lock:
         if key in _cache:
             return _cache[key]
     arrays, summaries = error_map.load_error_map(dataset, map_key)
-    config = dataset.get_run_info(error_map.map_run_key(map_key)).config
+    config = info.config
     data = MapData(key, arrays, summaries, config)
     data.dataset = dataset
     data.task = run_store.run_task(dataset, config.eval_key)

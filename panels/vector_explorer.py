@@ -53,6 +53,7 @@ from fiftyone.operators.store import ExecutionStore
 
 from . import (cluster_report, evaluation_explorer, map_hover, map_overlay, map_region, map_tasks,
                runs, selection)
+from .cluster_actions import ClusterActions
 from .map_slices import MapSlices
 from .figures import BASE_LAYOUT, NOT_AN_OBJECT, NOT_DETECTED
 from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, field_version, load,
@@ -67,7 +68,7 @@ _panels = OrderedDict()  # panel id -> what this process last showed it
 _lock = threading.Lock()
 
 
-class VectorExplorer(MapSlices, foo.Panel):
+class VectorExplorer(ClusterActions, MapSlices, foo.Panel):
     @property
     def config(self):
         return foo.PanelConfig(name="vector_explorer", label="Vector explorer",
@@ -149,12 +150,7 @@ class VectorExplorer(MapSlices, foo.Panel):
                     "modeBarButtonsToRemove": ["select2d", "lasso2d", "zoom2d", "pan2d"]},
             on_region=self.on_region, on_click=self.on_point_click,
             on_hover=self.on_point_hover))
-        buttons = panel.h_stack("selection_row", align_y="center")
-        buttons.btn("clear", label="Clear selection", on_click=self.on_clear)
-        buttons.btn("tag", label="Tag selected cluster", on_click=self.on_tag_cluster)
-        buttons.btn("more", label="More clusters", on_click=self.on_more_clusters)
-        if state.tagged_md:
-            panel.md(state.tagged_md, name="tagged_md")
+        self.render_cluster_actions(ctx, panel)  # clear, tag, more, split, undo
         if state.overlay_md:
             panel.md(state.overlay_md, name="overlay_md")
         # the clusters' table and the chosen cluster's report are folding sections
@@ -176,13 +172,6 @@ class VectorExplorer(MapSlices, foo.Panel):
 
     def on_compute(self, ctx):
         ctx.prompt("@error-atlas/error-atlas/compute_error_map", on_success=self.on_load)
-
-    def on_more_clusters(self, ctx):
-        """compute_error_map again on this map with more clusters (to split mixed ones)."""
-        m = load(ctx.dataset, ctx.panel.state.map_key)
-        ctx.prompt("@error-atlas/error-atlas/compute_error_map", on_success=self.on_load, params={
-            "eval_key": m.config.eval_key, "level": m.config.level, "map_key": m.key,
-            "embeddings": getattr(m.config, "embeddings", "descriptor"), "num_clusters": len(m.summaries) + 4})
 
     def on_map(self, ctx):
         if self._unfinished(ctx, ctx.params["value"], maps(ctx.dataset)):
@@ -352,31 +341,6 @@ class VectorExplorer(MapSlices, foo.Panel):
         view = selection.labels_view(ctx.dataset, m.config, m.samples_of(shown[0] + shown[1]), *shown)
         self._set_view(ctx, m, view, m.index_of(shown[0] + shown[1]))
 
-    def on_tag_cluster(self, ctx):
-        """Tags the chosen cluster's images or objects ``<map_key>_cluster_<rank>`` and
-        says how many it tagged (a notice and a line under the buttons)."""
-        c = ctx.panel.state.cluster
-        if c is None:
-            ctx.ops.notify("Choose a failure cluster first", variant="warning")
-            return
-        m = load(ctx.dataset, ctx.panel.state.map_key)
-        rank = _rank(m, c)
-        members = np.flatnonzero(m.arrays["cluster"] == c)
-        view = map_region.view_of(ctx.dataset, m, members, cluster=c)
-        tag = "%s_cluster_%d" % (ctx.panel.state.map_key, rank)
-        if m.config.level == "samples":
-            view.tag_samples(tag)
-            told = "Tagged %d images of cluster #%d as '%s'." % (len(view), rank, tag)
-        else:
-            # the cluster's view also holds the ground truth its predictions detected
-            fields = [m.config.pred_field, m.config.gt_field]
-            view.tag_labels(tag, label_fields=fields)
-            extra = view.count_label_tags(label_fields=fields).get(tag, 0) - len(members)
-            told = "Tagged %d objects of cluster #%d as '%s'" % (len(members), rank, tag)
-            told += (", and the %d ground-truth objects they detected." % extra) if extra > 0 else "."
-        ctx.ops.notify(told, variant="success")
-        ctx.panel.state.set("tagged_md", told)
-
     # -- helpers ------------------------------------------------------------------
 
     def _points(self, ctx, m, trace, index):
@@ -520,9 +484,11 @@ class VectorExplorer(MapSlices, foo.Panel):
                  "caption": caption, "ranking_note": cluster_report.ranking_note(m.summaries),
                  "scatter_layout": layout, "class_names": ev.classes, "n_groups": len(traces),
                  "overlay_index": len(traces) if extra else None,
-                 "lit_index": len(traces) + len(extra)}
+                 "lit_index": len(traces) + len(extra),
+                 "split_count": getattr(m.config, "num_splits", 0)}
         if new_map:
-            state.update(cluster=None, cluster_md=None, tagged_md=None, cluster_report_md=None,
+            state.update(cluster=None, cluster_md=None, tagged_md=None, split_md=None,
+                         cluster_report_md=None,
                          cluster_classes_md=None, cluster_op=None, cluster_layout=None,
                          cluster_plot=None, overlay_md=None)
         ctx.panel.state.set(state)
@@ -587,11 +553,6 @@ def _cluster_md(s, rank, level):
                 cluster_report.phrases_md(s).capitalize() or "Nothing stands out",
                 cluster_report.significance_md(s, level), cluster_report.slices_md(s),
                 classes, counts))
-
-
-def _rank(m, cluster_id):
-    """The cluster's number everywhere (legend, table, report, tag): its rank, from 1."""
-    return 1 + [s["id"] for s in m.summaries].index(cluster_id)
 
 
 def _classes_md(rows):
