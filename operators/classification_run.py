@@ -359,8 +359,7 @@ def _top_k_values(labels, names, k):
         part = slice(start, start + BLOCK)
         zr, target = z[rows[part]], gt[rows[part]]
         if k < z.shape[1]:
-            top = np.argpartition(zr, -k, axis=1)[:, -k:]
-            found[part] = (top == target[:, None]).any(axis=1)
+            found[part] = _in_top_k(zr, target, k)
         col = np.where(found[part], target, pred[rows[part]])
         logit[part] = np.where(col >= 0, zr[np.arange(col.size), np.maximum(col, 0)], -np.inf)
         total[part] = np.sum(np.exp(zr), axis=1)
@@ -369,6 +368,21 @@ def _top_k_values(labels, names, k):
         confs[rows] = (np.exp(logit) / total).tolist()
         ypred[rows[found]] = names[gt[rows[found]]]
     return (correct.astype(np.int64), [False, True]), (ypred, confs)
+
+
+def _in_top_k(z, target, k):
+    """Whether ``target`` is among ``np.argpartition(z, -k)[-k:]`` of each row.
+    The counts of logits above and equal to the target's decide it, except
+    where equal logits straddle the k-th place: there, as FiftyOne, the
+    argpartition (of those rows only) decides which of them count."""
+    own = z[np.arange(target.size), target][:, None]
+    above = np.count_nonzero(z > own, axis=1)
+    found = above + np.count_nonzero(z == own, axis=1) <= k
+    tied = np.flatnonzero(~found & (above < k))
+    if tied.size:
+        top = np.argpartition(z[tied], -k, axis=1)[:, -k:]
+        found[tied] = (top == target[tied, None]).any(axis=1)
+    return found
 
 
 def _register(view, pred_field, gt_field, eval_key, method, k):
