@@ -16,6 +16,7 @@ logits of another length or not all doubles, no class list for logits): the
 general path then explains the problem exactly as before.
 """
 
+import contextlib
 import io
 import struct
 import zlib
@@ -23,10 +24,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from bson import ObjectId
+from bson import Int64, ObjectId
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 
 NO_LABEL = -2  # the server's class index of a missing label (-1: not in the list)
 _ZERO_ID = ObjectId(b"\x00" * 12)
+_RAW = CodecOptions(document_class=RawBSONDocument)
 
 
 @dataclass
@@ -168,14 +172,13 @@ def read_arrays(view, pred_field, gt_field, classes, whole_samples=False, value_
     out = {name: np.empty((n, width), np.uint8) for name, _, width in layout}
     logits = _Logits(n, len(classes))
     done = 0
-    coll = view._dataset._sample_collection
-    with ThreadPoolExecutor(2) as pool:
-        for batch in coll.aggregate_raw_batches(view._pipeline(pipeline=[{"$project": project}]),
-                                                allowDiskUse=True):
-            starts = _document_starts(batch)
+    batches = _raw_batches(view._dataset._sample_collection,
+                           view._pipeline(pipeline=[{"$project": project}]))
+    with ThreadPoolExecutor(2) as pool, contextlib.closing(batches):
+        for batch, starts in batches:
             m = starts.size
             buf = np.frombuffer(batch, np.uint8)
-            if done + m > n or (starts + prefix + 1 > buf.size).any():
+            if done + m > n or (starts + prefix >= buf.size).any():
                 return None
             rows = buf[starts[:, None] + np.arange(prefix)]
             if not (rows[:, check] == fixed).all():
@@ -211,12 +214,63 @@ def read_arrays(view, pred_field, gt_field, classes, whole_samples=False, value_
     return labels
 
 
-def _document_starts(batch):
-    """Offsets of the BSON documents of a raw batch (each begins with its size)."""
-    unpack, starts, offset = struct.Struct("<i").unpack_from, [], 0
-    while offset < len(batch):
-        starts.append(offset)
-        offset += unpack(batch, offset)[0]
+def _raw_batches(coll, pipeline):
+    """The reply of each batch of an aggregation, raw, and the offsets of its
+    documents in it: ``aggregate`` and ``getMore`` commands decoded lazily
+    (pymongo's ``aggregate_raw_batches`` wraps every document in a
+    ``RawBSONDocument`` first, ~3 us each). The cursor is killed when the
+    caller stops early."""
+    db = coll.database
+    with db.client.start_session(causal_consistency=False) as session:
+        reply = db.command({"aggregate": coll.name, "pipeline": pipeline, "cursor": {},
+                            "allowDiskUse": True}, codec_options=_RAW, session=session)
+        cursor_id = 0
+        try:
+            while True:
+                raw = reply["cursor"].raw
+                cursor_id, starts = _cursor_batch(raw)
+                yield raw, starts
+                if not cursor_id:
+                    break
+                reply = db.command({"getMore": Int64(cursor_id), "collection": coll.name},
+                                   codec_options=_RAW, session=session)
+        finally:
+            if cursor_id:
+                db.command({"killCursors": coll.name, "cursors": [Int64(cursor_id)]},
+                           session=session)
+
+
+def _cursor_batch(raw):
+    """``(cursor id, document offsets)`` of a reply's ``cursor`` document
+    (``firstBatch`` or ``nextBatch``, ``id``, ``ns``)."""
+    unpack, pos, cursor_id, starts = struct.Struct("<i").unpack_from, 4, 0, None
+    while pos < len(raw) - 1:
+        kind, name_end = raw[pos], raw.index(b"\0", pos + 1)
+        name, pos = raw[pos + 1:name_end], name_end + 1
+        if kind in (0x03, 0x04):  # a document or an array: its size first
+            size = unpack(raw, pos)[0]
+            if name in (b"firstBatch", b"nextBatch"):
+                starts = _array_documents(raw, pos, pos + size)
+            pos += size
+        elif kind == 0x12:
+            cursor_id = struct.unpack_from("<q", raw, pos)[0]
+            pos += 8
+        elif kind == 0x02:
+            pos += 4 + unpack(raw, pos)[0]
+        else:
+            raise ValueError("unexpected BSON type %d in a cursor reply" % kind)
+    return cursor_id, starts
+
+
+def _array_documents(raw, start, end):
+    """Offsets of the documents of the BSON array at ``raw[start:end]``."""
+    unpack, starts, pos = struct.Struct("<i").unpack_from, [], start + 4
+    while pos < end - 1:
+        if raw[pos] != 0x03:
+            raise ValueError("a cursor batch holds a value that is not a document")
+        pos = raw.index(b"\0", pos + 1) + 1  # the element's name: its index
+        starts.append(pos)
+        pos += unpack(raw, pos)[0]
     return np.array(starts, np.int64)
 
 
