@@ -73,9 +73,9 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     error[rows] = ev.assess(confidence).error
     fields = {eval_key: fo_values,
               eval_key + "_error": (error, list(classification.ERROR_TYPES) + [None])}
-    sample_ids = labels.object_ids()
-    labels_io.check_sample_growth(dataset, sample_ids, labels_io.field_growth(fields),
+    labels_io.check_sample_growth(dataset, labels.sample_id, labels_io.field_growth(fields),
                                   sizes=labels.doc_bytes)
+    sample_ids = labels.object_ids() if labels.sample_bytes is None else labels.sample_bytes
 
     progress(0.6, "Writing results")
     request = dict(pred_field=pred_field, gt_field=gt_field, classes=classes, confidence=confidence,
