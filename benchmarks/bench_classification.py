@@ -13,7 +13,9 @@ decimals) and measures:
 3. ``evaluate_model`` end to end (read, every metric, sweep, confusion, error
    types, per-sample fields, both runs registered) against FiftyOne's
    ``evaluate_classifications(method="top-k")`` plus a ``method="simple"``
-   run, with FiftyOne's fields and results checked value for value;
+   run, with FiftyOne's fields and results checked value for value; MongoDB's
+   floor (one scan of the fields read, one update of every sample) measured
+   next to our runs and compared with FiftyOne's time / 20; a timer per phase;
 4. peak memory of ``evaluate_model`` in a child process: the largest child's
    ``ru_maxrss`` (``RUSAGE_CHILDREN``) as seen by a small launcher process
    (Linux carries a parent's peak into a child it forks, so the benchmark's
