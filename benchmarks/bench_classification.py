@@ -416,7 +416,7 @@ def report_floor(table, floors, t_ours, t_fo):
 PHASES = [  # (label, module suffix, attribute, top level in the run)
     ("read (one scan)", "operators.classification_io", "read_arrays", True),
     ("FiftyOne's top-k values", "operators.classification_run", "_fiftyone_values", True),
-    ("softmax", "operators.classification_run", "_engine_inputs", True),
+    ("softmax in place", "operators.classification_run", "_engine_inputs", True),
     ("cleanlab label issues", "plugin.classification", "label_issues", True),
     ("engine", "plugin.classification", "evaluate", True),
     ("of which ROC/AP per class", "plugin.scores", "one_vs_rest", False),
