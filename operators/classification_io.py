@@ -3,28 +3,34 @@
 ``view.values()`` turns every logit into a Python float (10 million of them
 for 100,000 samples over 100 classes: seconds, and gigabytes at a million
 samples, each one decompressed and parsed by ``np.load``).
-:func:`read_arrays` instead asks MongoDB for one fixed-layout document per
-sample (the class *index* of each label by ``$indexOfArray``, the label ids,
-the confidence as a double), fetches them as raw BSON batches and reads every
-column with one numpy view; the logits (FiftyOne stores each vector as a
+:func:`read_arrays` instead asks MongoDB, in one scan, for one document per
+sample of a fixed layout (the class *index* of each label by
+``$indexOfArray``, the label ids, the confidence as a double) followed by the
+logits blob, fetches them as raw BSON batches and reads every fixed column
+with one numpy gather; the logits (FiftyOne stores each vector as a
 zlib-compressed ``.npy``) are decompressed and checked against one expected
-header, then read by one ``frombuffer``. It returns None, so the caller takes the general path, whenever a sample does
+header, then read by one ``frombuffer`` per batch. It returns None, so the
+caller takes the general path, whenever a sample does
 not fit that layout (a label outside the class list or without a name,
 logits of another length or not all doubles, no class list for logits): the
 general path then explains the problem exactly as before.
 """
 
+import contextlib
 import io
-import itertools
+import struct
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from bson import ObjectId
+from bson import Int64, ObjectId
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 
 NO_LABEL = -2  # the server's class index of a missing label (-1: not in the list)
 _ZERO_ID = ObjectId(b"\x00" * 12)
+_RAW = CodecOptions(document_class=RawBSONDocument)
 
 
 @dataclass
@@ -128,10 +134,13 @@ def read_arrays(view, pred_field, gt_field, classes, whole_samples=False, value_
     """The labels of ``view`` as :class:`LabelArrays` over ``classes``, or None
     when a sample needs the general path (see the module docstring).
 
-    ``whole_samples`` (only for a view whose documents are the stored samples
-    unchanged, e.g. a whole dataset) reads in the same pass each sample's
-    stored size and whether it holds a value at each of ``value_paths``: the
-    checks before writing then need no scan of their own."""
+    One scan: each projected document is the fixed layout followed by the
+    logits blob (or nothing), so the fixed part of every document is read by
+    one gather once the documents' starts are known. ``whole_samples`` (only
+    for a view whose documents are the stored samples unchanged, e.g. a whole
+    dataset) reads in the same pass each sample's stored size and whether it
+    holds a value at each of ``value_paths``: the checks before writing then
+    need no scan of their own."""
     gt, pred = "$" + gt_field, "$" + pred_field
 
     def index(path):
@@ -153,23 +162,34 @@ def read_arrays(view, pred_field, gt_field, classes, whole_samples=False, value_
         for i, path in enumerate(value_paths):
             project["v%d" % i] = {"$ne": [{"$type": "$" + path}, "missing"]}
             layout.append(("v%d" % i, 0x08, 1))
+    project["l"] = pred + ".logits"  # last: the only part of variable size
     template, structural, offsets = _template(layout)
-    size, fixed = template.size, template[structural]
+    prefix = template.size - 1  # the fixed part, without the document's final zero
+    check = structural[:prefix].copy()
+    check[:4] = False  # the document's size follows its logits
+    fixed = template[:prefix][check]
     n = len(view)
     out = {name: np.empty((n, width), np.uint8) for name, _, width in layout}
+    logits = _Logits(n, len(classes))
     done = 0
-    coll = view._dataset._sample_collection
-    for batch in coll.aggregate_raw_batches(view._pipeline(pipeline=[{"$project": project}]),
-                                            allowDiskUse=True):
-        m = len(batch) // size
-        if len(batch) % size or done + m > n:
-            return None  # a document of another layout
-        rows = np.frombuffer(batch, np.uint8).reshape(m, size)
-        if not (rows[:, structural] == fixed).all():
-            return None
-        for name, _, width in layout:
-            out[name][done:done + m] = rows[:, offsets[name]:offsets[name] + width]
-        done += m
+    batches = _raw_batches(view._dataset._sample_collection,
+                           view._pipeline(pipeline=[{"$project": project}]))
+    with ThreadPoolExecutor(2) as pool, contextlib.closing(batches):
+        for batch, starts in batches:
+            m = starts.size
+            buf = np.frombuffer(batch, np.uint8)
+            if done + m > n or (starts + prefix >= buf.size).any():
+                return None
+            rows = buf[starts[:, None] + np.arange(prefix)]
+            if not (rows[:, check] == fixed).all():
+                return None  # a document of another layout
+            for name, _, width in layout:
+                out[name][done:done + m] = rows[:, offsets[name]:offsets[name] + width]
+            sizes = rows[:, :4].copy().view(np.int32).ravel()
+            del rows
+            if not logits.add(batch, buf, starts + prefix, sizes - prefix, done, pool):
+                return None
+            done += m
     if done != n:
         return None
     gt_label = out["g"].view(np.int32).ravel().astype(np.int64)
@@ -186,75 +206,135 @@ def read_arrays(view, pred_field, gt_field, classes, whole_samples=False, value_
     labels = LabelArrays(
         sample_id=hex_ids(out["_id"]), gt=gt_label, gt_id=hex_ids(out["gi"], gt_label >= 0),
         pred=pred_label, pred_id=hex_ids(out["pi"], pred_label >= 0), confidence=confidence,
-        has_confidence=has_conf, logits=None, has_logits=np.zeros(n, bool),
+        has_confidence=has_conf, logits=logits.matrix, has_logits=logits.present,
         sample_bytes=out["_id"])
     if whole_samples:
         labels.doc_bytes = out["sz"].view(np.int32).ravel()
         labels.holds = {p: out["v%d" % i].ravel() == 1 for i, p in enumerate(value_paths)}
-    if not _read_logits(view, pred_field, labels, len(classes)):
-        return None
     return labels
 
 
-def _read_logits(view, pred_field, labels, num_classes, chunk=50_000):
-    """Fills ``labels.logits`` / ``has_logits`` from FiftyOne's stored form
-    (each vector a zlib-compressed ``.npy``): one decompression per sample,
-    then one header check and one ``frombuffer`` per chunk of samples (memory
-    follows a chunk). False when a vector is not float64 of ``num_classes``
-    values, or stored otherwise."""
-    coll = view._dataset._sample_collection
-    pipeline = view._pipeline(pipeline=[{"$project": {"_id": 1, "l": "$%s.logits" % pred_field}}])
-    expected = _npy_bytes(np.zeros(num_classes))
-    header, width = len(expected) - 8 * num_classes, len(expected)
-    expected_header = np.frombuffer(expected[:header], np.uint8)
-    n = labels.sample_id.size
-    ids = np.ascontiguousarray(labels.sample_bytes)
-    matrix, present = None, np.zeros(n, bool)
-    cursor = coll.aggregate(pipeline, allowDiskUse=True, batchSize=chunk)
-    done = 0
-    while True:
-        docs = list(itertools.islice(cursor, chunk))
-        if not docs:
-            break
-        m = len(docs)
-        if done + m > n or b"".join(d["_id"].binary for d in docs) != ids[done:done + m].tobytes():
-            return False  # not the order of the label read
-        blobs = [d.get("l") for d in docs]
-        del docs
-        has = np.fromiter((b is not None for b in blobs), bool, m)
-        if has.any():
-            blobs = [b for b in blobs if b is not None]
-            if any(type(b) is not bytes for b in blobs):
-                return False  # stored as a list (not by FiftyOne's VectorField)
-            raw = _decompress(blobs)
-            del blobs
-            if any(len(r) != width for r in raw):
-                return False
-            flat = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), width)
-            del raw
-            if not (flat[:, :header] == expected_header).all():
-                return False
-            if matrix is None:
-                matrix = np.zeros((n, num_classes))
-            matrix[done + np.flatnonzero(has)] = flat[:, header:].view(np.float64)
-            present[done:done + m] = has
-        done += m
-    if done != n:
-        return False
-    labels.logits, labels.has_logits = matrix, present
-    return True
+def _raw_batches(coll, pipeline):
+    """The reply of each batch of an aggregation, raw, and the offsets of its
+    documents in it: ``aggregate`` and ``getMore`` commands decoded lazily
+    (pymongo's ``aggregate_raw_batches`` wraps every document in a
+    ``RawBSONDocument`` first, ~3 us each). The cursor is killed when the
+    caller stops early."""
+    db = coll.database
+    with db.client.start_session(causal_consistency=False) as session:
+        reply = db.command({"aggregate": coll.name, "pipeline": pipeline, "cursor": {},
+                            "allowDiskUse": True}, codec_options=_RAW, session=session)
+        cursor_id = 0
+        try:
+            while True:
+                raw = reply["cursor"].raw
+                cursor_id, starts = _cursor_batch(raw)
+                yield raw, starts
+                if not cursor_id:
+                    break
+                reply = db.command({"getMore": Int64(cursor_id), "collection": coll.name},
+                                   codec_options=_RAW, session=session)
+        finally:
+            if cursor_id:
+                db.command({"killCursors": coll.name, "cursors": [Int64(cursor_id)]},
+                           session=session)
 
 
-def _decompress(blobs, threads=2):
+def _cursor_batch(raw):
+    """``(cursor id, document offsets)`` of a reply's ``cursor`` document
+    (``firstBatch`` or ``nextBatch``, ``id``, ``ns``)."""
+    unpack, pos, cursor_id, starts = struct.Struct("<i").unpack_from, 4, 0, None
+    while pos < len(raw) - 1:
+        kind, name_end = raw[pos], raw.index(b"\0", pos + 1)
+        name, pos = raw[pos + 1:name_end], name_end + 1
+        if kind in (0x03, 0x04):  # a document or an array: its size first
+            size = unpack(raw, pos)[0]
+            if name in (b"firstBatch", b"nextBatch"):
+                starts = _array_documents(raw, pos, pos + size)
+            pos += size
+        elif kind == 0x12:
+            cursor_id = struct.unpack_from("<q", raw, pos)[0]
+            pos += 8
+        elif kind == 0x02:
+            pos += 4 + unpack(raw, pos)[0]
+        else:
+            raise ValueError("unexpected BSON type %d in a cursor reply" % kind)
+    return cursor_id, starts
+
+
+def _array_documents(raw, start, end):
+    """Offsets of the documents of the BSON array at ``raw[start:end]``."""
+    unpack, starts, pos = struct.Struct("<i").unpack_from, [], start + 4
+    while pos < end - 1:
+        if raw[pos] != 0x03:
+            raise ValueError("a cursor batch holds a value that is not a document")
+        pos = raw.index(b"\0", pos + 1) + 1  # the element's name: its index
+        starts.append(pos)
+        pos += unpack(raw, pos)[0]
+    return np.array(starts, np.int64)
+
+
+class _Logits:
+    """The (N, K) float64 logits of FiftyOne's stored form (each vector a
+    zlib-compressed ``.npy`` in a BSON binary), filled a raw batch at a time:
+    one decompression per vector, then one header check and one
+    ``frombuffer`` per batch."""
+
+    def __init__(self, n, num_classes):
+        expected = _npy_bytes(np.zeros(num_classes))
+        self.width, self.header = len(expected), len(expected) - 8 * num_classes
+        self.expected_header = np.frombuffer(expected[:self.header], np.uint8)
+        self.n, self.num_classes = n, num_classes
+        self.matrix, self.present = None, np.zeros(n, bool)
+
+    def add(self, batch, buf, at, tail, done, pool):
+        """Reads the element at ``at`` of each document (``tail`` bytes up to
+        its end): none (1: the final zero), ``l: null`` (4) or ``l: <binary>``.
+        False when a document holds anything else (e.g. logits as a list)."""
+        kind = buf[at]
+        last = buf.size - 1  # a document without logits may end the batch
+        named = (buf[np.minimum(at + 1, last)] == ord("l")) & (buf[np.minimum(at + 2, last)] == 0)
+        blob = (kind == 0x05) & named
+        if not ((tail == 1) & (kind == 0) | (tail == 4) & (kind == 0x0A) & named | blob).all():
+            return False
+        if not blob.any():
+            return True
+        start = at[blob]
+        length = buf[start[:, None] + np.arange(3, 7)].copy().view(np.int32).ravel()
+        if (buf[start + 7] != 0).any() or (tail[blob] != 9 + length).any():
+            return False  # a binary subtype other than FiftyOne's, or a malformed element
+        view = memoryview(batch)
+        raw = _decompress([view[a:a + b] for a, b in zip((start + 8).tolist(), length.tolist())],
+                          pool=pool)
+        if any(len(r) != self.width for r in raw):
+            return False
+        flat = np.frombuffer(b"".join(raw), np.uint8).reshape(len(raw), self.width)
+        del raw
+        if not (flat[:, :self.header] == self.expected_header).all():
+            return False
+        if self.matrix is None:
+            self.matrix = np.zeros((self.n, self.num_classes))
+        rows = done + np.flatnonzero(blob)
+        self.matrix[rows] = flat[:, self.header:].view(np.float64)
+        self.present[rows] = True
+        return True
+
+
+def _decompress(blobs, threads=2, pool=None):
     """``zlib.decompress`` of every blob, on ``threads`` threads (zlib releases
-    the GIL while it inflates)."""
+    the GIL while it inflates), of ``pool`` when given."""
     if len(blobs) < 1000:
         return [zlib.decompress(b) for b in blobs]
     step = -(-len(blobs) // threads)
-    with ThreadPoolExecutor(threads) as pool:
-        parts = pool.map(lambda part: [zlib.decompress(b) for b in part],
-                         [blobs[i:i + step] for i in range(0, len(blobs), step)])
-        return [r for part in parts for r in part]
+    parts = [blobs[i:i + step] for i in range(0, len(blobs), step)]
+    if pool is None:
+        with ThreadPoolExecutor(threads) as own:
+            return [r for part in own.map(_inflate, parts) for r in part]
+    return [r for part in pool.map(_inflate, parts) for r in part]
+
+
+def _inflate(blobs):
+    return [zlib.decompress(b) for b in blobs]
 
 
 def _npy_bytes(array):

@@ -50,18 +50,18 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     else:
         run_store.refuse_taken(eval_key, labels_io.existing_values(dataset, unchecked))
     positive = _positive(class_list, positive_class)
-    rows, has_gt = _checked_rows(labels, class_list, pred_field, gt_field, warnings)
+    rows, _ = _checked_rows(labels, class_list, pred_field, gt_field, warnings)
     with_logits = labels.logits is not None and bool(labels.has_logits[rows].any())
     method = "binary" if positive is not None else "top-k" if with_logits else "simple"
     fo_values, fo_results = _fiftyone_values(labels, class_list, method, positive, k)
-    inputs = _engine_inputs(labels, rows, has_gt, class_list, pred_field, warnings)
+    inputs = _engine_inputs(labels, rows, pred_field, warnings)
 
     progress(0.3, "Evaluating")
     probs = inputs["probs"]
     suspect = None
     if probs is not None:
         has = inputs["pred_label"] >= 0
-        found = classification.label_issues(inputs["gt_label"][has], probs[has])
+        found = classification.label_issues(inputs["gt_label"][has], probs)
         if found is not None:
             suspect = np.zeros(rows.size, bool)
             suspect[has] = found
@@ -73,9 +73,9 @@ def evaluate_classifications(view, pred_field, gt_field, eval_key, classes=None,
     error[rows] = ev.assess(confidence).error
     fields = {eval_key: fo_values,
               eval_key + "_error": (error, list(classification.ERROR_TYPES) + [None])}
-    sample_ids = labels.object_ids()
-    labels_io.check_sample_growth(dataset, sample_ids, labels_io.field_growth(fields),
+    labels_io.check_sample_growth(dataset, labels.sample_id, labels_io.field_growth(fields),
                                   sizes=labels.doc_bytes)
+    sample_ids = labels.object_ids() if labels.sample_bytes is None else labels.sample_bytes
 
     progress(0.6, "Writing results")
     request = dict(pred_field=pred_field, gt_field=gt_field, classes=classes, confidence=confidence,
@@ -253,27 +253,41 @@ def _checked_rows(labels, class_list, pred_field, gt_field, warnings):
     return rows, rows.size == labels.gt.size
 
 
-def _engine_inputs(labels, rows, has_gt, class_list, pred_field, warnings):
-    """Engine arrays over the samples with ground truth. The logits become
-    probabilities in place (they are not needed after FiftyOne's values)."""
+def _engine_inputs(labels, rows, pred_field, warnings):
+    """Engine arrays over the samples with ground truth; ``probs`` holds the
+    rows of those with a prediction only (what the engine and cleanlab read).
+    The logits become those probabilities in place, moved up to the first rows
+    of the same matrix: no copy of it (they are not needed after FiftyOne's
+    values)."""
     pred_label = labels.pred[rows]
     has = pred_label >= 0
     probs = None
     if labels.logits is not None and labels.has_logits[rows].any():
         probs = scores.softmax(labels.logits, out=labels.logits)
         labels.logits = None
-        if not has_gt:
-            probs = probs[rows]
     score = labels.confidence[rows]
     unset = has & ~labels.has_confidence[rows]
-    if unset.any():
-        if probs is not None:
-            score[unset] = probs[unset, pred_label[unset]]
-        else:
-            score[unset] = 1.0
-            warnings.append("%d predictions in '%s' have no confidence: they count at every "
-                            "threshold (confidence 1.0)." % (int(unset.sum()), pred_field))
+    if unset.any() and probs is not None:
+        score[unset] = probs[rows[unset], pred_label[unset]]
+    elif unset.any():
+        score[unset] = 1.0
+        warnings.append("%d predictions in '%s' have no confidence: they count at every "
+                        "threshold (confidence 1.0)." % (int(unset.sum()), pred_field))
+    if probs is not None:
+        probs = _keep_rows(probs, rows[has])
     return dict(gt_label=labels.gt[rows], pred_label=pred_label, pred_score=score, probs=probs)
+
+
+def _keep_rows(matrix, keep):
+    """``matrix[keep]`` for increasing ``keep``, moved in place to the first
+    rows (a block at a time: a block's sources lie at or after its
+    destination, past every row written before) and returned as a view."""
+    if keep.size == matrix.shape[0]:
+        return matrix
+    for start in range(0, keep.size, BLOCK):
+        end = min(start + BLOCK, keep.size)
+        matrix[start:end] = matrix[keep[start:end]]
+    return matrix[:keep.size]
 
 
 # -- FiftyOne's own run ------------------------------------------------------
@@ -313,8 +327,7 @@ def _top_k_values(labels, names, k):
         part = slice(start, start + BLOCK)
         zr, target = z[rows[part]], gt[rows[part]]
         if k < z.shape[1]:
-            top = np.argpartition(zr, -k, axis=1)[:, -k:]
-            found[part] = (top == target[:, None]).any(axis=1)
+            found[part] = _in_top_k(zr, target, k)
         col = np.where(found[part], target, pred[rows[part]])
         logit[part] = np.where(col >= 0, zr[np.arange(col.size), np.maximum(col, 0)], -np.inf)
         total[part] = np.sum(np.exp(zr), axis=1)
@@ -323,6 +336,21 @@ def _top_k_values(labels, names, k):
         confs[rows] = (np.exp(logit) / total).tolist()
         ypred[rows[found]] = names[gt[rows[found]]]
     return (correct.astype(np.int64), [False, True]), (ypred, confs)
+
+
+def _in_top_k(z, target, k):
+    """Whether ``target`` is among ``np.argpartition(z, -k)[-k:]`` of each row.
+    The counts of logits above and equal to the target's decide it, except
+    where equal logits straddle the k-th place: there, as FiftyOne, the
+    argpartition (of those rows only) decides which of them count."""
+    own = z[np.arange(target.size), target][:, None]
+    above = np.count_nonzero(z > own, axis=1)
+    found = above + np.count_nonzero(z == own, axis=1) <= k
+    tied = np.flatnonzero(~found & (above < k))
+    if tied.size:
+        top = np.argpartition(z[tied], -k, axis=1)[:, -k:]
+        found[tied] = (top == target[tied, None]).any(axis=1)
+    return found
 
 
 def _register(view, pred_field, gt_field, eval_key, method, k):

@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 from bson import ObjectId
+from bson.raw_bson import RawBSONDocument
 from pymongo import UpdateOne
 from pymongo.errors import AutoReconnect
 
@@ -284,7 +285,8 @@ def field_growth(fields):
 def write_sample_groups(dataset, sample_ids, fields, on_batch=None):
     """Sets top-level fields that take few distinct values, one ``update_many``
     per combination of values: ``fields[name] = (codes, choices)`` sets
-    ``choices[codes[i]]`` on sample ``sample_ids[i]`` (``bson.ObjectId``).
+    ``choices[codes[i]]`` on sample ``sample_ids[i]`` (``bson.ObjectId``s, or
+    their bytes as an (N, 12) uint8 array: then no ObjectId is made).
 
     Errors, correctness flags, TP/FP/FN/TN take a handful of values, so
     100,000 samples cost ~10 server operations instead of 100,000 updates. Each
@@ -313,13 +315,40 @@ def write_sample_groups(dataset, sample_ids, fields, on_batch=None):
             ops.append((members[start:start + IDS_PER_UPDATE], sets))
     coll = dataset._sample_collection
     for done, (members, sets) in enumerate(ops, 1):
-        ids = [sample_ids[i] for i in members.tolist()]
+        if isinstance(sample_ids, np.ndarray):
+            query = _raw_id_query(sample_ids[members])
+        else:
+            query = {"_id": {"$in": [sample_ids[i] for i in members.tolist()]}}
         try:
-            coll.update_many({"_id": {"$in": ids}}, {"$set": sets})
+            coll.update_many(query, {"$set": sets})
         except AutoReconnect:
-            coll.update_many({"_id": {"$in": ids}}, {"$set": sets})  # idempotent: sent again
+            coll.update_many(query, {"$set": sets})  # idempotent: sent again
         on_batch(done, len(ops))
     dataset._reload_docs(hard=True)
+
+
+def _raw_id_query(raw_ids):
+    """``{"_id": {"$in": [...]}}`` as raw BSON, built by numpy from (M, 12)
+    ObjectId bytes: each array element is type 0x07, its index in decimal,
+    a zero and the 12 bytes."""
+    m = raw_ids.shape[0]
+    index = np.arange(m)
+    digits = np.ones(m, np.int64)
+    while m and 10 ** int(digits.max()) <= m - 1:
+        digits += index >= 10 ** int(digits.max())
+    size = 2 + digits + 12
+    start = np.cumsum(size) - size
+    body = np.zeros(int(size.sum()), np.uint8)
+    body[start] = 0x07
+    for place in range(int(digits.max()) if m else 0):
+        has = digits > place
+        body[start[has] + 1 + place] = index[has] // 10 ** (digits[has] - 1 - place) % 10 + 48
+    body[(start + 2 + digits)[:, None] + np.arange(12)] = raw_ids
+    array = np.int32(4 + body.size + 1).tobytes() + body.tobytes() + b"\0"
+    inner = b"\x04$in\0" + array + b"\0"
+    inner = np.int32(4 + len(inner)).tobytes() + inner
+    outer = b"\x03_id\0" + inner + b"\0"
+    return RawBSONDocument(np.int32(4 + len(outer)).tobytes() + outer)
 
 
 def _value_bytes(v):

@@ -44,8 +44,10 @@ def evaluate(classes, gt_label, pred_label, pred_score, probs=None, positive=Non
         pred_label: (N,) predicted class, -1 for no prediction
         pred_score: (N,) confidence of the prediction (ignored where -1)
         probs: optional (N, K) class probabilities (rows of samples without a
-            prediction are ignored); for two classes without them, the
-            confidences give ``P(positive)`` as FiftyOne's binary method does
+            prediction are ignored), or only the rows of the samples with a
+            prediction, in order (no copy is made of them); for two classes
+            without them, the confidences give ``P(positive)`` as FiftyOne's
+            binary method does
         positive: index of the positive class of a binary problem
         k: the largest top-k accuracy to report (where probabilities exist)
         suspect: optional (N,) bool, likely label errors (see :func:`label_issues`)
@@ -68,7 +70,9 @@ def evaluate(classes, gt_label, pred_label, pred_score, probs=None, positive=Non
     curve_points = np.zeros((0, 4))
     prob_stats = {}
     if probs is not None and has.any():
-        p, g = np.asarray(probs, dtype=np.float64)[has], gt_label[has]
+        p, g = np.asarray(probs, dtype=np.float64), gt_label[has]
+        if p.shape[0] != g.size:
+            p = p[has]
         true_rank[has] = scores.true_rank(p, g)
         margin[has] = scores.margin(p)
         auc, ap, roc, pr = scores.one_vs_rest(p, g)

@@ -73,9 +73,11 @@ def one_vs_rest(probs, gt_label, max_points=101):
     (``average_precision_score``) and plot-sized ROC and PR curves.
 
     Classes are sorted up to :data:`CHUNK` at a time as rows of a contiguous
-    ``(CHUNK, N)`` block (one unstable, SIMD sort per class: the order within
-    a run of equal scores does not matter, as every curve is read at the end
-    of each run).
+    ``(CHUNK, N)`` block of scores, values only (one SIMD sort per class, no
+    argsort): a curve point sits at the end of each run of equal scores (as
+    scikit-learn's distinct thresholds), where the true positives are the
+    class's own samples scoring at least that much, counted by one
+    ``searchsorted`` into their few sorted scores.
 
     Returns:
         ``(auc, ap, roc, pr)``: (K,) arrays (NaN where a class has no positive
@@ -85,47 +87,35 @@ def one_vs_rest(probs, gt_label, max_points=101):
     auc, ap = np.full(k, np.nan), np.full(k, np.nan)
     roc, pr = [], []
     pick = np.unique(np.linspace(0, n, max_points).round().astype(int))
+    before = np.maximum(pick - 1, 0)
     chunk = max(1, min(CHUNK, CHUNK_VALUES // max(n, 1)))
+    by_class = np.argsort(gt_label, kind="stable")
+    bounds = np.searchsorted(gt_label[by_class], np.arange(k + 1))
     for start in range(0, k, chunk):
         cols = np.arange(start, min(k, start + chunk))
         s = np.negative(probs[:, cols].T, order="C")  # descending scores as ascending keys
-        order = np.argsort(s, axis=1)
-        s = np.take_along_axis(s, order, axis=1)
-        pos = gt_label[order] == cols[:, None]
-        del order
-        ends = _group_ends(s)
-        del s
-        tps = np.take_along_axis(np.cumsum(pos, axis=1), ends, axis=1)
-        fps = ends + 1 - tps
-        del pos, ends
-        p_tot, n_tot = tps[:, -1:], fps[:, -1:]
-        zero = np.zeros((cols.size, 1))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            tpr = np.hstack([zero, tps / p_tot])
-            fpr = np.hstack([zero, fps / n_tot])
-            precision = tps / (tps + fps)
-            recall = tps / p_tot
-        a = np.sum(np.diff(fpr, axis=1) * (tpr[:, 1:] + tpr[:, :-1]) / 2, axis=1)
-        b = np.sum(np.diff(np.hstack([zero, recall]), axis=1) * precision, axis=1)
-        p_tot, n_tot = p_tot.ravel(), n_tot.ravel()
-        auc[cols] = np.where((p_tot > 0) & (n_tot > 0), a, np.nan)
-        ap[cols] = np.where(p_tot > 0, b, np.nan)
-        before = np.maximum(pick - 1, 0)
-        for j in range(cols.size):
-            roc.append((fpr[j, pick], tpr[j, pick]))
-            pr.append((recall[j, before], precision[j, before]))
+        s.sort(axis=1)
+        for j, c in enumerate(cols.tolist()):
+            row = s[j]
+            ends = np.append(np.flatnonzero(row[1:] != row[:-1]), n - 1)
+            own = np.sort(np.negative(probs[by_class[bounds[c]:bounds[c + 1]], c]))
+            tps = np.searchsorted(own, row[ends], side="right")
+            fps = ends + 1 - tps
+            p_tot, n_tot = tps[-1], fps[-1]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tpr = np.concatenate([[0.0], tps / p_tot])
+                fpr = np.concatenate([[0.0], fps / n_tot])
+                precision = tps / (tps + fps)
+                recall = tps / p_tot
+            if p_tot > 0 and n_tot > 0:
+                auc[c] = np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2)
+            if p_tot > 0:
+                ap[c] = np.sum(np.diff(np.concatenate([[0.0], recall])) * precision)
+            at = np.searchsorted(ends, before)  # the run holding each picked position
+            curve = np.where(pick > 0, at + 1, 0)
+            roc.append((fpr[curve], tpr[curve]))
+            pr.append((recall[at], precision[at]))
     return auc, ap, roc, pr
-
-
-def _group_ends(s):
-    """Per row of sorted scores, the column index of the last of each run of
-    equal scores: curves read there give a tie one point, as scikit-learn's
-    distinct thresholds."""
-    n = s.shape[1]
-    last = np.ones(s.shape, bool)
-    np.not_equal(s[:, 1:], s[:, :-1], out=last[:, :-1])
-    idx = np.where(last, np.arange(n)[None, :], n)
-    return np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1]
 
 
 def calibration(confidence, correct, num_bins=15):
