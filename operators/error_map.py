@@ -89,7 +89,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress(0.85, "Clustering")
     expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
-                                 **expected)
+                                 split_columns=_split_columns(level, embeddings), **expected)
     summaries = clusters.summarize_clusters(
         labels, _codes(points), points["label"], classes,
         features=X if embeddings == "descriptor" else None,
@@ -279,6 +279,16 @@ def _expected_failure(points):
         return {}
     failed, _ = clustering.failures(clustering.error_codes(_codes(points), len(points["error"])))
     return {"expected": clustering.expected_failure(failed, points["objects"])}
+
+
+def _split_columns(level, embeddings):
+    """The descriptor columns a failure split may cut (:func:`clustering.split_clusters`):
+    all but the model's own outputs, which would cut every cluster of predictions into
+    its low-confidence part; None (all) for given embeddings."""
+    if embeddings != "descriptor":
+        return None
+    names = _feature_names(level)
+    return [i for i, n in enumerate(names) if n not in ("is_prediction", "confidence")]
 
 
 def _codes(points):
