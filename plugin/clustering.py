@@ -1,8 +1,11 @@
 """Partitions of samples or objects into clusters, and which of them fail.
 
-:func:`cluster` groups points with k-means; :func:`failure_statistics` gives
-each cluster's errors beyond what its content predicts and a one-sided test
-of whether it fails more than expected (Holm-corrected over clusters).
+:func:`cluster` groups points with k-means, refined by significant
+one-feature failure splits (:func:`split_clusters`); :func:`expected_errors`
+is the robust (trimmed) Poisson expectation of an image's errors;
+:func:`failure_statistics` gives each cluster's errors beyond what its content
+predicts and a one-sided test of whether it fails more than expected
+(Holm-corrected over clusters).
 
 Why k-means rather than HDBSCAN: every point gets a cluster, so every error is
 accounted for and there is no "noise" label to explain; on diffuse error data
@@ -449,7 +452,10 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
       silhouette (smallest k on ties).
 
     The final fit starts from that subsample's centroids. Above 20,000 rows
-    mini-batch k-means is used. Clusters are numbered by decreasing size.
+    mini-batch k-means is used. With error types and k chosen, the clusters
+    that are not failure clusters are then cut along single features while a
+    cut explains failure significantly (:func:`split_clusters`, up to
+    :data:`MAX_SPLIT_K` clusters). Clusters are numbered by decreasing size.
 
     Args:
         X: (N, D) finite features
@@ -463,6 +469,8 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
         errors: optional (N,) error counts per point (a detection image's
             errors), measured against ``expected`` instead of 0/1 failures
         dispersion: the counts' dispersion (:func:`expected_errors`)
+        split: refine by failure splits (default :data:`SPLIT`, True)
+        split_columns: the columns the splits may cut (default all)
 
     Returns:
         ``(labels, k)``: (N,) int64 cluster of every row, and the k used
