@@ -26,7 +26,7 @@ Per condition and level (the Domino-style criterion of issue 12):
 - a control is flagged when one of the top-3 failure clusters holds it at precision >= 0.6.
 
     .venv/bin/python benchmarks/bench_discovery.py [--quick] [--images N] [--seeds 51,52]
-        [--conditions a,b] [--fraction F] [--plugin-root CHECKOUT]
+        [--conditions a,b] [--fraction F] [--plugin-root CHECKOUT] [--dump DIR]
 
 Targets: >= 80% of verified conditions found per level, mean P@10 >= 0.8 over found ones,
 no control flagged. ``--quick``: 5 conditions, one seed, 400 images (~5 min on 2 cores).
@@ -300,6 +300,54 @@ def harm(points, member):
     return f[member].mean() if member.any() else np.nan, f[~member].mean()
 
 
+# -- dumps: every map's clustering inputs, to measure partitions offline --------------------
+
+def _plugin_module(suffix):
+    """The loaded plugin module whose name ends with ``suffix`` (FiftyOne imports the plugin
+    under a synthetic package name)."""
+    for name, module in list(sys.modules.items()):
+        if name.endswith(suffix) and module is not None:
+            return module
+    raise RuntimeError("plugin module %s not loaded" % suffix)
+
+
+class Recorder:
+    """Records the inputs of the plugin's ``cluster`` and ``expected_errors`` calls."""
+
+    def __enter__(self):
+        self.clusters, self.clustering = (_plugin_module(".plugin.clusters"),
+                                          _plugin_module(".plugin.clustering"))
+        self.cluster, self.expected = self.clusters.cluster, self.clustering.expected_errors
+        self.record = {}
+
+        def cluster(X, **kw):
+            self.record.update(Z=np.asarray(X), **{k: v for k, v in kw.items() if v is not None})
+            return self.cluster(X, **kw)
+
+        def expected_errors(errors, content, *a, **kw):
+            self.record.update(raw_errors=np.asarray(errors), content=np.asarray(content))
+            return self.expected(errors, content, *a, **kw)
+
+        self.clusters.cluster, self.clustering.expected_errors = cluster, expected_errors
+        return self
+
+    def __exit__(self, *exc):
+        self.clusters.cluster, self.clustering.expected_errors = self.cluster, self.expected
+
+
+def dump(path, record, dataset, map_key, points, targets):
+    """One map's clustering inputs, its stored map and each target's membership, in the
+    map's point order."""
+    arrays, _ = _plugin_module(".operators.error_map").load_error_map(dataset, map_key)
+    where = {i: n for n, i in enumerate(points["ids"])}
+    order = np.array([where[i] for i in arrays["ids"]])
+    error_type = record.pop("error_type")
+    codes = _plugin_module(".plugin.clustering").error_codes(error_type, len(error_type))
+    members = {"member_" + t: membership(points, t)[order] for t in targets}
+    np.savez_compressed(path, xy=arrays["xy"], labels=arrays["cluster"], codes=codes,
+                        **{k: np.asarray(v) for k, v in record.items()}, **members)
+
+
 # -- main ---------------------------------------------------------------------------------
 
 def parse_args(argv=None):
@@ -314,6 +362,9 @@ def parse_args(argv=None):
                    help="run the operators of another checkout (e.g. main's), same scenes")
     p.add_argument("--fraction", type=float, default=0.15,
                    help="share of images / objects given the condition (0.15)")
+    p.add_argument("--dump", default=None,
+                   help="directory: save every map's clustering inputs and the planted "
+                        "membership (.npz) to measure partitions offline")
     args = p.parse_args(argv)
     args.images = args.images or (400 if args.quick else 600)
     args.seeds = [int(s) for s in (args.seeds or ("51" if args.quick else "51,52")).split(",")]
@@ -345,13 +396,18 @@ def run_one(name, seed, args, tmpdir):
         for level in ("samples", "objects"):
             map_key = "discovery_" + level
             t1 = time.perf_counter()
-            result = foo.get_operator(ERROR_MAP)(dataset, eval_key="eval", level=level,
-                                                 map_key=map_key)
+            with Recorder() as recorder:
+                result = foo.get_operator(ERROR_MAP)(dataset, eval_key="eval", level=level,
+                                                     map_key=map_key)
             elapsed = time.perf_counter() - t1
             points = (sample_points if level == "samples" else object_points)(
                 dataset, map_key, conditions)
             ids = [c["id"] for c in result["failure_clusters"]]
             controls = (SAMPLE_CONTROL,) + ((OBJECT_CONTROL,) if level == "objects" else ())
+            if args.dump:
+                dump(os.path.join(args.dump, "%s-%d-%s.npz" % (name, seed, level)),
+                     recorder.record, dataset, map_key, points,
+                     ((name,) if level in levels else ()) + controls)
             for target in ((name,) if level in levels else ()) + controls:
                 member = membership(points, target)
                 with_, without = harm(points, member)
@@ -410,6 +466,8 @@ def main(argv=None):
     FRACTION = args.fraction
     os.environ["DISCOVERY_FRACTION"] = repr(args.fraction)
     tmpdir = tempfile.mkdtemp(prefix="error-atlas-bench-discovery-")
+    if args.dump:
+        os.makedirs(args.dump, exist_ok=True)
     os.environ.setdefault("FIFTYONE_DATABASE_DIR", os.path.join(tmpdir, "db"))
     os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")

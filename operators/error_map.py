@@ -93,7 +93,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress(0.85, "Clustering")
     expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
-                                 **expected)
+                                 split_columns=_split_columns(level, embeddings), **expected)
     summaries = describe_clusters(labels, points, classes, X if embeddings == "descriptor" else None,
                                   level, expected, task)
     failing = [s.to_dict() for s in summaries if s.significant]
@@ -321,6 +321,16 @@ def describe_clusters(labels, points, classes, features, level, expected, task):
         labels, _codes(points), points["label"], classes, features=features,
         feature_names=None if features is None else _feature_names(level), **expected)
     return map_outcomes.relabel(summaries, task)
+
+
+def _split_columns(level, embeddings):
+    """The descriptor columns a failure split may cut (:func:`clustering.split_clusters`):
+    all but the model's own outputs, which would cut every cluster of predictions into
+    its low-confidence part; None (all) for given embeddings."""
+    if embeddings != "descriptor":
+        return None
+    names = _feature_names(level)
+    return [i for i, n in enumerate(names) if n not in ("is_prediction", "confidence")]
 
 
 def _codes(points):

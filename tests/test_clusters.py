@@ -367,3 +367,64 @@ def test_feature_slices_equal_a_brute_force_search():
     assert (rule["feature"], rule["op"], rule["threshold"]) == ("x", op, t)
     assert rule["precision"] == pytest.approx(precision) and rule["recall"] == pytest.approx(recall)
     assert rule["f1"] == pytest.approx(best[0])
+
+
+def cause_in_a_minor_feature(seed=0, n=3000):
+    """Three well-separated blobs along features 0-1 (where k-means cuts); a cause in 15%
+    of the points, marked only by a high value of feature 2 (a small spread), raises the
+    chance of an error from 0.2 to 0.8 in every blob."""
+    rng = np.random.default_rng(seed)
+    blob = rng.integers(0, 3, n)
+    X = np.c_[np.array([[0, 0], [8, 0], [0, 8]])[blob] + rng.normal(0, 1, (n, 2)),
+              rng.normal(0, 0.3, (n, 3))]
+    cause = rng.random(n) < 0.15
+    X[cause, 2] += 1.2
+    error_type = np.where(rng.random(n) < np.where(cause, 0.8, 0.2), "missed", "correct")
+    return X, error_type.astype(object), cause
+
+
+def test_failure_splits_isolate_a_cause_that_k_means_leaves_mixed():
+    X, error_type, cause = cause_in_a_minor_feature()
+    precision = lambda labels: max(  # noqa: E731
+        (np.mean(cause[labels == s.id]) for s in
+         summarize_clusters(labels, error_type, None, [])[:3] if s.significant), default=0.0)
+    old, _ = cluster(X, error_type=error_type, split=False)
+    new, k = cluster(X, error_type=error_type)
+    assert precision(old) < 0.6 <= 0.8 < precision(new)
+    np.testing.assert_array_equal(new, cluster(X, error_type=error_type)[0])
+    # the split may not use feature 2: nothing else tells the cause, nothing is gained
+    masked, _ = cluster(X, error_type=error_type, split_columns=[0, 1, 3, 4])
+    assert precision(masked) < 0.6
+    # a given k is kept as given, and errors alike everywhere are not split
+    assert cluster(X, k=3, error_type=error_type)[1] == 3
+    alike = np.where(np.random.default_rng(1).random(3000) < 0.3, "missed", "correct")
+    assert cluster(X, error_type=alike)[1] == cluster(X, error_type=alike, split=False)[1]
+
+
+def test_best_split_equals_a_brute_force_search():
+    """Every quantile cut of every column, one by one."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(400, 3))
+    failed = (rng.random(400) < np.where(X[:, 1] > 0.5, 0.7, 0.2)).astype(float)
+    failed[::50] = np.nan
+    expected = np.full(400, 0.3)
+    j, thr, gain, tests = clustering.best_split(X, failed, expected)
+    ev = np.isfinite(failed)
+    n = ev.sum()
+
+    def dev(mask):
+        m, o, e = mask.sum(), failed[mask].sum(), expected[mask].sum()
+        return clustering._deviance(np.float64(m), o, e, None)
+
+    best = (-np.inf, None, None)
+    for col in range(3):
+        xs = np.sort(X[ev, col])
+        for q in clustering.SPLIT_QUANTILES:
+            i = int(np.clip(int(q * n) - 1, clustering.SPLIT_MIN_SIZE - 1,
+                            n - clustering.SPLIT_MIN_SIZE - 1))
+            left = ev & (X[:, col] <= xs[i])
+            g = dev(left) + dev(ev & ~left) - dev(ev)
+            if g > best[0] + 1e-9:
+                best = (g, col, xs[i])
+    assert j == best[1] == 1 and thr == pytest.approx(best[2])
+    assert gain == pytest.approx(best[0])

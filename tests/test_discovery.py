@@ -29,10 +29,22 @@ def content_scene(seed=0, n=3000):
 
 
 def test_expected_errors_is_scikit_learns_poisson_fit_and_sums_to_the_errors():
-    counts, errors, _, _ = content_scene()
+    from sklearn.linear_model import PoissonRegressor
+
+    counts, errors, _, group = content_scene()
+    plain, _ = clustering.expected_errors(errors, counts, robust=False)
+    assert plain.sum() == pytest.approx(errors.sum(), rel=1e-3)  # a log-link GLM's score equation
+    onehot = np.eye(len(clustering.CONTENT_BINS))[
+        np.searchsorted(clustering.CONTENT_BINS, counts.sum(axis=1), side="right") - 1]
+    design = np.hstack([counts, onehot])
+    ref = PoissonRegressor(alpha=1e-4, max_iter=300).fit(design, errors).predict(design)
+    np.testing.assert_allclose(plain, ref, rtol=1e-6)
     mu, dispersion = clustering.expected_errors(errors, counts)
-    assert mu.sum() == pytest.approx(errors.sum(), rel=1e-3)  # a log-link GLM's score equation
     assert dispersion >= 1.0
+    # robust: the images of the hidden cause no longer raise the others' expectation
+    clean = group != 2
+    assert abs(mu[clean].sum() / errors[clean].sum() - 1) < \
+        abs(plain[clean].sum() / errors[clean].sum() - 1)
     # what the hard class costs per object is learnt from the data
     with_hard = counts[:, 3] >= 3
     assert mu[with_hard].mean() > 2 * mu[counts[:, 3] == 0].mean()
@@ -40,6 +52,50 @@ def test_expected_errors_is_scikit_learns_poisson_fit_and_sums_to_the_errors():
     nan[:10] = np.nan
     mu2, _ = clustering.expected_errors(nan, counts)
     assert np.isnan(mu2[:10]).all() and np.isfinite(mu2[10:]).all()
+
+
+def cause_scene(seed=0, n=2000, extra=10.0, share=0.15):
+    """Images with 1-8 objects of 3 classes erring 0.3 per object; a hidden cause in
+    ``share`` of them adds ``extra`` errors (bench_discovery's clutter: 13 vs 2)."""
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(1, [0.4, 0.3, 0.3], n) * rng.integers(1, 9, n)[:, None]
+    hidden = rng.random(n) < share
+    true = counts.sum(axis=1) * 0.3
+    return counts, rng.poisson(true + np.where(hidden, extra, 0.0)), hidden, true
+
+
+def test_robust_expectation_is_that_of_the_clean_images():
+    counts, errors, hidden, true = cause_scene()
+    plain, plain_dispersion = clustering.expected_errors(errors, counts, robust=False)
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    ratio = lambda m: m[~hidden].sum() / true[~hidden].sum()  # noqa: E731
+    assert ratio(plain) > 1.4                   # the cause raises every image's expectation
+    assert abs(ratio(mu) - 1) < 0.05            # not once its images are trimmed
+    assert plain_dispersion > 5 and dispersion < 1.3
+    # the clean images' errors are Poisson: their standardized residuals have unit variance
+    z = (errors - mu) / np.sqrt(dispersion * mu)
+    assert 0.8 < np.var(z[~hidden]) < 1.2
+    # spread over every cluster as k-means spread clutter: the plain fit sees no failure
+    labels = np.random.default_rng(1).integers(0, 4, errors.size)
+    labels[hidden & (np.arange(errors.size) % 3 == 0)] = 4   # a third of the cause apart
+    error_type = np.where(errors > 0, "missed", "correct").astype(object)
+    before = summarize_clusters(labels, error_type, None, [], expected=plain, errors=errors,
+                                dispersion=plain_dispersion)
+    after = summarize_clusters(labels, error_type, None, [], expected=mu, errors=errors,
+                               dispersion=dispersion)
+    assert after[0].id == 4 and after[0].significant
+    # its excess is what the cause added (10 per image), not that less what it added to all
+    truth = 10.0 * np.sum(labels == 4)
+    assert after[0].excess_errors == pytest.approx(truth, rel=0.1)
+    assert abs({s.id: s for s in before}[4].excess_errors - truth) > \
+        2 * abs(after[0].excess_errors - truth)
+    # without a cause the robust fit is the plain one, up to the trimmed tail
+    counts, errors, _, true = cause_scene(seed=2, extra=0.0)
+    mu, dispersion = clustering.expected_errors(errors, counts)
+    plain, _ = clustering.expected_errors(errors, counts, robust=False)
+    assert mu.sum() == pytest.approx(plain.sum(), rel=0.01)
+    np.testing.assert_allclose(mu, plain, rtol=0.06)
+    assert dispersion == pytest.approx(1.0, abs=0.1)
 
 
 def test_quasi_poisson_statistics_against_scipy():
