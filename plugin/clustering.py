@@ -420,7 +420,7 @@ def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MA
     for c in range(k):
         if not whole[c]:
             candidate(c)
-    while k < max_clusters:
+    while cuts and k < max_clusters:
         c = max(cuts, key=lambda c: cuts[c][0])
         gain, j, thr = cuts[c]
         if not np.isfinite(gain):

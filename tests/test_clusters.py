@@ -428,3 +428,14 @@ def test_best_split_equals_a_brute_force_search():
                 best = (g, col, xs[i])
     assert j == best[1] == 1 and thr == pytest.approx(best[2])
     assert gain == pytest.approx(best[0])
+
+
+def test_failure_splits_keep_a_partition_whose_every_cluster_is_a_failure_cluster():
+    """Failure clusters are never cut; with nothing else to cut the labels come back as given."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 4))
+    labels = np.repeat([0, 1], 200)
+    failed = np.ones(400)
+    failed[rng.choice(400, 40, replace=False)] = 0.0
+    out = clustering.split_clusters(X, labels, failed, np.full(400, 0.3))
+    assert np.array_equal(out, labels)
