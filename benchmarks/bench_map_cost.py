@@ -12,6 +12,7 @@ falls on both alike; the median of ``--repeat`` runs each is compared.
 
     .venv/bin/python benchmarks/bench_map_cost.py --baseline-root /path/to/main
         [--images 7800] [--level objects] [--repeat 3] [--cache /tmp/error-atlas-bench-cost]
+        [--baseline-first] [--no-warmup]
 
 7,800 demo images give ~50,000 points on an objects map. The scenes are rendered and
 detected once and kept under ``--cache`` (images and their labels, per seed, count and
@@ -134,6 +135,10 @@ def parse_args(argv=None):
     p.add_argument("--images", type=int, default=7800, help="demo scenes (7800)")
     p.add_argument("--level", default="objects", choices=("samples", "objects"))
     p.add_argument("--repeat", type=int, default=3, help="runs of each side (3; median)")
+    p.add_argument("--baseline-first", action="store_true",
+                   help="start the alternation with the baseline (to pair with a run that did not)")
+    p.add_argument("--no-warmup", action="store_true",
+                   help="skip the untimed first run (caches already warm from an earlier run)")
     p.add_argument("--cache", default=os.path.join(tempfile.gettempdir(),
                                                    "error-atlas-bench-cost"),
                    help="where the rendered scenes are kept (/tmp/error-atlas-bench-cost)")
@@ -177,9 +182,11 @@ def main(argv=None):
         args.dataset_name = dataset.name
         print("loaded and evaluated in %.0f s (not timed)" % (time.perf_counter() - t0),
               flush=True)
-        run_side(ROOT, args, tmpdir, "warmup")  # numba caches, page cache of the images
+        if not args.no_warmup:
+            run_side(ROOT, args, tmpdir, "warmup")  # numba caches, page cache of the images
         for rep in range(args.repeat):
-            for side, root in (sides.items() if rep % 2 == 0 else reversed(sides.items())):
+            for side, root in (sides.items() if (rep + args.baseline_first) % 2 == 0
+                               else reversed(sides.items())):
                 r = run_side(root, args, tmpdir, "cost_%d_%s" % (rep, side.split()[0]))
                 times[side].append(r["seconds"])
                 loads.append(os.getloadavg()[0])
