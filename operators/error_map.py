@@ -392,15 +392,24 @@ def _descriptor_embeddings(eval_view, dataset, config, points, level, map_key, w
         work = list(range(len(paths)))
     else:
         work = todo
+
+    def submit(start):
+        """The batch at ``start`` and its results, handed to the workers now."""
+        batch = work[start:start + BATCH]
+        if objects:
+            tasks = [(paths[i], boxes[order[starts[i]:starts[i + 1]]], missing[i])
+                     for i in batch]
+        else:
+            tasks = [(paths[i], None, True) for i in batch]
+        return batch, pool.map(_describe_file, tasks, chunksize=8)
+
     with workers_pool(workers) as pool:
+        pending = submit(0) if work else None
         for start in range(0, len(work), BATCH):
-            batch = work[start:start + BATCH]
-            if objects:
-                tasks = [(paths[i], boxes[order[starts[i]:starts[i + 1]]], missing[i])
-                         for i in batch]
-            else:
-                tasks = [(paths[i], None, True) for i in batch]
-            results = list(pool.map(_describe_file, tasks, chunksize=8))
+            batch, results = pending
+            # the next batch goes to the workers before this one is stored: they never wait
+            pending = submit(start + BATCH) if start + BATCH < len(work) else None
+            results = list(results)
             new = [i for i, (feats, _) in zip(batch, results) if feats is not None]
             if new:
                 image_X[new] = np.asarray([f for f, _ in results if f is not None], np.float32)

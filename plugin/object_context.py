@@ -37,8 +37,12 @@ def _tables(image):
 
     From the uint8 pixels with OpenCV (luma by ``cvtColor``'s Rec. 601 weights,
     saturation as HSV's S, the 4-neighbour Laplacian of luma), each table
-    (H+1, W+1) float64 (:data:`_TABLE_SCALE` brings box sums to the features'
-    units): float planes and numpy's cumsums took ~10x as long.
+    (H+1, W+1) (:data:`_TABLE_SCALE` brings box sums to the features' units).
+    Every table holds exact integers: the sums of 8-bit planes as int32, which
+    is exact up to 8.4 M pixels and three times faster than a float64 four-
+    channel ``integral2``; luma^2 and the (integer) Laplacian^2 as float64,
+    exact below 2^53; so box sums equal float64 sums exactly. Float planes and
+    numpy's cumsums took ~10x as long.
     """
     import cv2
 
@@ -50,10 +54,10 @@ def _tables(image):
     lap = cv2.Laplacian(luma, cv2.CV_32F, ksize=1)
     lap[0] = lap[-1] = 0  # the border has no full neighbourhood
     lap[:, 0] = lap[:, -1] = 0
-    sums, squares = cv2.integral2(cv2.merge([*cv2.split(rgb), luma]), sdepth=cv2.CV_64F,
-                                  sqdepth=cv2.CV_64F)
-    return [sums[..., 0], sums[..., 1], sums[..., 2], sums[..., 3], squares[..., 3],
-            cv2.integral(sat, sdepth=cv2.CV_64F), cv2.integral(lap * lap, sdepth=cv2.CV_64F)]
+    colour = cv2.integral(rgb, sdepth=cv2.CV_32S)
+    sums, squares = cv2.integral2(luma, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
+    return [colour[..., 0], colour[..., 1], colour[..., 2], sums, squares,
+            cv2.integral(sat, sdepth=cv2.CV_32S), cv2.integral(lap * lap, sdepth=cv2.CV_64F)]
 
 
 #: Scale of each table's sums to the units of :data:`CONTEXT_FEATURES` (0-255 -> [0, 1]).
@@ -61,8 +65,9 @@ _TABLE_SCALE = np.array([1 / 255.0] * 4 + [1 / 255.0 ** 2, 1 / 255.0, 1.0])[:, N
 
 
 def _box_sums(tables, x0, y0, x1, y1):
-    """(C, N) sums over pixel boxes [x0, x1) x [y0, y1) (integer arrays) of each table."""
-    return np.array([t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0] for t in tables])
+    """(C, N) float64 sums over pixel boxes [x0, x1) x [y0, y1) (integer arrays) of each table."""
+    return np.array([t[y1, x1] - t[y0, x1] - t[y1, x0] + t[y0, x0] for t in tables],
+                    dtype=np.float64)
 
 
 def _pixel_boxes(boxes, width, height, grow=0.0):
