@@ -14,8 +14,11 @@ from tests.test_error_map import URI, compute_error_map, planted_dataset
 
 
 def module(suffix):
+    """The plugin's module as FiftyOne imported it (a test may also have imported
+    ``operators.*`` from the checkout: another module, other exception classes)."""
     foo.get_operator(URI)
-    return next(m for n, m in sys.modules.items() if n.endswith(suffix))
+    return next(m for n, m in sys.modules.items()
+                if n.startswith("fiftyone.plugins.") and n.endswith(suffix))
 
 
 def stored(ds, map_key):
