@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from . import pixel_counts
+
 #: Width in pixels of the band around the true edges (boundary IoU, ``boundary`` errors).
 BOUNDARY_WIDTH = 3
 #: Confidence bins of the sweep: thresholds at ``k / CONFIDENCE_BINS``, exact there.
@@ -103,14 +105,6 @@ def confidence_bins(confidence):
     return np.minimum(k, CONFIDENCE_BINS).astype(np.int16)
 
 
-def boundary_band(labels, width=BOUNDARY_WIDTH):
-    """Pixels within ``width`` (chessboard distance) of an edge between two labels."""
-    k = np.ones((2 * width + 1, 2 * width + 1), np.uint8)
-    img = labels.astype(np.uint8 if labels.max(initial=0) < 256 else np.uint16)
-    return cv2.dilate(img, k, borderType=cv2.BORDER_REPLICATE) != \
-        cv2.erode(img, k, borderType=cv2.BORDER_REPLICATE)
-
-
 @dataclass
 class ImageCounts:
     """What one image contributes; everything else derives from it.
@@ -138,14 +132,15 @@ class ImageCounts:
 
 def measure_image(gt, pred, num_classes, confidence=None, background=None,
                   width=BOUNDARY_WIDTH):
-    """Counts one image.
+    """Counts one image given as class indices.
 
     Args:
         gt: (H, W) class indices of the ground truth; -1 = ignored
         pred: (H, W) class indices of the prediction (resized to ``gt``)
         num_classes: K
         confidence: optional (H, W) per-pixel confidence in [0, 1], or its
-            :func:`confidence_bins` (int16)
+            :func:`confidence_bins` (int16), or a uint8 / uint16 heatmap over
+            its type's full range
         background: optional class index of the background (its errors are
             the other classes'; it is never a ``missed`` / ``false`` region)
         width: the boundary band's width in pixels
@@ -154,32 +149,62 @@ def measure_image(gt, pred, num_classes, confidence=None, background=None,
         an :class:`ImageCounts`
     """
     K = int(num_classes)
-    n = (K + 1) * (K + 1)
-    # one code per pixel: true row (K = ignored) times predicted column (K = unlabeled)
-    small = 4 * n <= 65536  # codes fit in uint16: OpenCV's histogram, ~3x numpy's bincount
-    dtype = np.uint16 if small else np.int64
-    t, p = _with_none_as(gt, K, dtype), _with_none_as(pred, K, dtype)
-    code = t * (K + 1)
-    code += p
+    dtype = np.uint8 if K < 255 else np.uint16
+    table = np.minimum(np.arange(np.iinfo(dtype).max + 1), K)  # -1 reads as the maximum
+    gt, pred = (np.where(m >= 0, m, K).astype(dtype) for m in (gt, pred))
+    return _measure(gt, pred, table, table, K, confidence, background, width)[0]
+
+
+def measure_masks(gt, pred, values, ignore_value=None, confidence=None, background=None,
+                  width=BOUNDARY_WIDTH):
+    """Counts one image given as raw uint8 / uint16 masks (the class values
+    :func:`to_indices` maps), without building the index masks.
+
+    Returns:
+        ``(counts, unknown)``: the :class:`ImageCounts` of
+        :func:`measure_image` on the masks' indices, and the sorted raw values
+        that are neither classes nor ``ignore_value`` (the counts are not
+        meaningful when there are any)
+    """
+    K = len(values)
+    gt_table = pixel_counts.class_table(values, _table_size(gt), K, K + 1, ignore_value)
+    pred_table = pixel_counts.class_table(values, _table_size(pred), K, K + 1)
+    counts, found = _measure(gt, pred, gt_table, pred_table, K, confidence, background, width)
+    unknown = [m[table[m] == K + 1] for m, table in ((gt, gt_table), (pred, pred_table))
+               if found]
+    unknown = np.unique(np.concatenate(unknown)).astype(np.int64) if unknown else \
+        np.array([], np.int64)
+    return counts, unknown
+
+
+def _table_size(mask):
+    return np.iinfo(mask.dtype).max + 1
+
+
+def _measure(gt, pred, gt_table, pred_table, K, confidence, background, width):
+    """``(counts, unknown)`` of raw masks through their class tables: code
+    ``K`` is ignored (true) / unlabeled (predicted), ``K + 1`` a value of no
+    class, counted as ``K``; ``unknown`` says whether there was one."""
+    n = K + 2
+    bins = bin_table = None
+    if confidence is not None:
+        if confidence.dtype in (np.uint8, np.uint16):
+            bins, bin_table = confidence, _heatmap_bins(confidence.dtype)
+        else:
+            bins = (confidence if confidence.dtype == np.int16
+                    else confidence_bins(confidence)).astype(np.uint8)
+            bin_table = np.arange(256)
+    h, hb = pixel_counts.joint_counts(gt, pred, gt_table, pred_table, n, width, bins, bin_table,
+                                      CONFIDENCE_BINS + 1)
+    unknown = bool(h[K + 1].any() or h[:, K + 1].any())
+    h = _fold_unknown(h, K)[:K]
 
     binned = None
-    if confidence is not None:
-        bins = confidence if confidence.dtype == np.int16 else confidence_bins(confidence)
-        B = CONFIDENCE_BINS + 1
-        if small:
-            h = cv2.calcHist([code, bins.astype(np.uint16)], [0, 1], None, [n, B],
-                             [0, n, 0, B]).astype(np.int64)
-        else:
-            h = np.bincount(code.ravel() * B + bins.ravel(), minlength=n * B).reshape(n, B)
-        h = h.reshape(K + 1, K + 1, B)[:K]
-        tp, pp, bb = np.nonzero(h)
-        binned = np.c_[tp, pp, bb, h[tp, pp, bb]].astype(np.int64)
+    if hb is not None:
+        hb = _fold_unknown(hb, K)[:K]
+        tp, pp, bb = np.nonzero(hb)
+        binned = np.c_[tp, pp, bb, hb[tp, pp, bb]].astype(np.int64)
 
-    # one histogram of (true, pred, on a true edge, on a predicted edge) for every count
-    code <<= 2
-    code |= boundary_band(t, width).view(np.uint8) << 1
-    code |= boundary_band(p, width).view(np.uint8)
-    h = _hist(code, 4 * n).reshape(K + 1, K + 1, 2, 2)[:K]
     full = h.sum(axis=(2, 3))
     rows, cols = np.nonzero(full)
     pairs = np.c_[rows, cols, full[rows, cols]].astype(np.int64)
@@ -189,21 +214,22 @@ def measure_image(gt, pred, num_classes, confidence=None, background=None,
     band_hits = np.diagonal(on_gt[:, :K, 1]).copy()
 
     errors, confused_with = _errors(full, on_gt.sum(axis=2), K, background)
-    return ImageCounts(pairs, gt_band, pred_band, band_hits, errors, confused_with, binned)
+    return ImageCounts(pairs, gt_band, pred_band, band_hits, errors, confused_with, binned), unknown
 
 
-def _with_none_as(indices, K, dtype):
-    """Class indices with -1 (ignored / unlabeled) as ``K``, in ``dtype``."""
-    if indices.dtype == np.int16:  # -1 reads as 65535 unsigned: one clamp
-        return np.minimum(indices.view(np.uint16), K).astype(dtype, copy=False)
-    return np.where(indices >= 0, indices, K).astype(dtype)
+def _fold_unknown(h, K):
+    """(K + 2, K + 2, ...) counts with code ``K + 1`` added into ``K``: (K + 1, K + 1, ...)."""
+    folded = h[:K + 1, :K + 1].copy()
+    folded[K] += h[K + 1, :K + 1]
+    folded[:, K] += h[:K + 1, K + 1]
+    folded[K, K] += h[K + 1, K + 1]
+    return folded
 
 
-def _hist(code, n):
-    """Counts of the codes ``0..n-1``, as int64."""
-    if code.dtype == np.uint16:
-        return cv2.calcHist([code], [0], None, [n], [0, n]).ravel().astype(np.int64)
-    return np.bincount(code.ravel(), minlength=n)
+def _heatmap_bins(dtype):
+    """The confidence bin of every value of a uint8 / uint16 heatmap over its full range."""
+    top = np.iinfo(dtype).max
+    return confidence_bins(np.arange(top + 1) / top).astype(np.int32)
 
 
 def _errors(full, near_edge, K, background):
