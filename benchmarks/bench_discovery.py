@@ -30,7 +30,9 @@ Per condition and level (the Domino-style criterion of issue 12):
 
 Targets: >= 80% of verified conditions found per level, mean P@10 >= 0.8 over found ones,
 no control flagged. ``--quick``: 5 conditions, one seed, 400 images (~5 min on 2 cores).
-FiftyOne uses a private temporary database and uniquely named datasets.
+The database is a private ``mongod`` on a free port (``FIFTYONE_DATABASE_URI``): FiftyOne's
+own service is shared with any other process that runs one, and went away with another
+benchmark's exit twice, mid-run.
 """
 
 import argparse
@@ -49,7 +51,8 @@ for path in (ROOT, ROOT / "demo", ROOT / "benchmarks"):
         sys.path.insert(0, str(path))
 
 import scenes  # noqa: E402
-from bench_planted_failure import Table, stop_private_database  # noqa: E402
+from bench_classification import start_mongod, stop_mongod  # noqa: E402
+from bench_planted_failure import Table  # noqa: E402
 
 EVALUATE = "@error-atlas/error-atlas/evaluate_model"
 ERROR_MAP = "@error-atlas/error-atlas/compute_error_map"
@@ -468,7 +471,6 @@ def main(argv=None):
     tmpdir = tempfile.mkdtemp(prefix="error-atlas-bench-discovery-")
     if args.dump:
         os.makedirs(args.dump, exist_ok=True)
-    os.environ.setdefault("FIFTYONE_DATABASE_DIR", os.path.join(tmpdir, "db"))
     os.environ.setdefault("FIFTYONE_DATABASE_VALIDATION", "false")
     os.environ.setdefault("FIFTYONE_DO_NOT_TRACK", "true")
     plugins = pathlib.Path(tmpdir) / "plugins"  # this checkout's operators (or --plugin-root's)
@@ -480,6 +482,7 @@ def main(argv=None):
           "planted; operators of %s" % (len(args.conditions), args.seeds, args.images,
                                         100 * args.fraction, args.plugin_root or ROOT))
     table, rows = Table(), []
+    mongod = start_mongod(tmpdir)
     try:
         import fiftyone as fo
 
@@ -493,7 +496,7 @@ def main(argv=None):
         if rows:
             summarize(rows, table)
             table.print()
-        stop_private_database(tmpdir)
+        stop_mongod(mongod)
         shutil.rmtree(tmpdir, ignore_errors=True)
     return 0
 

@@ -166,3 +166,31 @@ def test_context_tables_equal_numpys_summed_area_tables():
         # HSV's S is rounded to uint8: at most half a step per pixel
         tol = (0.5 / 255 + 1e-9) * pixels if c == 5 else 1e-9 * max(1.0, ref.max())
         assert np.all(np.abs(tables[c] - ref) <= tol), c
+
+
+def test_offline_rescoring_ranks_and_scores_as_the_operator_does(tmp_path):
+    """benchmarks/discovery_offline.py on a dump of a constructed map: the failure ranking is
+    summarize_clusters' and the hidden cause's best top-3 cluster is the operator's."""
+    import sys
+    sys.path.insert(0, "benchmarks")
+    import discovery_offline as off
+
+    counts, errors, error_type, group = content_scene(seed=3, n=1500)
+    rng = np.random.default_rng(3)
+    Z = np.c_[rng.normal(size=(1500, 3)), group == 2].astype(np.float32)
+    expected, dispersion = clustering.expected_errors(errors, counts)
+    kw = dict(expected=expected, errors=errors.astype(float), dispersion=dispersion)
+    labels, _ = cluster(Z, seed=51, error_type=error_type, **kw)
+    codes = clustering.error_codes(error_type, 1500)
+    np.savez(tmp_path / "hidden-51-samples.npz", Z=Z, codes=codes, seed=51,
+             labels=labels, xy=Z[:, :2], raw_errors=errors.astype(float),
+             member_hidden=group == 2, **kw)
+    d = off.load(tmp_path / "hidden-51-samples.npz")
+    again, ids = off.partition(d)
+    assert np.array_equal(again, labels)
+    summaries = summarize_clusters(labels, error_type, None, [], **kw)
+    assert ids == [s.id for s in summaries if s.significant] and ids
+    (row,) = off.rows_of(str(tmp_path / "hidden-51-samples.npz"))
+    best = max(np.mean(group[labels == c] == 2) for c in ids[:3])
+    assert row["precision"] == pytest.approx(best) and row["precision"] > 0.8
+    assert off.verified(row) and row["rate_with"] > 2 * row["rate_without"]
