@@ -16,6 +16,14 @@ confidence threshold's confusion and per-class IoU from the stored counts
 (target < 50 ms). Run from the repository root::
 
     .venv/bin/python benchmarks/bench_segmentation.py [--images 1000] [--size 512]
+    .venv/bin/python benchmarks/bench_segmentation.py --memory [--images 10000] [--size 1024]
+
+``--memory`` measures the peak memory of ``evaluate_segmentations`` instead
+(target: under 2 GB at 10,000 masks of 1024x1024): the run is made in a fresh
+child process attached to the same database, which reports its own peak
+(``VmHWM``) and its largest worker's (``ru_maxrss`` of its children, which
+counts the pages a forked worker shares with its parent: an upper bound); the
+total is the parent's peak plus both workers', an upper bound again.
 
 FiftyOne uses a private temporary database, never the user's.
 """
@@ -39,10 +47,10 @@ if str(ROOT) not in sys.path:
 from benchmarks.bench_detection import Table, stop_private_database  # noqa: E402
 
 NUM_CLASSES = 20
-TARGETS = {"speedup": 10.0, "query_ms": 50.0}
+TARGETS = {"speedup": 10.0, "query_ms": 50.0, "peak_mb": 2048.0}
 
 
-def write_scenes(folder, n, size, seed=0):
+def write_scenes(folder, n, size, seed=0, confidence=True):
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
@@ -56,7 +64,10 @@ def write_scenes(folder, n, size, seed=0):
         paths = [str(folder / ("%s%05d.png" % (k, i))) for k in ("gt", "pred", "conf")]
         cv2.imwrite(paths[0], gt)
         cv2.imwrite(paths[1], pred)
-        cv2.imwrite(paths[2], (conf * 255).astype(np.uint8))
+        if confidence:
+            cv2.imwrite(paths[2], (conf * 255).astype(np.uint8))
+        else:
+            paths[2] = None
         rows.append(paths)
     return rows
 
@@ -67,9 +78,9 @@ def build(rows):
     samples = [fo.Sample(filepath="/nonexistent/seg-bench/%05d.png" % i,
                          ground_truth=fo.Segmentation(mask_path=g),
                          predictions=fo.Segmentation(mask_path=p),
-                         confidence=fo.Heatmap(map_path=c, range=[0, 255]))
+                         confidence=fo.Heatmap(map_path=c, range=[0, 255]) if c else None)
                for i, (g, p, c) in enumerate(rows)]
-    ds = fo.Dataset("error-atlas-seg-bench-%d" % os.getpid())
+    ds = fo.Dataset("error-atlas-seg-bench-%d-%d" % (os.getpid(), len(rows)))
     ds.add_samples(samples, progress=False)
     del samples
     targets = {k: "class%02d" % k for k in range(NUM_CLASSES)}
@@ -87,12 +98,57 @@ def run_module():
     return importlib.import_module(package + ".segmentation_run")
 
 
+def child(name, workers):
+    """Runs in the child process: evaluate the dataset, print the peaks as JSON."""
+    import json
+    import resource
+
+    import fiftyone as fo
+
+    from benchmarks.bench_detection import own_peak_mb
+
+    seg_run = run_module()
+    dataset = fo.load_dataset(name)
+    before = own_peak_mb()
+    t0 = time.perf_counter()
+    summary = seg_run.evaluate_segmentations(dataset, "predictions", "ground_truth", "mem",
+                                             num_workers=workers)
+    seconds = time.perf_counter() - t0
+    worker_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0
+    print(json.dumps(dict(before_mb=before, peak_mb=own_peak_mb(), worker_mb=worker_mb,
+                          seconds=seconds, miou=summary["mIoU"])))
+
+
+def measure_memory(table, ds, workers):
+    import json
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--_child", ds.name,
+                          "--workers", str(workers)], check=True, capture_output=True,
+                         text=True, env=os.environ.copy())
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    total = r["peak_mb"] + workers * r["worker_mb"]
+    print("evaluate_segmentations in a child: %.0f MB before the call, peak %.0f MB, largest "
+          "worker %.0f MB, %.1f s (mIoU %.4f)" % (r["before_mb"], r["peak_mb"], r["worker_mb"],
+                                                   r["seconds"], r["miou"]))
+    table.add("Peak memory, %d masks %s (%.0f s): parent %.0f MB + %d x worker %.0f MB"
+              % (len(ds), "x".join(map(str, ds.first().ground_truth.get_mask().shape)),
+                 r["seconds"], r["peak_mb"], workers, r["worker_mb"]),
+              "< %.0f MB" % TARGETS["peak_mb"], "%.0f MB" % total, total < TARGETS["peak_mb"])
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", type=int, default=1000)
-    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--images", type=int, default=None, help="default 1000, 10000 with --memory")
+    p.add_argument("--size", type=int, default=None, help="default 512, 1024 with --memory")
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--memory", action="store_true", help="measure the peak memory instead")
+    p.add_argument("--_child", dest="child")
     args = p.parse_args(argv)
+    if args.child:
+        return child(args.child, args.workers)
+    args.images = args.images or (10000 if args.memory else 1000)
+    args.size = args.size or (1024 if args.memory else 512)
 
     tmpdir = pathlib.Path(tempfile.mkdtemp(prefix="error-atlas-seg-"))
     os.environ.setdefault("FIFTYONE_DATABASE_DIR", str(tmpdir / "db"))
@@ -102,10 +158,14 @@ def main(argv=None):
     table = Table()
     try:
         t0 = time.perf_counter()
-        rows = write_scenes(tmpdir, args.images, args.size)
+        rows = write_scenes(tmpdir, args.images, args.size, confidence=not args.memory)
         ds, targets = build(rows)
         print("%d scenes of %dx%d written and loaded in %.0f s" % (
             len(ds), args.size, args.size, time.perf_counter() - t0))
+        if args.memory:
+            measure_memory(table, ds, args.workers)
+            ds.delete()
+            return 1 if any(r[3] == "FAIL" for r in table.rows) else 0
         seg_run = run_module()
 
         # the same work as FiftyOne's (no confidence sweep), then with the sweep

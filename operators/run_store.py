@@ -304,10 +304,25 @@ def save_fiftyone_results(eval_method, samples, key, results):
     run_doc = eval_method._get_run_doc(samples, key)
     if run_doc.results:
         run_doc.results.delete()
-    run_doc.results.put(json.dumps(doc).encode(), content_type="application/json")
+    _write_json(run_doc.results, doc)
     run_doc.results_meta = dict(results.get_meta() or {})
     getattr(samples._root_dataset, eval_method._results_cache_field())[key] = results
     run_doc.save()
+
+
+def _write_json(proxy, doc):
+    """Writes ``json.dumps(doc).encode()`` to the GridFS file of ``proxy`` one
+    top-level value at a time (the same bytes), so the peak of memory is the
+    text of the largest value rather than of the whole document."""
+    proxy.new_file(content_type="application/json")
+    try:
+        if not doc:
+            proxy.write(b"{}")
+        for k, (name, value) in enumerate(doc.items()):
+            piece = ("{" if k == 0 else ", ") + json.dumps(name) + ": " + json.dumps(value)
+            proxy.write((piece + ("}" if k == len(doc) - 1 else "")).encode())
+    finally:
+        proxy.close()
 
 
 def _json_native(obj):

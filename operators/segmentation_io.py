@@ -138,7 +138,6 @@ def measure_all(spec, items, num_workers=2, progress=None):
     results in order and the confidence-bin counts summed over batches (None
     unless every image has them)."""
     progress = progress or (lambda fraction: None)
-    batches = [items[i:i + BATCH] for i in range(0, len(items), BATCH)]
     out, hist = [], {"sum": None, "complete": True}
 
     def add(batch):
@@ -150,6 +149,11 @@ def measure_all(spec, items, num_workers=2, progress=None):
         else:
             hist["sum"] += batch[1]
 
+    # the parent measures the first image itself: that loads the compiled
+    # kernels once, before the fork, instead of once in every worker
+    add(_measure_batch(spec, items[:1]))
+    rest = items[1:]
+    batches = [rest[i:i + BATCH] for i in range(0, len(rest), BATCH)]
     if num_workers <= 1 or len(batches) <= 1:
         for k, b in enumerate(batches, 1):
             add(_measure_batch(spec, b))

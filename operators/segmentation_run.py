@@ -275,16 +275,26 @@ def _register(view, pred_field, gt_field, eval_key):
 def _fiftyone_results(view, eval_method, eval_key, ev, spec, sample_ids):
     """FiftyOne's ``SegmentationResults``: the (K, K) pixel confusion over the
     class values (unlabeled pixels have no column there) and, per image, its
-    ``(gt, pred, count, gt_id, pred_id)`` matches."""
+    ``(gt, pred, count, gt_id, pred_id)`` matches, in the order FiftyOne's
+    ``evaluate_segmentations`` lists them.
+
+    The matches' columns are set by indexing, rather than passed as a list of
+    tuples that the constructor unzips in Python (half a second at 1,000
+    images); names and ids are object arrays of the same few strings (8 bytes
+    a row rather than a copy of each string: 3 million rows at 10,000 images)."""
     K = ev.num_classes
-    gt_ids = view.values("%s.id" % eval_method.config.gt_field)
-    pred_ids = view.values("%s.id" % eval_method.config.pred_field)
-    rows = ev.image_pairs[ev.image_pairs[:, 2] < K]
+    gt_ids, pred_ids = view.values(["%s.id" % eval_method.config.gt_field,
+                                    "%s.id" % eval_method.config.pred_field])
+    image, true, pred, count = ev.image_pairs[ev.image_pairs[:, 2] < K].T
     names = [str(n) for n in ev.classes]
-    matches = [(names[t], names[p], int(c), gt_ids[i], pred_ids[i]) for i, t, p, c in rows.tolist()]
     missing = names[spec.background] if spec.background is not None else None
-    return foseg.SegmentationResults(view, eval_method.config, eval_key, ev.confusion[:, :K], names,
-                                     matches=matches, missing=missing, backend=eval_method)
+    results = foseg.SegmentationResults(view, eval_method.config, eval_key, ev.confusion[:, :K],
+                                        names, matches=[], missing=missing, backend=eval_method)
+    labels = np.asarray(names, dtype=object)
+    results.ytrue, results.ypred, results.weights = labels[true], labels[pred], count
+    results.ytrue_ids = np.asarray(gt_ids, dtype=object)[image]
+    results.ypred_ids = np.asarray(pred_ids, dtype=object)[image]
+    return results
 
 
 def _save_analysis(dataset, eval_key, ev, summary, sample_ids):

@@ -193,3 +193,26 @@ def test_confidence_bins_are_exact_at_the_edges():
     c = np.r_[np.arange(101) / 100, np.nextafter(np.arange(1, 101) / 100, 0), 0.29, 0.57]
     ref = np.searchsorted(np.arange(101) / 100, c, side="right") - 1
     assert np.array_equal(seg.confidence_bins(c), ref)
+
+
+def test_raw_16_bit_masks_count_as_sklearn_and_the_brute_band():
+    """measure_masks on uint16 masks whose values use all 16 bits (the counting
+    kernel packs them into one key per pixel and counts runs of equal keys)."""
+    rng = np.random.default_rng(5)
+    values = np.array([0, 300, 40000, 65534])
+    shape = (120, 256)
+    gt = values[np.kron(rng.integers(0, 4, (15, 16)), np.ones((8, 16), int))].astype(np.uint16)
+    pred = np.roll(gt, 3, axis=1)
+    pred[rng.random(shape) < 0.02] = 40000
+    gt[10:14, :] = 65535  # ignored
+    counts, unknown = seg.measure_masks(gt, pred, values, ignore_value=65535, background=0)
+    assert unknown.size == 0
+    gi, _ = seg.to_indices(gt.astype(np.int64), values, ignore_value=65535)
+    pi, _ = seg.to_indices(pred.astype(np.int64), values)
+    v = gi >= 0
+    ref = skm.confusion_matrix(gi[v], pi[v], labels=range(4))
+    got = np.zeros((4, 5), np.int64)
+    got[counts.pairs[:, 0], counts.pairs[:, 1]] = counts.pairs[:, 2]
+    assert np.array_equal(got[:, :4], ref) and got[:, 4].sum() == 0
+    gb = _brute_band(np.where(v, gi, 5), seg.BOUNDARY_WIDTH) & v
+    assert np.array_equal(counts.gt_band, [((gi == c) & gb).sum() for c in range(4)])

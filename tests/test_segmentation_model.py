@@ -82,6 +82,15 @@ def test_the_stored_run_is_fiftyones_own_with_the_same_confusion(evaluated):
     assert any("resized" in w for w in summary["warnings"])
 
 
+def test_the_stored_matches_are_fiftyones_in_its_order(evaluated):
+    ds, _ = evaluated
+    ours = ds.load_evaluation_results("ea", cache=False)
+    theirs = ds.load_evaluation_results("fo", cache=False)
+    assert len(ours.ytrue) > len(ds)
+    for column in ("ytrue", "ypred", "weights", "ytrue_ids", "ypred_ids"):
+        assert list(getattr(ours, column)) == list(getattr(theirs, column)), column
+
+
 def test_pooled_metrics_follow_from_the_confusion(evaluated):
     ds, summary = evaluated
     cm = np.asarray(ds.load_evaluation_results("fo").pixel_confusion_matrix, dtype=float)
