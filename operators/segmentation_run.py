@@ -28,10 +28,27 @@ from .errors import EvaluationInputError
 
 SAMPLE_FLOATS = ("_accuracy", "_precision", "_recall", "_miou", "_pixel_accuracy")
 SAMPLE_STRINGS = ("_error", "_error_class")
+CELL_PIXELS = "_cell_pixels"  # the last opened confusion cell's pixels per image
 
 
 def written_fields(eval_key):
-    return [eval_key + s for s in SAMPLE_FLOATS + SAMPLE_STRINGS]
+    return [eval_key + s for s in SAMPLE_FLOATS + SAMPLE_STRINGS + (CELL_PIXELS,)]
+
+
+def write_cell_pixels(dataset, eval_key, sample_ids, counts):
+    """Stores a confusion cell's pixel count on each of its images, in
+    ``<key>_cell_pixels`` (cleared on every other image), so the grid can sort
+    and filter by it. Returns the field, or None when a field of that name
+    is not this run's (runs made before the field existed)."""
+    name = eval_key + CELL_PIXELS
+    info = dataset.get_run_info(run_store.analysis_run_key(eval_key))
+    if name not in (getattr(info.config, "fields", None) or ()):
+        return None
+    dataset.clear_sample_field(name)
+    if len(sample_ids):
+        dataset.set_values(name, dict(zip(sample_ids, (int(c) for c in counts))),
+                           key_field="id")
+    return name
 
 
 def evaluate_segmentations(view, pred_field, gt_field, eval_key, mask_targets=None,
@@ -107,12 +124,13 @@ def summarize(ev):
     overall, per_class = best["overall"], best["per_class"]
     rows = [dict(name=c, iou=_f(m["iou"][k]), precision=_f(m["precision"][k]),
                  recall=_f(m["recall"][k]), f1=_f(m["f1"][k]), pixel_share=_f(m["pixel_share"][k]),
-                 boundary_iou=_f(m["boundary_iou"][k]),
+                 boundary_iou=_f(m["boundary_iou"][k]), boundary_f1=_f(m["boundary_f1"][k]),
                  optimal_threshold=per_class[c])
             for k, c in enumerate(ev.classes)]
     return dict(task="segmentation", mIoU=_f(m["miou"]), pixel_accuracy=_f(m["pixel_accuracy"]),
                 mean_accuracy=_f(m["mean_accuracy"]), fw_iou=_f(m["fw_iou"]),
                 mean_f1=_f(m["mean_f1"]), mean_boundary_iou=_f(m["mean_boundary_iou"]),
+                mean_boundary_f1=_f(m["mean_boundary_f1"]),
                 boundary_width=ev.width, optimal_threshold=overall, per_class=rows,
                 background=None if ev.background is None else ev.classes[ev.background])
 
@@ -268,6 +286,7 @@ def _register(view, pred_field, gt_field, eval_key):
     eval_method.register_run(view, eval_key)
     schema = {eval_key + s: fof.FloatField() for s in SAMPLE_FLOATS}
     schema.update({eval_key + s: fof.StringField() for s in SAMPLE_STRINGS})
+    schema[eval_key + CELL_PIXELS] = fof.IntField()
     view._dataset._merge_sample_field_schema(schema)
     return eval_method
 

@@ -55,6 +55,7 @@ class Sections:
             best, per_class = None, {}
         self.best, self.per_class_best = best, per_class or {}
         self.boundary_iou, self.mean_boundary_iou = ev.boundary_iou()
+        self.mean_boundary_f1 = ev.boundary_f1()[1]
         kinds = self.image_kinds()
         self.kind_counts = [int(np.count_nonzero(kinds == k)) for k in range(len(seg.ERROR_KINDS))]
         # images holding each cell, at each step
@@ -161,9 +162,9 @@ class Sections:
                           "Images"],
                          [[tf.fmt(m["miou"]), tf.fmt(m["pixel_accuracy"]), tf.fmt(m["mean_accuracy"]),
                            tf.fmt(m["fw_iou"]), tf.fmt(self.mean_boundary_iou), ev.num_images]]), "",
-             tf.md_table(["Mean precision", "Mean recall", "Mean F1 (Dice)"],
+             tf.md_table(["Mean precision", "Mean recall", "Mean F1 (Dice)", "Boundary F1"],
                          [[tf.fmt(m["mean_precision"]), tf.fmt(m["mean_recall"]),
-                           tf.fmt(m["mean_f1"])]]), ""]
+                           tf.fmt(m["mean_f1"]), tf.fmt(self.mean_boundary_f1)]]), ""]
         if self.slider:
             which = "the optimal threshold" if self._is_optimal(c) else "the slider's threshold"
             s.append("At confidence **%.2f**, %s (optimal: %s, max mean F1; pixels below it are "
@@ -266,14 +267,20 @@ class Sections:
 
     def cell(self, confidence, true_name, pred_name):
         """Images holding pixels of ``true_name`` predicted ``pred_name``, most first."""
+        ids, what, _ = self.cell_pixels(confidence, true_name, pred_name)
+        return ids, what
+
+    def cell_pixels(self, confidence, true_name, pred_name):
+        """:meth:`cell` and the cell's pixels in each of those images."""
         ev = self.ev
         if true_name not in ev.classes or (pred_name not in ev.classes and pred_name != UNLABELED):
-            return [], None
+            return [], None, []
         t = ev.classes.index(true_name)
         p = ev.num_classes if pred_name == UNLABELED else ev.classes.index(pred_name)
-        images, _ = ev.cell_images(t, p, confidence if self.slider else None)
+        images, counts = ev.cell_images(t, p, confidence if self.slider else None)
         return self.sample_ids[images].tolist(), "images with '%s' pixels %s, most first" % (
-            true_name, "left unlabeled" if p == ev.num_classes else "predicted '%s'" % pred_name)
+            true_name, "left unlabeled" if p == ev.num_classes else "predicted '%s'" % pred_name), \
+            counts
 
     def class_iou(self, k):
         """``(images, iou)``: the images holding class ``k`` (truth or prediction)

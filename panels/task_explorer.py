@@ -14,7 +14,7 @@ import zlib
 
 import fiftyone.operators.types as types
 
-from ..operators import run_store
+from ..operators import run_store, segmentation_run
 from . import (classification_sections, clicked_views, figures, multilabel_sections,
                segmentation_sections)
 from .runs import load
@@ -135,7 +135,13 @@ def handle(explorer, ctx, method, tell):
                  sum(v is not None for v in best.values()), choices["eval_key"],
                  run_store.analysis_run_key(choices["eval_key"])))
         return
-    if method == "on_cell_click":
+    if method == "on_cell_click" and hasattr(sec, "cell_pixels"):
+        ids, what, counts = sec.cell_pixels(conf, p.get("y"), p.get("x"))
+        field = what and segmentation_run.write_cell_pixels(
+            ctx.dataset, choices["eval_key"], ids, counts)
+        if field:
+            what += " (their pixels in '%s': sort the grid by it)" % field
+    elif method == "on_cell_click":
         ids, what = sec.cell(conf, p.get("y"), p.get("x"))
     elif method == "on_class_click":
         ids, what = sec.of_class(conf, p.get("x"), "errors")

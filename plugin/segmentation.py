@@ -305,6 +305,7 @@ class SegmentationEvaluation:
         conf = self.confusion_at(confidence)
         out = pixel_metrics(conf, self.classes_in_means())
         out["boundary_iou"], out["mean_boundary_iou"] = self.boundary_iou()
+        out["boundary_f1"], out["mean_boundary_f1"] = self.boundary_f1()
         return out
 
     def confusion_at(self, confidence=None):
@@ -387,6 +388,16 @@ class SegmentationEvaluation:
             biou = np.where(union > 0, self.band_hits / np.maximum(union, 1), np.nan)
         keep = self.classes_in_means() & ~np.isnan(biou)
         return biou, float(biou[keep].mean()) if keep.any() else float("nan")
+
+    def boundary_f1(self):
+        """Per-class boundary F1 (Dice of the class's pixels within the band of
+        the true and of the predicted edges, pooled) and its mean over
+        :meth:`classes_in_means`: ``2 IoU / (1 + IoU)`` of :meth:`boundary_iou`."""
+        total = self.gt_band + self.pred_band
+        with np.errstate(invalid="ignore", divide="ignore"):
+            bf1 = np.where(total > 0, 2 * self.band_hits / np.maximum(total, 1), np.nan)
+        keep = self.classes_in_means() & ~np.isnan(bf1)
+        return bf1, float(bf1[keep].mean()) if keep.any() else float("nan")
 
     def image_confusions(self, images=None):
         """(N, K, K + 1) per-image confusions (or of the given image indices)."""

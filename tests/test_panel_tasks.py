@@ -232,9 +232,18 @@ def test_a_pixel_cell_opens_its_images_at_the_threshold_most_pixels_first(segmen
     # the count printed in the cell, at the slider's step and now
     assert data["confusion"]["text"][30][i][j] == client.shown["current"]["ztext"][i][j] \
         == len(images) == len(client.view()) > 0
+    field = [f for f in ds.get_field_schema() if f.endswith("_cell_pixels")]
+    assert len(field) == 1  # the cell's pixels on each of its images, the others None
+    cell = ds.values(field[0])
+    assert [cell[k] for k in images] == counts.tolist()
+    assert sum(v is not None for v in cell) == len(images)
+    assert client.view().sort_by(field[0], reverse=True).values(field[0]) == counts.tolist()
     client.call("on_cell_click", x="Unlabeled", y="car")
-    below, _ = ev.cell_images(ev.classes.index("car"), ev.num_classes, 0.3)
+    below, pixels = ev.cell_images(ev.classes.index("car"), ev.num_classes, 0.3)
     assert client.view().values("id") == [ids[k] for k in below]
+    cell = ds.values(field[0])
+    assert [cell[k] for k in below] == pixels.tolist()
+    assert sum(v is not None for v in cell) == len(below)
     assert len(below) == data["confusion"]["text"][30][trace["y"].index("car")][-1]
 
 

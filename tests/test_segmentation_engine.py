@@ -143,6 +143,9 @@ def test_boundary_iou_equals_a_brute_force_band(data):
     biou, mean = ev.boundary_iou()
     np.testing.assert_allclose(biou, inter / union, atol=1e-12)
     assert abs(mean - np.mean((inter / union)[1:])) < 1e-12
+    bf1, mean_f1 = ev.boundary_f1()
+    np.testing.assert_allclose(bf1, 2 * inter / (inter + union), atol=1e-12)
+    assert abs(mean_f1 - np.mean((2 * inter / (inter + union))[1:])) < 1e-12
 
 
 @pytest.mark.parametrize("case,kind,other", [
