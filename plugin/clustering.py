@@ -5,7 +5,7 @@ one-feature failure splits (:func:`split_clusters`); :func:`expected_errors`
 is the robust (trimmed) Poisson expectation of an image's errors;
 :func:`failure_statistics` gives each cluster's errors beyond what its content
 predicts and a one-sided test of whether it fails more than expected
-(Holm-corrected over clusters).
+(q-values: Benjamini-Hochberg over clusters).
 
 Why k-means rather than HDBSCAN: every point gets a cluster, so every error is
 accounted for and there is no "noise" label to explain; on diffuse error data
@@ -19,7 +19,7 @@ from threadpoolctl import threadpool_limits
 from .errors import ERROR_TYPES
 from .projection import _check_matrix, reduce
 
-#: Significance level of a failure cluster: one-sided binomial test, Holm-corrected.
+#: Significance level of a failure cluster: one-sided test, Benjamini-Hochberg q-value.
 ALPHA = 0.05
 #: Bins of a sample's number of objects for the failure its content predicts.
 CONTENT_BINS = (0, 1, 2, 3, 4, 5, 6, 8, 11, 16)
@@ -187,6 +187,22 @@ def failures(codes, expected=None, errors=None):
     return failed, np.where(np.isfinite(failed), expected, np.nan)
 
 
+def _bh(p):
+    """Benjamini-Hochberg's step-up adjustment of p-values: q-values (false discovery
+    rate). The failure clusters are candidates a user reads down a list, so what is
+    controlled is the share of false ones among those listed, not the chance of any
+    (Holm's family-wise rate, which left an isolated cause in 59 images at p = 0.08
+    over 5 clusters while a cluster of 0.006 was ranked)."""
+    p = np.asarray(p, dtype=np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
+    out = np.empty(m)
+    out[order] = adjusted
+    return out
+
+
 def _holm(p):
     """Holm's step-down adjustment of p-values (family-wise error rate)."""
     p = np.asarray(p, dtype=np.float64)
@@ -207,8 +223,8 @@ def failure_statistics(labels, failed, expected, C, dispersion=None):
     Bernoullis varies less than a binomial of the same mean). Counts (a
     ``dispersion`` from :func:`expected_errors`): the quasi-Poisson z-test of
     the observed sum against the expected, ``(O - E) / sqrt(dispersion E)``.
-    Holm-adjusted over the clusters with evaluated members. A cluster is a
-    failure cluster when that is < ALPHA.
+    Adjusted over the clusters with evaluated members by Benjamini-Hochberg
+    (:func:`_bh`, q-values). A cluster is a failure cluster when that is < ALPHA.
     """
     from scipy.stats import binom, norm
 
@@ -226,7 +242,7 @@ def failure_statistics(labels, failed, expected, C, dispersion=None):
     else:
         e = np.maximum(exp[has], 1e-9)
         p[has] = norm.sf((obs[has] - e) / np.sqrt(dispersion * e))
-    p[has] = _holm(p[has])
+    p[has] = _bh(p[has])
     return n, obs, exp, obs - exp, p
 
 
