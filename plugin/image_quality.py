@@ -11,16 +11,14 @@ luma (Rec. 601, 0-255 units) or the RGB planes in [0, 1]:
 - clipped_highlights / clipped_shadows: pixels lost to saturation;
 - vignetting: corners darker than the centre;
 - periodicity: a periodic background pattern, as the height of the strongest
-  spectral peak above the spectrum's median;
-- blob_density: small regions of local contrast (distractors, clutter,
-  object-like specks) per area, from a difference of Gaussians.
+  spectral peak above the spectrum's median.
 """
 
 import numpy as np
 
 QUALITY_FEATURES = (
     "noise", "blockiness", "blur_anisotropy", "colour_cast", "clipped_highlights",
-    "clipped_shadows", "vignetting", "periodicity", "blob_density",
+    "clipped_shadows", "vignetting", "periodicity",
 )
 
 #: Blockiness is measured on an unscaled crop of at most this many pixels per side.
@@ -133,30 +131,6 @@ def periodicity(luma):
     return float(np.log10(spectrum.max() / median))
 
 
-def blob_density(luma, threshold=3.0, min_area=4):
-    """log(1 + regions of local contrast per 10,000 pixels).
-
-    The regions are the connected (8-neighbour) sets of at least ``min_area``
-    pixels where a difference of Gaussians (sigma 1 minus sigma 3) of the luma
-    exceeds ``threshold`` grey levels (0-255) either way: a small blob, speck or
-    line stands out from its surroundings there, while smooth ramps and the
-    light noise of a clean sensor do not. Clutter of low contrast (colours
-    6-40 from the background) leaves edge density and sharpness almost
-    unchanged (bench_discovery: best AUC 0.64 between cluttered and other
-    images) but adds its items here (AUC 0.99 on rendered demo scenes).
-    """
-    import cv2
-
-    if min(luma.shape) < 16:
-        return np.nan
-    l255 = np.asarray(luma, dtype=np.float32) * np.float32(255.0)
-    dog = cv2.GaussianBlur(l255, (0, 0), 1.0) - cv2.GaussianBlur(l255, (0, 0), 3.0)
-    mask = (np.abs(dog) > threshold).astype(np.uint8)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    regions = int((stats[1:, cv2.CC_STAT_AREA] >= min_area).sum())
-    return float(np.log1p(regions * 1e4 / luma.size))
-
-
 def block_crop(image):
     """Central crop of the unscaled image, at most BLOCK_CROP per side, starting on the 8x8 grid."""
     h, w = image.shape[:2]
@@ -174,5 +148,4 @@ def quality_signals(r, g, b, luma, full_luma255):
     """
     high, low = clipping(r, g, b, luma)
     return [noise_sigma(luma * 255.0), blockiness(full_luma255), blur_anisotropy(luma),
-            colour_cast(r, g, b), high, low, vignetting(luma), periodicity(luma),
-            blob_density(luma)]
+            colour_cast(r, g, b), high, low, vignetting(luma), periodicity(luma)]

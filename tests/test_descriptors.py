@@ -236,36 +236,6 @@ def test_low_jpeg_quality_raises_blockiness():
     assert abs(feature(image, "blockiness")) < 0.05
 
 
-def test_low_contrast_clutter_raises_blob_density_where_edge_density_cannot_tell():
-    """Items 6-40 grey levels from a ramp background (the demo's clutter) beside a few
-    objects: blob_density tells every cluttered scene from every clean one, edge density
-    and sharpness (the signals before it) do not."""
-    import cv2
-
-    def scene(seed, clutter):
-        rng = np.random.default_rng(seed)
-        yy, xx = np.mgrid[:480, :640]
-        image = np.repeat((90 + 60 * xx / 640 + 20 * yy / 480)[..., None], 3, axis=2)
-        for _ in range(4):  # objects of strong contrast
-            c = tuple(int(v) for v in rng.uniform([0, 0], [640, 480]))
-            cv2.circle(image, c, int(rng.integers(20, 60)), [float(rng.uniform(0, 255))] * 3, -1)
-        for _ in range(clutter):
-            c = tuple(int(v) for v in rng.uniform([0, 0], [640, 480]))
-            tone = float(image[c[1], c[0], 0] + rng.choice([-1, 1]) * rng.uniform(6, 40))
-            cv2.ellipse(image, c, (int(rng.integers(3, 14)),) * 2, 0, 0, 360, [tone] * 3, -1)
-        image += rng.normal(0, rng.uniform(3, 8), image.shape)
-        return np.clip(image, 0, 255).astype(np.uint8)
-
-    clean = [scene(s, 0) for s in range(8)]
-    cluttered = [scene(s, int(80 + 8 * s)) for s in range(8)]
-    blobs = [[feature(i, "blob_density") for i in g] for g in (clean, cluttered)]
-    assert min(blobs[1]) > max(blobs[0]), blobs
-    for name in ("edge_density", "sharpness"):
-        old = [[feature(i, name) for i in g] for g in (clean, cluttered)]
-        assert not min(old[1]) > max(old[0]), (name, old)
-    assert np.isnan(feature(np.zeros((12, 12, 3), np.uint8), "blob_density"))
-
-
 def test_context_ring_sees_an_object_blending_into_its_surroundings():
     from plugin.descriptors import CONTEXT_FEATURES, image_and_context
 
