@@ -1,9 +1,10 @@
-"""Merging failure clusters that are one cause cut into pieces (``clustering.merge_clusters``),
+"""Merging failure clusters that are one cause cut into pieces (``merge.merge_clusters``),
 on constructed data with known answers."""
 
 import numpy as np
 
 from plugin import clustering
+from plugin.merge import merge_clusters
 
 
 def pieces_scene(seed=0, n=3000):
@@ -39,7 +40,7 @@ def test_pieces_of_one_cause_become_one_cluster_that_ranks_first():
     best_before = labels == before[0]
     assert cause[best_before].mean() < 0.5 or (best_before & cause).sum() < 0.45 * cause.sum()
 
-    merged = clustering.merge_clusters(X, labels, failed, expected)
+    merged = merge_clusters(X, labels, failed, expected)
     top = merged == ranked(merged, failed, expected)[0]
     assert cause[top].mean() == 1.0 and (top & cause).sum() == cause.sum()  # the whole cause
     # the second cause, failing at another rate and told by another feature, stays apart
@@ -55,12 +56,12 @@ def test_pieces_told_by_different_features_or_failing_differently_stay_apart():
     rng = np.random.default_rng(1)
     Y = X.copy()
     Y[:, 0] = rng.permutation(Y[:, 0])
-    np.testing.assert_array_equal(clustering.merge_clusters(Y, labels, failed, expected), labels)
+    np.testing.assert_array_equal(merge_clusters(Y, labels, failed, expected), labels)
     # one piece fails at another rate: it is not merged with the others
     piece = labels == 6
     f = failed.copy()
     f[piece] = 1.0
-    merged = clustering.merge_clusters(X, labels, f, expected)
+    merged = merge_clusters(X, labels, f, expected)
     assert len(np.unique(merged[labels == 4])) == 1 and merged[piece][0] == 6
     assert (merged[labels == 5] == merged[labels == 4][0]).all()
 
@@ -68,8 +69,8 @@ def test_pieces_told_by_different_features_or_failing_differently_stay_apart():
 def test_columns_restrict_what_may_tell_a_cause_and_counts_use_the_dispersion():
     X, labels, failed, expected, cause, _ = pieces_scene(seed=2)
     np.testing.assert_array_equal(
-        clustering.merge_clusters(X, labels, failed, expected, columns=[1, 2, 3, 4, 5]), labels)
+        merge_clusters(X, labels, failed, expected, columns=[1, 2, 3, 4, 5]), labels)
     rng = np.random.default_rng(2)
     errors = rng.poisson(np.where(cause, 3.0, 1.0)).astype(float)
-    merged = clustering.merge_clusters(X, labels, errors, np.ones(errors.size), dispersion=1.2)
+    merged = merge_clusters(X, labels, errors, np.ones(errors.size), dispersion=1.2)
     assert len(np.unique(merged[cause])) == 1
