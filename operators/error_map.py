@@ -113,7 +113,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
         "clusters": [s.to_dict() for s in summaries[:5]],
         "message": None if failing else
         "No significant failure cluster: no cluster has more errors than its content predicts "
-        "(one-sided binomial test, Holm-adjusted, p < %g)." % clustering.ALPHA,
+        "(one-sided test, Benjamini-Hochberg q < %g)." % clustering.ALPHA,
     }
 
 

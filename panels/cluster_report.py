@@ -166,8 +166,8 @@ def significance_md(s, level):
     p = s.get("p_value")
     verdict = ("**a significant failure cluster**" if s.get("significant") else
                "not significantly more than expected")
-    return ("%d %s where %s %.1f (%+.1f): %s (one-sided %s test, Holm-adjusted "
-            "p %s)." % (s["error_count"] if observed is None else round(observed), what, basis,
+    return ("%d %s where %s %.1f (%+.1f): %s (one-sided %s test, Benjamini-Hochberg "
+            "q %s)." % (s["error_count"] if observed is None else round(observed), what, basis,
                         expected, s["excess_errors"] or 0, verdict, test,
                         p_text(p) if p is not None and p < 1e-4 else "= " + p_text(p)))
 
@@ -203,5 +203,5 @@ def ranking_note(summaries):
     if any(s.get("significant") for s in summaries):
         return ""
     return ("No significant failure cluster: no cluster has more errors than its content "
-            "predicts (one-sided binomial test, Holm-adjusted, p < 0.05). The clusters below "
+            "predicts (one-sided test, Benjamini-Hochberg q < 0.05). The clusters below "
             "are groups of similar points, not causes of failure.")

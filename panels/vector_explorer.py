@@ -61,7 +61,7 @@ from .map_data import (COLOR_BY, FIELD, SCALE, drop_orphans, field_choices, fiel
 
 MAX_CLASS_ROWS = 15
 CLUSTER_COLUMNS = [["rank", "#"], ["size", "Size"], ["error_rate", "Error rate"], ["lift", "Lift"],
-                   ["excess", "Excess"], ["p_value", "p"], ["top_error", "Main error"],
+                   ["excess", "Excess"], ["p_value", "q"], ["top_error", "Main error"],
                    ["description", "What they share"]]
 NO_RENDER = ("on_region", "on_point_click", "on_point_hover")
 _panels = OrderedDict()  # panel id -> what this process last showed it

@@ -287,7 +287,8 @@ class ClusterSummary:
             of true classes predict"), when the caller names it; else None
         excess_errors: observed_errors - expected_errors
         p_value: one-sided binomial test of more errors than expected,
-            Holm-adjusted over the clusters (:func:`clustering.failure_statistics`)
+            as a Benjamini-Hochberg q-value over the clusters
+            (:func:`clustering.failure_statistics`)
         significant: p_value < ALPHA and excess_errors > 0: a failure cluster
         error_counts: error type -> count
         classes: up to three ``(class name, share of members)``, commonest first

@@ -9,8 +9,8 @@ keeps the cluster's id, the others get new ids after the largest existing one,
 so every other cluster keeps its id and undoing a split is the mapping of the
 new ids back to the old one (:func:`undo_split`). The significance test and
 the descriptions are then re-run over all clusters by
-:func:`descriptions.summarize_clusters`, as for the map (Holm over one more
-cluster).
+:func:`descriptions.summarize_clusters`, as for the map (Benjamini-Hochberg
+over one more cluster).
 """
 
 import numpy as np

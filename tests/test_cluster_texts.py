@@ -42,4 +42,4 @@ def test_p_values_read_alike_in_the_table_and_the_report(mapped):
     assert rows[0]["p_value"] == "< 0.0001"  # the planted cause: a tiny p-value
     client.call("on_cluster_row", row=0)
     text = client.state["cluster_md"]
-    assert "Holm-adjusted p < 0.0001" in text and not re.search(r"\de-\d", text), text
+    assert "Benjamini-Hochberg q < 0.0001" in text and not re.search(r"\de-\d", text), text

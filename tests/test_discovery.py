@@ -108,7 +108,7 @@ def test_quasi_poisson_statistics_against_scipy():
                                                            dispersion=1.5)
     assert obs.tolist() == [150, 50] and exp.tolist() == [100, 100]
     raw = norm.sf((obs - exp) / np.sqrt(1.5 * exp))
-    assert p[0] == pytest.approx(2 * raw[0]) and p[1] == pytest.approx(raw[1])  # Holm
+    assert p[0] == pytest.approx(2 * raw[0]) and p[1] == pytest.approx(raw[1])  # Benjamini-Hochberg
 
 
 def test_images_of_a_hard_class_are_no_failure_once_the_model_knows_the_class_mix():

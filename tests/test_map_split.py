@@ -77,7 +77,7 @@ def test_split_rewrites_the_cluster_field_and_the_run_and_retests_every_cluster(
             error_type=em._codes(points), **expected)
         assert ids.tolist() == out["new_ids"]
         np.testing.assert_array_equal(labels, arrays["cluster"])
-        # every cluster tested again (Holm over all), described as the map's are
+        # every cluster tested again (Benjamini-Hochberg over all), described as the map's are
         direct = summaries_mod.summarize_clusters(
             labels, em._codes(points), points["label"], ["shape"], features=arrays["features"],
             feature_names=em._feature_names("samples"), **expected)

@@ -55,7 +55,7 @@ def test_split_separates_a_cluster_that_mixes_two_causes():
     np.testing.assert_array_equal(undo_split(new, 0, ids), labels)
 
 
-def test_significance_is_rerun_over_every_cluster_with_holm():
+def test_significance_is_rerun_over_every_cluster_with_benjamini_hochberg():
     X, labels, error, _ = mixed_map(seed=1)
     new, ids = split_cluster(labels, 0, X, error_type=error)
     summaries = summarize_clusters(new, error, None, [])
@@ -66,10 +66,10 @@ def test_significance_is_rerun_over_every_cluster_with_holm():
     from scipy.stats import binom
 
     raw = binom.sf(np.round(obs) - 1, n, exp / n)
-    for s in summaries:  # Holm's step-down over the four clusters
+    for s in summaries:  # Benjamini-Hochberg's step-up over the four clusters
         assert s.p_value == pytest.approx(p[s.id], rel=1e-9)
         assert s.excess_errors == pytest.approx(excess[s.id])
-    assert p.tolist() == pytest.approx(clustering._holm(raw).tolist(), rel=1e-9)
+    assert p.tolist() == pytest.approx(clustering._bh(raw).tolist(), rel=1e-9)
     # both causes are now failure clusters, ranked first; the clean ones are not
     assert {s.id for s in summaries if s.significant} == {0, 3}
     assert [s.rank for s in summaries if s.id in (0, 3)] == [1, 2]
