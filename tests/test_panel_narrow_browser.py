@@ -220,7 +220,8 @@ def test_reevaluate_after_a_cell_click_opens_a_working_form(narrow):
     assert "Detections field(s)" not in text and "Two Detections fields are needed" not in text
     shot(page, "narrow_reevaluate_form")
     execute = dialog.get_by_role("button", name="Execute")
-    assert execute.is_enabled()
+    # enabled once the App has resolved the form's inputs (slower on a loaded machine)
+    browser.poll(lambda: execute.is_enabled(), timeout=30, message="an enabled Execute button")
     execute.click()
     done = page.get_by_text("Evaluation complete")
     browser.poll(lambda: done.count() > 0, timeout=60, message="the completion dialog")

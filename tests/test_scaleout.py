@@ -181,8 +181,10 @@ def test_workers_on_a_standalone_mongod(server, workers, tmp_path):
 
     # a worker killed mid-run: the operation stays running and stops pinging
     kill_op = _client(env, "queue_map", name, "killed_map")["op"]
+    # killed while embedding (progress below 0.5), well before the projection and the save:
+    # a kill late in the run could land after the operation completed on a loaded machine
     _wait(ops, kill_op, lambda d: d["run_state"] == "running"
-          and 0 < ((d.get("status") or {}).get("progress") or 0) < 1)
+          and 0 < ((d.get("status") or {}).get("progress") or 0) < 0.5)
     for proc in _started_by([worker.pid], env["FIFTYONE_DATABASE_URI"]):
         _kill(proc)
     stale = ops.find_one({"_id": ObjectId(kill_op)})
