@@ -509,6 +509,10 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
     - without (or when every evaluated point is an error, or none): the best
       silhouette (smallest k on ties).
 
+    With a content model (``expected`` given) and k chosen, k-means sees the
+    columns stretched by :func:`error_weights` (their shrunk rank correlation
+    with the residual failure; ``split_columns`` only), so a column that
+    carries a cause is not diluted by the many that do not.
     The final fit starts from that subsample's centroids. Above 20,000 rows
     mini-batch k-means is used. With error types and k chosen, the clusters
     that are not failure clusters are then cut along single features while a
