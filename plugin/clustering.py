@@ -43,6 +43,11 @@ MAX_SPLIT_K = 40
 MERGE = True
 #: Given error types, k is chosen among the k whose silhouette has this share of the best.
 SILHOUETTE_SHARE = 0.6
+#: Error-aware partition (:func:`error_weights`): k-means sees each column stretched by
+#: 1 + ERROR_WEIGHT x its shrunk rank correlation with the residual failure (0: off).
+ERROR_WEIGHT = 1.0
+#: A column's rank correlation is shrunk by this many standard errors (1 / sqrt(n)).
+ERROR_SHRINK = 3.0
 
 
 def error_codes(error_type, N):
@@ -244,6 +249,39 @@ def failure_statistics(labels, failed, expected, C, dispersion=None):
         p[has] = norm.sf((obs[has] - e) / np.sqrt(dispersion * e))
     p[has] = _bh(p[has])
     return n, obs, exp, obs - exp, p
+
+
+def error_weights(X, failed, expected, weight=None, shrink=None, columns=None):
+    """(D,) weights of the columns of X by their association with the residual failure.
+
+    k-means weighs every column alike, so one column that carries a cause is
+    diluted by the many that do not. Each column's Spearman correlation with
+    the residual failure (failed minus expected) of the evaluated points is
+    soft-thresholded by ``shrink`` standard errors (``shrink / sqrt(n)``: a
+    column that does not follow the errors gets no extra weight), and the
+    column is stretched by ``1 + weight x`` that. Computed on the data being
+    mapped, from its failures and their expectation only.
+    """
+    from scipy.stats import rankdata
+
+    weight = ERROR_WEIGHT if weight is None else weight
+    shrink = ERROR_SHRINK if shrink is None else shrink
+    ones = np.ones(X.shape[1])
+    if failed is None or not weight:
+        return ones
+    ev = np.isfinite(failed)
+    n = int(ev.sum())
+    if n < 3:
+        return ones
+    r = rankdata(failed[ev] - expected[ev])
+    R = rankdata(X[ev], axis=0)
+    r, R = r - r.mean(), R - R.mean(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = (R * r[:, None]).sum(axis=0) / np.sqrt((R ** 2).sum(axis=0) * (r ** 2).sum())
+    s = np.maximum(np.abs(np.nan_to_num(rho)) - shrink / np.sqrt(n), 0.0)
+    if columns is not None:
+        s = np.where(np.isin(np.arange(s.size), columns), s, 0.0)
+    return 1.0 + weight * s
 
 
 def _silhouette(D, labels, k):
@@ -471,6 +509,10 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
     - without (or when every evaluated point is an error, or none): the best
       silhouette (smallest k on ties).
 
+    With a content model (``expected`` given) and k chosen, k-means sees the
+    columns stretched by :func:`error_weights` (their shrunk rank correlation
+    with the residual failure; ``split_columns`` only), so a column that
+    carries a cause is not diluted by the many that do not.
     The final fit starts from that subsample's centroids. Above 20,000 rows
     mini-batch k-means is used. With error types and k chosen, the clusters
     that are not failure clusters are then cut along single features while a
@@ -506,15 +548,17 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
         k = int(k)
     if N == 0:
         return np.zeros(0, dtype=np.int64), 0
-    failed = None
+    failed, content_model = None, expected is not None
     if error_type is not None:
         failed, expected = failures(error_codes(error_type, N), expected, errors)
     Xr = reduce(X, seed)
     dispersion = None if errors is None else max(float(dispersion or 1.0), 1.0)
+    columns = split_columns if Xr.shape[1] == X.shape[1] else None
+    Xw = Xr if failed is None or k is not None or not content_model else \
+        Xr * error_weights(Xr, failed, expected, columns=columns)
     with threadpool_limits(1):  # small fits: OpenMP threads only add overhead (10x when busy)
-        labels, k_used = _kmeans(Xr, k, seed, failed, expected, dispersion)
+        labels, k_used = _kmeans(Xw, k, seed, failed, expected, dispersion)
     if (SPLIT if split is None else split) and k is None and failed is not None:
-        columns = split_columns if Xr.shape[1] == X.shape[1] else None
         labels = split_clusters(Xr, labels, failed, expected, dispersion, columns=columns)
         if MERGE if merge is None else merge:
             from .merge import merge_clusters  # it imports this module's statistics
