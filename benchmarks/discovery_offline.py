@@ -9,8 +9,13 @@ on the map, recall of the target's failing points; found at precision >= 0.6),
 so that a change of the partition is measured in seconds rather than in the
 35 minutes of an end-to-end run. ``--stored`` scores the labels the end-to-end
 run stored instead (a check that the offline path reproduces it).
+``--cluster-seeds 51,1,2,3`` re-runs the partition with each of those k-means
+seeds in place of the map's and prints each seed's totals and their mean and
+range: one seed's totals move by several conditions, so a change is judged
+by the mean over seeds, not by one.
 
     .venv/bin/python benchmarks/discovery_offline.py DUMP_DIR [--stored] [--verbose]
+    .venv/bin/python benchmarks/discovery_offline.py DUMP_DIR --cluster-seeds 51,1,2,3
 
 The positions are the map's float coordinates, the benchmark's its integer grid:
 P@10 can differ by a tenth where the 10 nearest points tie.
@@ -40,9 +45,12 @@ def load(path):
     return {k: d[k] for k in d.files}
 
 
-def partition(d):
-    """(labels, failure cluster ids best first) of this checkout on the dump's inputs."""
+def partition(d, seed=None):
+    """(labels, failure cluster ids best first) of this checkout on the dump's inputs,
+    with the dump's k-means seed or ``seed``."""
     kw = {k: (d[k].item() if d[k].ndim == 0 else d[k]) for k in KEYWORDS if k in d}
+    if seed is not None:
+        kw["seed"] = int(seed)
     labels, _ = clusters.cluster(d["Z"], error_type=d["codes"], **kw)
     return labels, ranking(labels, d)
 
@@ -88,14 +96,14 @@ def harm(d, member):
     return (f[member].mean() if member.any() else np.nan), f[~member].mean()
 
 
-def rows_of(path, stored=False):
+def rows_of(path, stored=False, cluster_seed=None):
     d = load(path)
     name, seed, level = os.path.basename(path)[:-4].rsplit("-", 2)
     if stored:
         labels = d["labels"].astype(np.int64)
         ids = ranking(labels, d)
     else:
-        labels, ids = partition(d)
+        labels, ids = partition(d, cluster_seed)
     failed = d["codes"] > 0
     out = []
     for key in sorted(k for k in d if k.startswith("member_")):
@@ -127,14 +135,37 @@ def summary(rows):
     return out
 
 
+def seed_spread(paths, seeds):
+    """Each k-means seed's totals per level, then their mean, minimum and maximum."""
+    totals = {level: [] for level in ("samples", "objects")}
+    for seed in seeds:
+        rows = [r for path in paths for r in rows_of(path, cluster_seed=seed)]
+        for level, (found, of, p10, flagged) in summary(rows).items():
+            totals[level].append((found, of, p10, len(flagged)))
+            print("seed %d %s: found %d of %d, mean P@10 %.2f, controls flagged %d %s"
+                  % (seed, level, found, of, p10, len(flagged), flagged))
+    for level, t in totals.items():
+        found, of, p10, flagged = (np.array(c, dtype=float) for c in zip(*t))
+        print("%s over %d seeds: found %.2f of %d (%d-%d), mean P@10 %.2f, controls flagged "
+              "%.2f (%d-%d)" % (level, len(seeds), found.mean(), of[0], found.min(),
+                                found.max(), np.nanmean(p10), flagged.mean(), flagged.min(),
+                                flagged.max()))
+    return 0
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("dumps", help="directory of bench_discovery.py --dump files")
     p.add_argument("--stored", action="store_true", help="score the stored labels")
     p.add_argument("--verbose", action="store_true", help="one line per target")
+    p.add_argument("--cluster-seeds", help="comma-separated k-means seeds: totals per seed, "
+                   "their mean and range")
     args = p.parse_args(argv)
+    paths = sorted(glob.glob(os.path.join(args.dumps, "*.npz")))
+    if args.cluster_seeds:
+        return seed_spread(paths, [int(s) for s in args.cluster_seeds.split(",")])
     rows = []
-    for path in sorted(glob.glob(os.path.join(args.dumps, "*.npz"))):
+    for path in paths:
         rows += rows_of(path, args.stored)
     for r in rows:
         if args.verbose or not r["control"]:
