@@ -25,7 +25,7 @@ class ComputeErrorMap(foo.Operator):
 
     def __call__(self, sample_collection, eval_key="eval", level="samples",
                  embeddings="descriptor", num_clusters=None, map_key="error_map",
-                 delegate=False):
+                 seed=51, delegate=False):
         """Runs from Python; returns the summary (ranked failure clusters).
 
         Args:
@@ -36,10 +36,13 @@ class ComputeErrorMap(foo.Operator):
             embeddings: ``"descriptor"`` (built-in, offline) or a vector field
             num_clusters: number of clusters (default: chosen automatically)
             map_key: name of the map (brain run, fields, custom run)
+            seed: random seed of the projection and of k-means; which cause near
+                the significance line is found can change with it, so another seed
+                is a cheap second opinion
             delegate: queue as a delegated operation instead of running now
         """
         params = dict(eval_key=eval_key, level=level, embeddings=embeddings,
-                      num_clusters=num_clusters, map_key=map_key)
+                      num_clusters=num_clusters, map_key=map_key, seed=seed)
         return sdk.run(self, sample_collection, params, delegate)
 
     def resolve_input(self, ctx):
@@ -72,6 +75,9 @@ class ComputeErrorMap(foo.Operator):
         inputs.str("level", default="samples", label="Map", view=levels)
         inputs.int("num_clusters", default=None, label="Number of clusters (empty: automatic)")
         inputs.str("map_key", default="error_map", required=True, label="Map key")
+        inputs.int("seed", default=51, label="Random seed",
+                   description="of the projection and the clustering: another seed is a "
+                               "second opinion on the failure clusters")
         return types.Property(inputs, view=types.View(label="Compute error map"))
 
     def execute(self, ctx):
@@ -80,6 +86,7 @@ class ComputeErrorMap(foo.Operator):
             ctx.dataset, p.get("eval_key") or "eval", level=p.get("level") or "samples",
             embeddings=p.get("embeddings") or "descriptor", num_clusters=p.get("num_clusters"),
             map_key=p.get("map_key") or "error_map",
+            seed=51 if p.get("seed") is None else p.get("seed"),
             progress=lambda fraction, label: ctx.set_progress(progress=fraction, label=label),
         )
         if not ctx.delegated:

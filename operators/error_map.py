@@ -70,7 +70,7 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     """Builds the error map; returns a summary with the ranked failure clusters."""
     progress = progress or (lambda fraction, label: None)
     dataset = view._dataset
-    _check(dataset, eval_key, level, embeddings, num_clusters, map_key)
+    _check(dataset, eval_key, level, embeddings, num_clusters, map_key, seed)
     task = detection_run.run_store.run_task(dataset, eval_key)
     info = _run_config(dataset, eval_key)
     points, classes, ev, assessment, sample_ids = evaluated_points(dataset, eval_key, level)
@@ -183,7 +183,9 @@ def _run_config(dataset, eval_key):
     return SimpleNamespace(pred_field=pred_field, gt_field=gt_field, iou=None)
 
 
-def _check(dataset, eval_key, level, embeddings, num_clusters, map_key):
+def _check(dataset, eval_key, level, embeddings, num_clusters, map_key, seed=51):
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise EvaluationInputError("seed must be a non-negative integer, got %r." % (seed,))
     keys = run_store.evaluation_keys(dataset)
     if eval_key not in keys or run_store.analysis_run_key(eval_key) not in dataset.list_runs():
         raise EvaluationInputError(

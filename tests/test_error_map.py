@@ -186,10 +186,25 @@ def test_bad_inputs_change_nothing(tmp_path):
         (dict(eval_key="eval", embeddings="vec"), "different dimensions"),
         (dict(eval_key="eval", level="objects", embeddings="vec"), "object level"),
         (dict(eval_key="eval", map_key="bad key"), "not valid"),
+        (dict(eval_key="eval", seed=-1), "seed must be a non-negative integer"),
+        (dict(eval_key="eval", seed="7"), "seed"),  # the form's own validation
     ):
         with pytest.raises(Exception, match=pattern):
             compute_error_map(ds, **params)
         assert snapshot(ds) == before, params
+
+
+def test_seed_is_the_maps_and_gives_another_partition(tmp_path):
+    """The typed call's seed reaches the projection and k-means and is stored with the map
+    (a split of it reuses it); another seed is another map of the same points."""
+    ds, _ = planted_dataset(tmp_path, n=40)
+    module = error_map_module()
+    compute_error_map(ds, eval_key="eval", map_key="a")
+    compute_error_map(ds, eval_key="eval", map_key="b", seed=7)
+    seeds = [ds.load_run_results(module.map_run_key(k), cache=False).seed for k in "ab"]
+    assert seeds == [51, 7]
+    a, b = (module.load_error_map(ds, k)[0]["xy"] for k in "ab")
+    assert a.shape == b.shape and not np.allclose(a, b)
 
 
 def stored_grid(module, ds, map_key):
