@@ -48,6 +48,10 @@ SILHOUETTE_SHARE = 0.6
 ERROR_WEIGHT = 1.0
 #: A column's rank correlation is shrunk by this many standard errors (1 / sqrt(n)).
 ERROR_SHRINK = 3.0
+#: With error types and k chosen, the partition is computed with this many seeds (seed,
+#: seed + 1, ..) and the one whose failure clusters the others agree with most is kept
+#: (:func:`consensus.medoid`; 1: the given seed's alone).
+CONSENSUS_SEEDS = 5
 
 
 def error_codes(error_type, N):
@@ -519,7 +523,10 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
     cut explains failure significantly (:func:`split_clusters`, up to
     :data:`MAX_SPLIT_K` clusters), and failure clusters that one feature tells
     apart alike and that fail at one rate are merged (:func:`merge.merge_clusters`).
-    Clusters are numbered by decreasing size.
+    With error types and k chosen, all of this is done for the seeds ``seed`` ..
+    ``seed + CONSENSUS_SEEDS - 1`` and the partition whose failure clusters agree
+    most with the others' is kept (:func:`consensus.medoid`): one seed's failure
+    clusters change with it. Clusters are numbered by decreasing size.
 
     Args:
         X: (N, D) finite features
@@ -556,16 +563,30 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
     columns = split_columns if Xr.shape[1] == X.shape[1] else None
     Xw = Xr if failed is None or k is not None or not content_model else \
         Xr * error_weights(Xr, failed, expected, columns=columns)
-    with threadpool_limits(1):  # small fits: OpenMP threads only add overhead (10x when busy)
-        labels, k_used = _kmeans(Xw, k, seed, failed, expected, dispersion)
-    if (SPLIT if split is None else split) and k is None and failed is not None:
-        labels = split_clusters(Xr, labels, failed, expected, dispersion, columns=columns)
-        if MERGE if merge is None else merge:
-            from .merge import merge_clusters  # it imports this module's statistics
+    refine = (SPLIT if split is None else split) and k is None and failed is not None
 
-            labels = merge_clusters(Xr, labels, failed, expected, dispersion, columns=columns)
-            labels = np.unique(labels, return_inverse=True)[1].astype(np.int64)
-        k_used = int(labels.max()) + 1
+    def partition(s):
+        with threadpool_limits(1):  # small fits: OpenMP threads only add overhead (10x when busy)
+            labels, k_used = _kmeans(Xw, k, s, failed, expected, dispersion)
+        if refine:
+            labels = split_clusters(Xr, labels, failed, expected, dispersion, columns=columns)
+            if MERGE if merge is None else merge:
+                from .merge import merge_clusters  # it imports this module's statistics
+
+                labels = merge_clusters(Xr, labels, failed, expected, dispersion, columns=columns)
+                labels = np.unique(labels, return_inverse=True)[1].astype(np.int64)
+            k_used = int(labels.max()) + 1
+        return labels, k_used
+
+    seeds = [seed] if k is not None or failed is None else \
+        [seed + i for i in range(max(int(CONSENSUS_SEEDS), 1))]
+    runs = [partition(s) for s in seeds]
+    if len(runs) > 1:
+        from .consensus import medoid  # it imports this module's statistics
+
+        labels, k_used = runs[medoid([r[0] for r in runs], failed, expected, dispersion)]
+    else:
+        labels, k_used = runs[0]
     k = k_used
     if k == 1:
         return labels, 1

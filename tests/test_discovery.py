@@ -252,3 +252,41 @@ def test_maps_without_a_content_model_are_not_weighted(monkeypatch):
         monkeypatch.setattr(clustering, "ERROR_WEIGHT", weight)
         plain.append(cluster(X, error_type=error_type)[0])
     np.testing.assert_array_equal(plain[0], plain[1])
+
+
+def test_consensus_keeps_the_partition_whose_failure_clusters_the_others_share():
+    """Of three partitions, two of which call the same 40 points a failure cluster, the
+    medoid is one of those two; clusters that do not fail do not count."""
+    from plugin import consensus
+
+    rng = np.random.default_rng(0)
+    failed = (rng.random(400) < 0.1).astype(float)
+    failed[:40] = 1.0  # a failing group
+    expected = np.full(400, failed.mean())
+    agree = np.where(np.arange(400) < 40, 0, 1 + (np.arange(400) % 3))
+    other = np.where((np.arange(400) >= 20) & (np.arange(400) < 60), 0, 1 + np.arange(400) % 2)
+    again = agree.copy()
+    again[40:] = 1 + (np.arange(360) % 5)  # the same failure cluster, other non-failing ones
+    marks = consensus.failure_labels(agree, failed, expected)
+    assert set(np.unique(marks[:40])) == {1} and np.all(marks[40:] == 0)
+    assert consensus.medoid([other, agree, again], failed, expected) in (1, 2)
+    assert consensus.medoid([agree, agree, agree], failed, expected) == 0
+
+
+def test_cluster_is_the_consensus_of_its_seeds(monkeypatch):
+    """cluster() with k chosen is the medoid of its CONSENSUS_SEEDS seeds' partitions:
+    one of them, and with one seed the given seed's partition."""
+    from plugin import consensus
+
+    X, errors, error_type, _ = weighted_scene(1)
+    kw = dict(error_type=error_type, expected=np.ones(errors.size), errors=errors.astype(float),
+              dispersion=1.0)
+    monkeypatch.setattr(clustering, "CONSENSUS_SEEDS", 1)
+    singles = [cluster(X, seed=s, **kw)[0] for s in (51, 52, 53)]
+    monkeypatch.setattr(clustering, "CONSENSUS_SEEDS", 3)
+    labels, _ = cluster(X, seed=51, **kw)
+    failed, expected = clustering.failures(clustering.error_codes(error_type, errors.size),
+                                           kw["expected"], kw["errors"])
+    best = consensus.medoid(singles, failed, expected, 1.0)
+    assert np.array_equal(labels, singles[best])
+    assert any(not np.array_equal(singles[0], s) for s in singles[1:])  # the seeds differ
