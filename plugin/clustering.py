@@ -2,7 +2,8 @@
 
 :func:`cluster` groups points with k-means, refined by significant
 one-feature failure splits (:func:`split_clusters`) and merges of failure
-clusters that are one cause cut into pieces (:func:`merge.merge_clusters`);
+clusters that are one cause cut into pieces (:func:`merge.merge_clusters`), and
+kept as the consensus of several seeds' partitions (:func:`consensus.medoid`);
 :func:`expected_errors`
 is the robust (trimmed) Poisson expectation of an image's errors;
 :func:`failure_statistics` gives each cluster's errors beyond what its content
