@@ -445,7 +445,8 @@ def test_best_split_equals_a_brute_force_search():
 
 
 def test_failure_splits_keep_a_partition_whose_every_cluster_is_a_failure_cluster():
-    """Failure clusters are never cut; with nothing else to cut the labels come back as given."""
+    """Failure clusters that fail alike throughout are not cut (nothing to shed), nor at
+    all with SHED_EXCESS 0; with nothing else to cut the labels come back as given."""
     rng = np.random.default_rng(3)
     X = rng.normal(size=(400, 4))
     labels = np.repeat([0, 1], 200)
@@ -453,3 +454,47 @@ def test_failure_splits_keep_a_partition_whose_every_cluster_is_a_failure_cluste
     failed[rng.choice(400, 40, replace=False)] = 0.0
     out = clustering.split_clusters(X, labels, failed, np.full(400, 0.3))
     assert np.array_equal(out, labels)
+
+
+def failure_cluster_with(rates, rng):
+    """Cluster 0: 200 points failing at rates[0] where column 2 > 0 and rates[1] elsewhere
+    (column 2 < 0); cluster 1: 400 points at the expected 0.3. (X, labels, failed, expected)."""
+    X = rng.normal(size=(800, 4))
+    labels = np.repeat([0, 1], 400)
+    rate = np.where(labels == 0, np.where(X[:, 2] > 0, rates[0], rates[1]), 0.3)
+    return X, labels, (rng.random(800) < rate).astype(float), np.full(800, 0.3)
+
+
+def test_a_failure_cluster_sheds_the_points_that_fail_as_expected(monkeypatch):
+    """Half of a failure cluster fails at 0.9, half as expected (0.3): the half that fails
+    as expected holds ~no excess and a fifth of the errors, so it is cut off, and what
+    is left is the cause alone."""
+    X, labels, failed, expected = failure_cluster_with((0.9, 0.3), np.random.default_rng(7))
+    out = clustering.split_clusters(X, labels, failed, expected)
+    cause = (labels == 0) & (X[:, 2] > 0)
+    best = max(range(out.max() + 1), key=lambda c: failed[out == c].mean())
+    assert out.max() >= 2 and cause[out == best].mean() > 0.95
+    assert (cause & (out == best)).sum() > 0.85 * cause.sum()
+    monkeypatch.setattr(clustering, "SHED_EXCESS", 0.0)  # kept whole
+    assert np.array_equal(clustering.split_clusters(X, labels, failed, expected), labels)
+
+
+def test_a_failure_cluster_keeps_its_cause_when_both_parts_share_it(monkeypatch):
+    """Both halves fail beyond expectation (0.95 and 0.6 against 0.3). Cuts may shed at
+    most 20% of the excess errors and 35% of the errors, over all cuts: the part that
+    keeps the cluster's cause keeps at least the rest. Unbounded, the cut between the
+    halves is made and divides the cause (the 0.95 half: about two thirds of the excess)."""
+    X, labels, failed, expected = failure_cluster_with((0.95, 0.6), np.random.default_rng(8))
+    total = failed[labels == 0].sum()
+    excess = total - expected[labels == 0].sum()
+
+    def kept(out):
+        part = max(range(out.max() + 1), key=lambda c: (failed - expected)[out == c].sum())
+        return ((failed - expected)[out == part].sum() / excess, failed[out == part].sum() / total)
+
+    e, f = kept(clustering.split_clusters(X, labels, failed, expected))
+    assert e >= 0.8 - 1e-9 and f >= 0.65 - 1e-9
+    monkeypatch.setattr(clustering, "SHED_EXCESS", 1.0)
+    monkeypatch.setattr(clustering, "SHED_ERRORS", 1.0)
+    e, f = kept(clustering.split_clusters(X, labels, failed, expected))
+    assert e < 0.75 and f < 0.65
