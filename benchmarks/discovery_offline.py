@@ -37,7 +37,10 @@ from plugin import clustering, clusters  # noqa: E402
 
 TOP, PRECISION = 3, 0.6
 CONTROLS = ("grey_background", "flat_shading")
-KEYWORDS = ("seed", "expected", "errors", "dispersion", "split_columns")
+KEYWORDS = ("seed", "expected", "errors", "dispersion", "split_columns", "weigh", "shed")
+#: What the operator passes an objects map (``error_map._partition_options``), for dumps
+#: written before it did.
+OBJECTS_OPTIONS = {"weigh": True, "shed": True}
 
 
 def load(path):
@@ -45,10 +48,12 @@ def load(path):
     return {k: d[k] for k in d.files}
 
 
-def partition(d, seed=None):
+def partition(d, seed=None, level=None):
     """(labels, failure cluster ids best first) of this checkout on the dump's inputs,
     with the dump's k-means seed or ``seed``."""
     kw = {k: (d[k].item() if d[k].ndim == 0 else d[k]) for k in KEYWORDS if k in d}
+    if level == "objects":
+        kw = {**OBJECTS_OPTIONS, **kw}
     if seed is not None:
         kw["seed"] = int(seed)
     labels, _ = clusters.cluster(d["Z"], error_type=d["codes"], **kw)
@@ -103,7 +108,7 @@ def rows_of(path, stored=False, cluster_seed=None):
         labels = d["labels"].astype(np.int64)
         ids = ranking(labels, d)
     else:
-        labels, ids = partition(d, cluster_seed)
+        labels, ids = partition(d, cluster_seed, level)
     failed = d["codes"] > 0
     out = []
     for key in sorted(k for k in d if k.startswith("member_")):

@@ -93,7 +93,8 @@ def compute_error_map(view, eval_key, level="samples", embeddings="descriptor",
     progress(0.85, "Clustering")
     expected = _expected_failure(points)
     labels, k = clusters.cluster(Z, k=num_clusters, seed=seed, error_type=_codes(points),
-                                 split_columns=_split_columns(level, embeddings), **expected)
+                                 split_columns=_split_columns(level, embeddings),
+                                 **_partition_options(level), **expected)
     summaries = describe_clusters(labels, points, classes, X if embeddings == "descriptor" else None,
                                   level, expected, task)
     failing = [s.to_dict() for s in summaries if s.significant]
@@ -323,6 +324,13 @@ def describe_clusters(labels, points, classes, features, level, expected, task):
         labels, _codes(points), points["label"], classes, features=features,
         feature_names=None if features is None else _feature_names(level), **expected)
     return map_outcomes.relabel(summaries, task)
+
+
+def _partition_options(level):
+    """Objects maps: error-aware weights without a content model, and failure clusters cut
+    to shed what does not share their cause (:func:`clustering.cluster`; measured there by
+    ``benchmarks/bench_discovery.py``, seventh pass)."""
+    return {"weigh": True, "shed": True} if level == "objects" else {}
 
 
 def _split_columns(level, embeddings):

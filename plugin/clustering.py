@@ -42,9 +42,9 @@ SPLIT_MIN_SIZE = 10
 MAX_SPLIT_K = 40
 #: Merge failure clusters of one cause (:func:`merge.merge_clusters`).
 MERGE = True
-#: A failure cluster is cut only to shed points that do not share its cause: over all its cuts,
-#: the parts cut off may take at most these shares of its excess errors and of its errors
-#: (:func:`split_clusters`; 0: failure clusters are kept whole).
+#: With ``shed``, a failure cluster is cut only to shed points that do not share its cause: over
+#: all its cuts, the parts cut off may take at most these shares of its excess errors and of its
+#: errors (:func:`split_clusters`).
 SHED_EXCESS = 0.2
 SHED_ERRORS = 0.35
 #: Given error types, k is chosen among the k whose silhouette has this share of the best.
@@ -452,7 +452,7 @@ def best_split(Xc, failed, expected, dispersion=None, min_size=SPLIT_MIN_SIZE, m
 
 
 def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MAX_SPLIT_K,
-                   alpha=ALPHA, columns=None):
+                   alpha=ALPHA, columns=None, shed=False):
     """Splits clusters along single features while a split explains failure significantly.
 
     k-means puts its boundaries where the features spread, not where the errors
@@ -465,7 +465,8 @@ def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MA
     partition, and every split is a rule on one feature.
 
     A cluster that already is a failure cluster (one-sided test of
-    :func:`failure_statistics` on the k-means partition) is cut only to shed
+    :func:`failure_statistics` on the k-means partition) is kept whole, or with
+    ``shed`` cut only to shed
     points that do not share its cause: over all its cuts, the parts cut off
     (each cut's side that fails less beyond expectation) may take at most
     :data:`SHED_EXCESS` of its excess errors and :data:`SHED_ERRORS` of its
@@ -473,7 +474,10 @@ def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MA
     (bench_planted_failure's dark objects: the top cluster's recall of the
     dark failures fell from 0.99 to 0.41); kept whole, a cause stays mixed with
     points that fail as expected (bench_discovery, washed-out objects: one
-    cluster of precision 0.82 at seed 51 holds them with unrelated objects).
+    cluster of precision 0.82 at seed 51 holds them with unrelated objects). The
+    shedding is for objects maps, where it was measured to find more causes; on
+    the digits' classification map it cut the rotated digits the model gets
+    right, and some it does not, off the rotation cluster (recall 0.5).
 
     Args:
         columns: the columns a cut may use (default all); the error map leaves
@@ -507,7 +511,7 @@ def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MA
     ev = np.isfinite(failed)
     f, e = np.where(ev, failed, 0.0), np.where(ev, expected, 0.0)
     for c in range(k):
-        if c not in budget or (SHED_EXCESS > 0 and SHED_ERRORS > 0):
+        if c not in budget or shed:
             candidate(c)
     while cuts and k < max_clusters:
         c = max(cuts, key=lambda c: cuts[c][0])
@@ -530,7 +534,7 @@ def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MA
 
 
 def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dispersion=None,
-            split=None, split_columns=None, merge=None):
+            split=None, split_columns=None, merge=None, weigh=None, shed=False):
     """Partitions the rows of X with k-means, choosing k when not given.
 
     X is used as is (reduced to 50 principal components when wider), so its
@@ -548,15 +552,16 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
     - without (or when every evaluated point is an error, or none): the best
       silhouette (smallest k on ties).
 
-    With a content model (``expected`` given) and k chosen, k-means sees the
-    columns stretched by :func:`error_weights` (their shrunk rank correlation
+    With ``weigh`` (default: with a content model, ``expected`` given) and k
+    chosen, k-means sees the columns stretched by :func:`error_weights` (their shrunk rank correlation
     with the residual failure; ``split_columns`` only), so a column that
     carries a cause is not diluted by the many that do not.
     The final fit starts from that subsample's centroids. Above 20,000 rows
     mini-batch k-means is used. With error types and k chosen, the clusters
     are then cut along single features while a cut explains failure
-    significantly, failure clusters only to shed points that do not share their
-    cause (:func:`split_clusters`, up to :data:`MAX_SPLIT_K` clusters), and failure clusters that one feature tells
+    significantly, failure clusters only with ``shed`` and then only to shed
+    points that do not share their cause (:func:`split_clusters`, up to
+    :data:`MAX_SPLIT_K` clusters), and failure clusters that one feature tells
     apart alike and that fail at one rate are merged (:func:`merge.merge_clusters`).
     With error types and k chosen, all of this is done for the seeds ``seed`` ..
     ``seed + CONSENSUS_SEEDS - 1`` and the partition whose failure clusters agree
@@ -578,6 +583,10 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
         split: refine by failure splits (default :data:`SPLIT`, True)
         merge: then merge failure clusters of one cause (default :data:`MERGE`, True)
         split_columns: the columns the splits may cut (default all)
+        weigh: stretch the columns by :func:`error_weights` (default: when
+            ``expected`` is given; objects maps pass True)
+        shed: cut failure clusters too, to shed what does not share their cause
+            (:func:`split_clusters`; objects maps pass True)
 
     Returns:
         ``(labels, k)``: (N,) int64 cluster of every row, and the k used
@@ -590,13 +599,13 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
         k = int(k)
     if N == 0:
         return np.zeros(0, dtype=np.int64), 0
-    failed, content_model = None, expected is not None
+    failed, weigh = None, expected is not None if weigh is None else bool(weigh)
     if error_type is not None:
         failed, expected = failures(error_codes(error_type, N), expected, errors)
     Xr = reduce(X, seed)
     dispersion = None if errors is None else max(float(dispersion or 1.0), 1.0)
     columns = split_columns if Xr.shape[1] == X.shape[1] else None
-    Xw = Xr if failed is None or k is not None or not content_model else \
+    Xw = Xr if failed is None or k is not None or not weigh else \
         Xr * error_weights(Xr, failed, expected, columns=columns)
     refine = (SPLIT if split is None else split) and k is None and failed is not None
 
@@ -604,7 +613,8 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
         with threadpool_limits(1):  # small fits: OpenMP threads only add overhead (10x when busy)
             labels, k_used = _kmeans(Xw, k, s, failed, expected, dispersion)
         if refine:
-            labels = split_clusters(Xr, labels, failed, expected, dispersion, columns=columns)
+            labels = split_clusters(Xr, labels, failed, expected, dispersion, columns=columns,
+                                    shed=shed)
             if MERGE if merge is None else merge:
                 from .merge import merge_clusters  # it imports this module's statistics
 

@@ -445,15 +445,16 @@ def test_best_split_equals_a_brute_force_search():
 
 
 def test_failure_splits_keep_a_partition_whose_every_cluster_is_a_failure_cluster():
-    """Failure clusters that fail alike throughout are not cut (nothing to shed), nor at
-    all with SHED_EXCESS 0; with nothing else to cut the labels come back as given."""
+    """Failure clusters are kept whole, and with ``shed`` those that fail alike throughout
+    are not cut either (nothing to shed): the labels come back as given."""
     rng = np.random.default_rng(3)
     X = rng.normal(size=(400, 4))
     labels = np.repeat([0, 1], 200)
     failed = np.ones(400)
     failed[rng.choice(400, 40, replace=False)] = 0.0
-    out = clustering.split_clusters(X, labels, failed, np.full(400, 0.3))
-    assert np.array_equal(out, labels)
+    for shed in (False, True):
+        out = clustering.split_clusters(X, labels, failed, np.full(400, 0.3), shed=shed)
+        assert np.array_equal(out, labels)
 
 
 def failure_cluster_with(rates, rng):
@@ -465,17 +466,16 @@ def failure_cluster_with(rates, rng):
     return X, labels, (rng.random(800) < rate).astype(float), np.full(800, 0.3)
 
 
-def test_a_failure_cluster_sheds_the_points_that_fail_as_expected(monkeypatch):
+def test_a_failure_cluster_sheds_the_points_that_fail_as_expected():
     """Half of a failure cluster fails at 0.9, half as expected (0.3): the half that fails
     as expected holds ~no excess and a fifth of the errors, so it is cut off, and what
     is left is the cause alone."""
     X, labels, failed, expected = failure_cluster_with((0.9, 0.3), np.random.default_rng(7))
-    out = clustering.split_clusters(X, labels, failed, expected)
+    out = clustering.split_clusters(X, labels, failed, expected, shed=True)
     cause = (labels == 0) & (X[:, 2] > 0)
     best = max(range(out.max() + 1), key=lambda c: failed[out == c].mean())
     assert out.max() >= 2 and cause[out == best].mean() > 0.95
     assert (cause & (out == best)).sum() > 0.85 * cause.sum()
-    monkeypatch.setattr(clustering, "SHED_EXCESS", 0.0)  # kept whole
     assert np.array_equal(clustering.split_clusters(X, labels, failed, expected), labels)
 
 
@@ -492,9 +492,9 @@ def test_a_failure_cluster_keeps_its_cause_when_both_parts_share_it(monkeypatch)
         part = max(range(out.max() + 1), key=lambda c: (failed - expected)[out == c].sum())
         return ((failed - expected)[out == part].sum() / excess, failed[out == part].sum() / total)
 
-    e, f = kept(clustering.split_clusters(X, labels, failed, expected))
+    e, f = kept(clustering.split_clusters(X, labels, failed, expected, shed=True))
     assert e >= 0.8 - 1e-9 and f >= 0.65 - 1e-9
     monkeypatch.setattr(clustering, "SHED_EXCESS", 1.0)
     monkeypatch.setattr(clustering, "SHED_ERRORS", 1.0)
-    e, f = kept(clustering.split_clusters(X, labels, failed, expected))
+    e, f = kept(clustering.split_clusters(X, labels, failed, expected, shed=True))
     assert e < 0.75 and f < 0.65

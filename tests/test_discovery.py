@@ -245,13 +245,22 @@ def test_error_aware_partition_isolates_a_cause_plain_kmeans_dilutes(monkeypatch
     assert np.mean(gains) >= 0.08, gains
 
 
-def test_maps_without_a_content_model_are_not_weighted(monkeypatch):
+def test_only_maps_with_a_content_model_or_asking_for_it_are_weighted(monkeypatch):
+    """Without a content model (classification maps) the columns are not stretched; an
+    objects map asks for it (``weigh=True``), and there the cause's column is stretched
+    by its association with the failures and the partition changes."""
     X, errors, error_type, _ = weighted_scene(1)
-    plain = []
+    f = (errors > 0).astype(float)
+    w = clustering.error_weights(X, f, np.full(f.size, f.mean()))
+    assert w[-1] > 1.02 and np.all(w[:-1] == 1.0)
+    plain, weighed = [], []
     for weight in (0.0, 1.0):
         monkeypatch.setattr(clustering, "ERROR_WEIGHT", weight)
-        plain.append(cluster(X, error_type=error_type)[0])
+        plain.append(cluster(X, error_type=error_type, split=False)[0])
+        weighed.append(cluster(X, error_type=error_type, split=False, weigh=True)[0])
     np.testing.assert_array_equal(plain[0], plain[1])
+    np.testing.assert_array_equal(plain[0], weighed[0])
+    assert not np.array_equal(weighed[0], weighed[1])
 
 
 def test_consensus_keeps_the_partition_whose_failure_clusters_the_others_share():
