@@ -466,18 +466,17 @@ def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MA
 
     A cluster that already is a failure cluster (one-sided test of
     :func:`failure_statistics` on the k-means partition) is kept whole, or with
-    ``shed`` cut only to shed
-    points that do not share its cause: over all its cuts, the parts cut off
-    (each cut's side that fails less beyond expectation) may take at most
-    :data:`SHED_EXCESS` of its excess errors and :data:`SHED_ERRORS` of its
-    errors. Cut freely, a failure cluster's cause is divided
-    (bench_planted_failure's dark objects: the top cluster's recall of the
-    dark failures fell from 0.99 to 0.41); kept whole, a cause stays mixed with
-    points that fail as expected (bench_discovery, washed-out objects: one
-    cluster of precision 0.82 at seed 51 holds them with unrelated objects). The
-    shedding is for objects maps, where it was measured to find more causes; on
-    the digits' classification map it cut the rotated digits the model gets
-    right, and some it does not, off the rotation cluster (recall 0.5).
+    ``shed`` cut only to shed points that do not share its cause: over all its
+    cuts, the parts cut off (each cut's side that fails less beyond
+    expectation) may take at most :data:`SHED_EXCESS` of its excess errors and
+    :data:`SHED_ERRORS` of its errors. Cut freely, a failure cluster's cause is
+    divided (bench_planted_failure's dark objects: the top cluster's recall of
+    the dark failures fell from 0.99 to 0.41); kept whole, a cause stays mixed
+    with points that fail as expected (bench_discovery, washed-out objects: one
+    cluster of precision 0.82 at seed 51 holds them with unrelated objects).
+    The shedding is for objects maps, where it was measured to find more
+    causes; on the digits' classification map it cut the rotated digits the
+    model gets right, and some it does not, off the rotation cluster (recall 0.5).
 
     Args:
         columns: the columns a cut may use (default all); the error map leaves
