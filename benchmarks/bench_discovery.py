@@ -315,12 +315,14 @@ def _plugin_module(suffix):
 
 
 class Recorder:
-    """Records the inputs of the plugin's ``cluster`` and ``expected_errors`` calls."""
+    """Records the inputs of the plugin's ``cluster`` and ``expected_errors`` calls, and the
+    points' classes that ``summarize_clusters`` is given."""
 
     def __enter__(self):
         self.clusters, self.clustering = (_plugin_module(".plugin.clusters"),
                                           _plugin_module(".plugin.clustering"))
         self.cluster, self.expected = self.clusters.cluster, self.clustering.expected_errors
+        self.summarize = self.clusters.summarize_clusters
         self.record = {}
 
         def cluster(X, **kw):
@@ -331,11 +333,17 @@ class Recorder:
             self.record.update(raw_errors=np.asarray(errors), content=np.asarray(content))
             return self.expected(errors, content, *a, **kw)
 
+        def summarize_clusters(labels, error_type, classes, *a, **kw):
+            self.record.update(classes=np.asarray(classes))
+            return self.summarize(labels, error_type, classes, *a, **kw)
+
         self.clusters.cluster, self.clustering.expected_errors = cluster, expected_errors
+        self.clusters.summarize_clusters = summarize_clusters
         return self
 
     def __exit__(self, *exc):
         self.clusters.cluster, self.clustering.expected_errors = self.cluster, self.expected
+        self.clusters.summarize_clusters = self.summarize
 
 
 def dump(path, record, dataset, map_key, points, targets):
