@@ -35,7 +35,7 @@ LEVELS = ("samples", "objects")
 BATCH = 256
 GRID = 9999
 #: Stored arrays of the rows a map was clustered on: the built-in descriptor's
-#: features, or the 50 principal components of given embeddings; read on demand.
+#: features, or the 64 principal components of given embeddings; read on demand.
 FEATURE_ARRAYS = ("features", "space")
 
 

@@ -536,7 +536,7 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
             split=None, split_columns=None, merge=None, weigh=None, shed=False):
     """Partitions the rows of X with k-means, choosing k when not given.
 
-    X is used as is (reduced to 50 principal components when wider), so its
+    X is used as is (reduced to 64 principal components when wider), so its
     columns must already be on comparable scales: descriptors through
     :func:`descriptors.normal_scores`, embeddings as they come. With
     ``k=None``, k-means runs for k = 2 .. min(20, N // 10) on a seeded

@@ -118,6 +118,10 @@ FEATURE_PHRASES = {
     "luma_contrast": _than("objects as bright as their surroundings",
                            "objects brighter or darker than their surroundings", "object contrast"),
     "ring_texture": _than("plain surroundings", "cluttered surroundings", "surroundings"),
+    "crop_acutance": _than("blurrier objects (softer edges for their contrast)",
+                           "crisper or more textured objects", "object blur"),
+    "crop_anisotropy": _than(None, "more directional object gradients (motion blur, stripes)",
+                             "object blur kind"),
 }
 #: 0/1 features: (what the 0s are, what the 1s are); None = not worth saying.
 BINARY_PHRASES = {"truncated": (None, "cut off at the image border"),

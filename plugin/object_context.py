@@ -22,6 +22,8 @@ CONTEXT_FEATURES = (
     "object_contrast",   # RGB distance between the box's mean colour and its ring's
     "luma_contrast",     # |mean luma of the box - mean luma of the ring|
     "ring_texture",      # standard deviation of luma in the ring (clutter around the object)
+    "crop_acutance",     # log of the box's Laplacian energy per unit of its luma variance: low when blurred
+    "crop_anisotropy",   # coherence of the box's luma gradients (structure tensor), 0 isotropic, 1 one direction
 )
 
 #: The ring extends the box by this share of its width / height on each side.
@@ -54,14 +56,18 @@ def _tables(image):
     lap = cv2.Laplacian(luma, cv2.CV_32F, ksize=1)
     lap[0] = lap[-1] = 0  # the border has no full neighbourhood
     lap[:, 0] = lap[:, -1] = 0
+    gx = cv2.Sobel(luma, cv2.CV_32F, 1, 0, ksize=3)  # integers: exact in float32 and their products
+    gy = cv2.Sobel(luma, cv2.CV_32F, 0, 1, ksize=3)
     colour = cv2.integral(rgb, sdepth=cv2.CV_32S)
     sums, squares = cv2.integral2(luma, sdepth=cv2.CV_32S, sqdepth=cv2.CV_64F)
     return [colour[..., 0], colour[..., 1], colour[..., 2], sums, squares,
-            cv2.integral(sat, sdepth=cv2.CV_32S), cv2.integral(lap * lap, sdepth=cv2.CV_64F)]
+            cv2.integral(sat, sdepth=cv2.CV_32S), cv2.integral(lap * lap, sdepth=cv2.CV_64F),
+            cv2.integral(gx * gx, sdepth=cv2.CV_64F), cv2.integral(gy * gy, sdepth=cv2.CV_64F),
+            cv2.integral(gx * gy, sdepth=cv2.CV_64F)]
 
 
 #: Scale of each table's sums to the units of :data:`CONTEXT_FEATURES` (0-255 -> [0, 1]).
-_TABLE_SCALE = np.array([1 / 255.0] * 4 + [1 / 255.0 ** 2, 1 / 255.0, 1.0])[:, None]
+_TABLE_SCALE = np.array([1 / 255.0] * 4 + [1 / 255.0 ** 2, 1 / 255.0] + [1.0] * 4)[:, None]
 
 
 def _box_sums(tables, x0, y0, x1, y1):
@@ -118,5 +124,7 @@ def context_features(image, boxes):
         np.sqrt(((m_in[:3] - m_ring[:3]) ** 2).sum(axis=0)),
         np.abs(m_in[3] - m_ring[3]),
         np.sqrt(ring_var),
+        np.log((m_in[6] + 1.0) / (crop_var * 255.0 ** 2 + 1.0)),
+        np.sqrt((m_in[7] - m_in[8]) ** 2 + 4 * m_in[9] ** 2) / (m_in[7] + m_in[8] + 1.0),
     ]
     return np.column_stack(columns).astype(np.float32)

@@ -25,8 +25,9 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-#: Inputs with more dimensions are reduced to this many by PCA first.
-PCA_DIMS = 50
+#: Inputs with more dimensions are reduced to this many by PCA first: above the
+#: objects descriptor's 52 columns, which the failure splits must see as features.
+PCA_DIMS = 64
 #: Below this many points, :func:`project` uses PCA (UMAP needs neighbours).
 MIN_UMAP_POINTS = 10
 #: Up to this many points, :func:`project` finds neighbours exactly (else pynndescent).
@@ -69,7 +70,7 @@ _EIGH_MAX_DIMS = 2048
 
 
 def reduce(X, seed=51):
-    """X as is, or its first 50 principal components when it is wider.
+    """X as is, or its first :data:`PCA_DIMS` (64) principal components when it is wider.
 
     :func:`project` and :func:`cluster` call this themselves; for wide data
     (e.g. 512-D embeddings) reducing once and passing the result to both
@@ -82,7 +83,7 @@ def reduce(X, seed=51):
         seed: seed of the randomized SVD
 
     Returns:
-        (N, min(D, 50)) array (X itself when D <= 50 or N <= 50), columns in
+        (N, min(D, 64)) array (X itself when D <= 64 or N <= 64), columns in
         decreasing order of variance
     """
     X = _check_matrix(X)
@@ -212,7 +213,7 @@ def project(X, seed=51, n_components=2):
     """2-D (or n_components-D) map of the rows of X, for plotting.
 
     umap-learn's UMAP (``n_neighbors=15, min_dist=0.1``, euclidean) on X, or
-    on its first 50 principal components when X is wider (:func:`reduce`);
+    on its first 64 principal components when X is wider (:func:`reduce`);
     fewer than 10 points, or constant ones, are projected by PCA.
     Reproducible: the same X and seed give the same map (umap-learn seeded
     runs single-threaded; the neighbour search uses every core).

@@ -26,7 +26,7 @@ NUM_SCENES = 40
 
 def _reference_tables(image):
     """``object_context._tables`` before the speed work: float64 tables of r, g, b, luma
-    and their squares by one four-channel ``integral2``."""
+    and their squares by one four-channel ``integral2``, and of the gradients' products."""
     import cv2
 
     image = np.asarray(image)
@@ -39,8 +39,11 @@ def _reference_tables(image):
     lap[:, 0] = lap[:, -1] = 0
     sums, squares = cv2.integral2(cv2.merge([*cv2.split(rgb), luma]), sdepth=cv2.CV_64F,
                                   sqdepth=cv2.CV_64F)
+    gx = cv2.Sobel(luma, cv2.CV_64F, 1, 0, ksize=3)
+    gy = cv2.Sobel(luma, cv2.CV_64F, 0, 1, ksize=3)
     return [sums[..., 0], sums[..., 1], sums[..., 2], sums[..., 3], squares[..., 3],
-            cv2.integral(sat, sdepth=cv2.CV_64F), cv2.integral(lap * lap, sdepth=cv2.CV_64F)]
+            cv2.integral(sat, sdepth=cv2.CV_64F), cv2.integral(lap * lap, sdepth=cv2.CV_64F),
+            *(cv2.integral(g, sdepth=cv2.CV_64F) for g in (gx * gx, gy * gy, gx * gy))]
 
 
 def _reference_context(image, boxes, monkeypatch):

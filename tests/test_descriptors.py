@@ -247,3 +247,29 @@ def test_context_ring_sees_an_object_blending_into_its_surroundings():
     contrast = context[:, CONTEXT_FEATURES.index("object_contrast")]
     assert contrast[0] > 0.3 > 0.05 > contrast[1]
     assert context[0, CONTEXT_FEATURES.index("crop_brightness")] == pytest.approx(220 / 255, abs=0.03)
+
+
+def test_crop_acutance_and_anisotropy_tell_blur_kinds_apart():
+    """Defocus lowers an object's Laplacian energy per unit of its contrast; motion blur
+    and stripes make its gradients point one way; a sharp square is neither."""
+    import cv2
+
+    from plugin.descriptors import CONTEXT_FEATURES, image_and_context
+
+    sharp = np.full((200, 200, 3), 60, np.uint8)
+    sharp[50:150, 50:150] = 200
+    striped = sharp.copy()
+    striped[50:150, 50:150:8] = 30
+    faded = (60 + (sharp.astype(int) - 60) // 4).astype(np.uint8)
+    images = {"sharp": sharp, "faded": faded, "defocused": cv2.GaussianBlur(sharp, (0, 0), 4),
+              "motion": cv2.blur(sharp, (15, 1)), "striped": striped}
+    box = [[0.2, 0.2, 0.6, 0.6]]
+    acutance, anisotropy = {}, {}
+    for name, image in images.items():
+        _, context = image_and_context(image, box)
+        acutance[name] = context[0, CONTEXT_FEATURES.index("crop_acutance")]
+        anisotropy[name] = context[0, CONTEXT_FEATURES.index("crop_anisotropy")]
+    assert acutance["defocused"] < acutance["sharp"] - 3
+    assert abs(acutance["faded"] - acutance["sharp"]) < 1  # contrast alone is not blur
+    assert anisotropy["sharp"] < 0.05 and anisotropy["defocused"] < 0.05
+    assert anisotropy["motion"] > 0.5 and anisotropy["striped"] > 0.5
