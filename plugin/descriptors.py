@@ -115,6 +115,8 @@ FEATURE_PHRASES = {
     "clipped_shadows": _than(None, "more crushed shadows", "clipping"),
     "vignetting": _than(None, "darker corners (vignetting)", "vignetting"),
     "periodicity": _than(None, "more periodic background pattern", "pattern"),
+    "texture_fraction": _than("plainer backgrounds", "more textured or cluttered area",
+                              "texture"),
     "object_contrast": _than("objects blending into their surroundings",
                              "objects standing out from their surroundings", "object contrast"),
     "luma_contrast": _than("objects as bright as their surroundings",

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 #: Inputs with more dimensions are reduced to this many by PCA first: above the
-#: objects descriptor's 53 columns, which the failure splits must see as features.
+#: objects descriptor's 54 columns, which the failure splits must see as features.
 PCA_DIMS = 64
 #: Below this many points, :func:`project` uses PCA (UMAP needs neighbours).
 MIN_UMAP_POINTS = 10

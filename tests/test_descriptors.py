@@ -217,6 +217,53 @@ def test_added_noise_raises_the_noise_estimate_monotonically():
     assert np.all(np.diff(got) > 0), got
 
 
+def test_acutance_measures_blur_not_contrast_or_noise():
+    """Blur lowers acutance; halving the contrast, or sensor noise on a blurred image, does
+    not undo that: noise does not make a blurred image look sharp (the Laplacian's variance,
+    ``sharpness``, drops with contrast and rises with noise)."""
+    import cv2
+
+    rng = np.random.default_rng(9)
+    image = np.full((240, 240), 110.0)
+    for x, y, w, h, v in zip(*rng.integers([0, 0, 10, 10, 40], [200, 200, 60, 60, 220], (40, 5)).T):
+        image[y:y + h, x:x + w] = v
+    blurred = cv2.GaussianBlur(image, (0, 0), 3.0)
+    faint = 110 + 0.5 * (image - 110)
+    noisy = blurred + rng.normal(0, 8, image.shape)
+
+    def acutance(plane):
+        return feature(np.repeat(np.clip(plane, 0, 255).astype(np.uint8)[..., None], 3, 2),
+                       "acutance")
+
+    sharp = acutance(image)
+    assert acutance(blurred) < sharp - 1.5
+    assert abs(acutance(faint) - sharp) < 0.3
+    assert acutance(noisy) < sharp - 1.5
+    assert feature(np.repeat(np.clip(noisy, 0, 255).astype(np.uint8)[..., None], 3, 2),
+                   "sharpness") > feature(np.repeat(blurred.astype(np.uint8)[..., None], 3, 2),
+                                          "sharpness")
+
+
+def test_texture_fraction_sees_faint_clutter_and_not_noise():
+    """Faint specks over a smooth background raise the textured share; more noise on the
+    plain background does not."""
+    import cv2
+
+    rng = np.random.default_rng(10)
+    yy, xx = np.mgrid[:240, :240]
+    plain = 90.0 + 0.2 * xx + 0.1 * yy
+    cluttered = plain.copy()
+    for x, y in rng.integers(0, 240, (120, 2)):
+        cv2.circle(cluttered, (int(x), int(y)), int(rng.integers(2, 6)), float(plain[y, x] + 15), -1)
+
+    def texture(plane, sigma):
+        noisy = np.clip(plane + rng.normal(0, sigma, plane.shape), 0, 255).astype(np.uint8)
+        return feature(np.repeat(noisy[..., None], 3, 2), "texture_fraction")
+
+    assert texture(cluttered, 4) > texture(plain, 4) + 0.3
+    assert texture(plain, 4) < 0.05 and texture(plain, 20) < 0.05
+
+
 def test_low_jpeg_quality_raises_blockiness():
     import io
 
