@@ -40,7 +40,7 @@ CONTROLS = ("grey_background", "flat_shading")
 KEYWORDS = ("seed", "expected", "errors", "dispersion", "split_columns", "weigh", "shed")
 #: What the operator passes an objects map (``error_map._partition_options``), for dumps
 #: written before it did.
-OBJECTS_OPTIONS = {"weigh": True, "shed": True}
+OBJECTS_OPTIONS = {"weigh": "rank", "shed": True}
 
 
 def load(path):

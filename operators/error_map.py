@@ -327,10 +327,12 @@ def describe_clusters(labels, points, classes, features, level, expected, task):
 
 
 def _partition_options(level):
-    """Objects maps: error-aware weights without a content model, and failure clusters cut
-    to shed what does not share their cause (:func:`clustering.cluster`; measured there by
-    ``benchmarks/bench_discovery.py``, seventh pass)."""
-    return {"weigh": True, "shed": True} if level == "objects" else {}
+    """Objects maps: error-aware weights by rank correlation without a content model, and
+    failure clusters cut to shed what does not share their cause; sample maps: the engine's
+    default, weights by each column's best one-feature cut against the content model
+    (:func:`clustering.cluster`; measured by ``benchmarks/bench_discovery.py``, seventh and
+    ninth passes)."""
+    return {"weigh": "rank", "shed": True} if level == "objects" else {}
 
 
 def _split_columns(level, embeddings):
