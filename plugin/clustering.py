@@ -3,7 +3,9 @@
 :func:`cluster` groups points with k-means, refined by significant
 one-feature failure splits (:func:`split_clusters`) and merges of failure
 clusters that are one cause cut into pieces (:func:`merge.merge_clusters`), and
-kept as the consensus of several seeds' partitions (:func:`consensus.medoid`);
+kept as the consensus of several seeds' partitions (:func:`consensus.medoid`),
+k-means seeing the columns stretched by their association with the failures
+(:func:`weights.error_weights`);
 :func:`expected_errors`
 is the robust (trimmed) Poisson expectation of an image's errors;
 :func:`failure_statistics` gives each cluster's errors beyond what its content
@@ -49,17 +51,6 @@ SHED_EXCESS = 0.2
 SHED_ERRORS = 0.35
 #: Given error types, k is chosen among the k whose silhouette has this share of the best.
 SILHOUETTE_SHARE = 0.6
-#: Error-aware partition (:func:`error_weights`): k-means sees each column stretched by
-#: 1 + weight x its shrunk association with the residual failure: with ``"rank"`` its rank
-#: correlation, weight ERROR_WEIGHT; with ``"cuts"`` the effect size of the one-feature cuts
-#: it contributes, stagewise, weight CUT_WEIGHT, at most CUT_ROUNDS cuts (0: off).
-ERROR_WEIGHT = 1.0
-CUT_WEIGHT = 10.0
-CUT_ROUNDS = 10
-#: A column's association is shrunk by this many standard errors (1 / sqrt(n)).
-ERROR_SHRINK = 3.0
-#: The associations :func:`error_weights` knows.
-ASSOCIATIONS = ("rank", "cuts")
 #: With error types and k chosen, the partition is computed with this many seeds (seed,
 #: seed + 1, ..) and the one whose failure clusters the others agree with most is kept
 #: (:func:`consensus.medoid`; 1: the given seed's alone).
@@ -267,105 +258,6 @@ def failure_statistics(labels, failed, expected, C, dispersion=None):
     return n, obs, exp, obs - exp, p
 
 
-def _rank_association(X, failed, expected, dispersion=None):
-    """|Spearman correlation| of each column with the residual failure (failed - expected)."""
-    from scipy.stats import rankdata
-
-    r = rankdata(failed - expected)
-    R = rankdata(X, axis=0)
-    r, R = r - r.mean(), R - R.mean(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = (R * r[:, None]).sum(axis=0) / np.sqrt((R ** 2).sum(axis=0) * (r ** 2).sum())
-    return np.abs(np.nan_to_num(rho))
-
-
-def _cuts_association(X, failed, expected, dispersion=None, rounds=None, shrink=None):
-    """Per column, the effect size of the one-feature cuts it contributes, stagewise.
-
-    The best cut over every column (at the quantiles of :func:`best_split`, the
-    deviance gain of two failure rates over one) is taken, the expectation is
-    rescaled on each side of it to the failures observed there, and the next
-    best cut is sought on what is left, while a cut's z (the square root of its
-    gain) exceeds ``shrink`` (:data:`ERROR_SHRINK`), at most ``rounds``
-    (:data:`CUT_ROUNDS`). A column's effect size is the square root of its
-    cuts' summed gain per point (for one two-group cut, about the correlation of
-    the group with the failure). Stagewise, so that columns telling the same
-    cause are not all stretched: dark scenes are told by brightness, dark area,
-    highlights, shadows and contrast alike, and stretching each of them by its
-    own best cut made k-means split along that one direction at its own
-    boundaries (bench_planted_failure's dark target: top cluster precision 0.77
-    against 0.93 stagewise)."""
-    shrink = ERROR_SHRINK if shrink is None else shrink
-    n, D = X.shape
-    order = np.argsort(X, axis=0, kind="stable")
-    xs = np.take_along_axis(X, order, axis=0)
-    pos = np.unique(np.clip((np.asarray(SPLIT_QUANTILES) * n).astype(int) - 1, 0, n - 2))
-    valid = xs[pos] < xs[pos + 1]  # a cut between equal values is no cut
-    nl = (pos + 1)[:, None].astype(np.float64)
-    cf = np.cumsum(failed[order], axis=0)
-    e = np.asarray(expected, dtype=np.float64).copy()
-    gains = np.zeros(D)
-    for _ in range(CUT_ROUNDS if rounds is None else rounds):
-        ce = np.cumsum(e[order], axis=0)
-        gain = (_deviance(nl, cf[pos], ce[pos], dispersion)
-                + _deviance(n - nl, cf[-1] - cf[pos], ce[-1] - ce[pos], dispersion)
-                - _deviance(float(n), cf[-1], ce[-1], dispersion))
-        gain = np.where(valid, gain, 0.0)
-        i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
-        if np.sqrt(max(float(gain[i, j]), 0.0)) <= shrink:
-            break
-        gains[j] += gain[i, j]
-        left = np.zeros(n, dtype=bool)
-        left[order[:pos[i] + 1, j]] = True
-        for side in (left, ~left):
-            total = e[side].sum()
-            if total > 0:
-                e[side] *= failed[side].sum() / total
-    return np.sqrt(gains / n)
-
-
-def error_weights(X, failed, expected, weight=None, shrink=None, columns=None,
-                  association="rank", dispersion=None):
-    """(D,) weights of the columns of X by their association with the residual failure.
-
-    k-means weighs every column alike, so one column that carries a cause is
-    diluted by the many that do not. Each column's association with the
-    residual failure of the evaluated points is soft-thresholded by
-    ``shrink`` standard errors (``shrink / sqrt(n)``: a column that does not
-    follow the errors gets no extra weight), and the column is stretched by
-    ``1 + weight x`` that. Computed on the data being mapped, from its failures
-    and their expectation only. Associations:
-
-    - ``"rank"``: the Spearman correlation with the residual failure (weight
-      :data:`ERROR_WEIGHT`): a trend over the whole range of the column;
-    - ``"cuts"``: the effect size of the one-feature cuts the column contributes,
-      stagewise (:func:`_cuts_association`; weight :data:`CUT_WEIGHT`;
-      ``dispersion`` as for :func:`best_split`): a cause in one tail of the
-      column, which a rank correlation dilutes (cluttered scenes, 15% of the
-      images with six times their expected errors: texture_fraction separates
-      them at AUC 0.94, its rank correlation stretched it by 1.3 and k-means
-      spread them over every cluster).
-    """
-    if association not in ASSOCIATIONS:
-        raise ValueError(f"association must be one of {ASSOCIATIONS}, got {association!r}")
-    if weight is None:
-        weight = ERROR_WEIGHT if association == "rank" else CUT_WEIGHT
-    shrink = ERROR_SHRINK if shrink is None else shrink
-    ones = np.ones(X.shape[1])
-    if failed is None or not weight:
-        return ones
-    ev = np.isfinite(failed)
-    n = int(ev.sum())
-    if n < 3:
-        return ones
-    measure = _rank_association if association == "rank" else _cuts_association
-    s = np.maximum(measure(X[ev], failed[ev], expected[ev], dispersion) - shrink / np.sqrt(n),
-                   0.0)
-    if columns is not None:
-        s = np.where(np.isin(np.arange(s.size), columns), s, 0.0)
-    return 1.0 + weight * s
-
-
 def _silhouette(D, labels, k):
     """Mean silhouette coefficient from a distance matrix: scikit-learn's
     ``silhouette_score(D, labels, metric="precomputed")``, with every point's
@@ -473,6 +365,28 @@ def _deviance(n, obs, exp, dispersion):
     return 2 * (xlogy(obs, exp) - (obs - exp)) / dispersion
 
 
+def quantile_cuts(X, min_size=1):
+    """Every column's cuts at :data:`SPLIT_QUANTILES` with at least ``min_size`` rows a side:
+    ``(order, sorted X, positions, valid)``; a cut at position ``i`` puts the first ``i + 1``
+    rows of a column's ``order`` left, and is not valid between equal values (no cut)."""
+    n = X.shape[0]
+    order = np.argsort(X, axis=0, kind="stable")
+    xs = np.take_along_axis(X, order, axis=0)
+    pos = np.unique(np.clip((np.asarray(SPLIT_QUANTILES) * n).astype(int) - 1,
+                            min_size - 1, n - min_size - 1))
+    return order, xs, pos, xs[pos] < xs[pos + 1]
+
+
+def cut_gains(cf, ce, pos, dispersion=None):
+    """(P, D) deviance gain of each cut: two failure rates against one (:func:`_deviance`),
+    from the cumulative failures ``cf`` and expectations ``ce`` in each column's order."""
+    n = float(cf.shape[0])
+    nl = (pos + 1)[:, None].astype(np.float64)
+    return (_deviance(nl, cf[pos], ce[pos], dispersion)
+            + _deviance(n - nl, cf[-1] - cf[pos], ce[-1] - ce[pos], dispersion)
+            - _deviance(n, cf[-1], ce[-1], dispersion))
+
+
 def _shed(f_left, e_left, f_right, e_right):
     """(excess, failures, is_left) of the side of a cut that fails less beyond expectation."""
     left = f_left / np.maximum(e_left, 1e-12) < f_right / np.maximum(e_right, 1e-12)
@@ -501,17 +415,9 @@ def best_split(Xc, failed, expected, dispersion=None, min_size=SPLIT_MIN_SIZE, m
     n = f.size
     if n < 2 * min_size:
         return None, None, 0.0, 0
-    order = np.argsort(X, axis=0, kind="stable")
-    xs = np.take_along_axis(X, order, axis=0)
+    order, xs, pos, valid = quantile_cuts(X, min_size)
     cf, ce = np.cumsum(f[order], axis=0), np.cumsum(e[order], axis=0)
-    pos = np.unique(np.clip((np.asarray(SPLIT_QUANTILES) * n).astype(int) - 1,
-                            min_size - 1, n - min_size - 1))
-    # a cut between equal values is no cut: move it to the last of the tied run
-    valid = xs[pos] < xs[pos + 1]
-    nl = (pos + 1)[:, None].astype(np.float64)
-    gain = (_deviance(nl, cf[pos], ce[pos], dispersion)
-            + _deviance(n - nl, cf[-1] - cf[pos], ce[-1] - ce[pos], dispersion)
-            - _deviance(float(n), cf[-1], ce[-1], dispersion))
+    gain = cut_gains(cf, ce, pos, dispersion)
     if max_shed is not None:
         shed_e, shed_f, _ = _shed(cf[pos], ce[pos], cf[-1] - cf[pos], ce[-1] - ce[pos])
         valid &= (shed_e <= max_shed[0]) & (shed_f <= max_shed[1])
@@ -677,6 +583,8 @@ def cluster(X, k=None, seed=51, error_type=None, expected=None, errors=None, dis
         weigh = "cuts" if expected is not None else False
     elif not isinstance(weigh, str):
         weigh = "rank" if weigh else False
+    from .weights import ASSOCIATIONS, error_weights  # it imports this module's statistics
+
     if weigh and weigh not in ASSOCIATIONS:
         raise ValueError(f"weigh must be one of {ASSOCIATIONS}, True, False or None, got {weigh!r}")
     failed = None

@@ -5,7 +5,7 @@ benchmark is benchmarks/bench_discovery.py)."""
 import numpy as np
 import pytest
 
-from plugin import clustering, object_context
+from plugin import clustering, object_context, weights
 from plugin.clusters import cluster, summarize_clusters
 
 
@@ -216,11 +216,11 @@ def weighted_scene(seed, n=800, d=30):
 def test_error_weights_stretch_only_columns_that_follow_the_residual_failure():
     X, errors, _, cause = weighted_scene(0)
     expected = np.ones(errors.size)
-    w = clustering.error_weights(X, errors.astype(float), expected, weight=1.0)
+    w = weights.error_weights(X, errors.astype(float), expected, weight=1.0)
     assert w[-1] > 1.1 and np.all(w[:-1] < 1.02)  # the blobs do not follow the errors
-    assert np.all(clustering.error_weights(X, errors.astype(float), expected, weight=1.0,
+    assert np.all(weights.error_weights(X, errors.astype(float), expected, weight=1.0,
                                            columns=np.arange(X.shape[1] - 1)) < 1.02)
-    assert np.all(clustering.error_weights(X, errors.astype(float), expected, weight=0.0) == 1)
+    assert np.all(weights.error_weights(X, errors.astype(float), expected, weight=0.0) == 1)
 
 
 @pytest.mark.parametrize("weigh", ["rank", "cuts"])
@@ -259,17 +259,17 @@ def test_cuts_association_sees_a_cause_in_one_tail_and_stretches_one_of_its_copi
     errors = rng.poisson(np.where(cause, 6.0, 1.0)).astype(float)
     expected = np.full(n, errors.mean())  # no content model: the mean, and its dispersion
     dispersion = errors.var() / errors.mean()
-    rank = clustering.error_weights(X, errors, expected, association="rank")
-    cuts = clustering.error_weights(X, errors, expected, association="cuts",
+    rank = weights.error_weights(X, errors, expected, association="rank")
+    cuts = weights.error_weights(X, errors, expected, association="cuts",
                                     dispersion=dispersion)
     assert cuts[0] - 1 > 10 * (rank[0] - 1) and cuts[0] > 3
     assert np.all(cuts[1:] == 1.0) and np.all(rank[1:] == 1.0)
     X[:, 1] = X[:, 0] + rng.normal(0, 0.1, n)
-    both = clustering.error_weights(X, errors, expected, association="cuts",
+    both = weights.error_weights(X, errors, expected, association="cuts",
                                     dispersion=dispersion)
     assert max(both[:2]) > 3 and min(both[:2]) < 1 + 0.2 * (max(both[:2]) - 1)
     with pytest.raises(ValueError, match="association"):
-        clustering.error_weights(X, errors, expected, association="tails")
+        weights.error_weights(X, errors, expected, association="tails")
     with pytest.raises(ValueError, match="weigh"):
         cluster(X, error_type=np.where(errors > 0, "missed", "correct"), weigh="tails")
 
@@ -280,11 +280,11 @@ def test_only_maps_with_a_content_model_or_asking_for_it_are_weighted(monkeypatc
     by its association with the failures and the partition changes."""
     X, errors, error_type, _ = weighted_scene(1)
     f = (errors > 0).astype(float)
-    w = clustering.error_weights(X, f, np.full(f.size, f.mean()))
+    w = weights.error_weights(X, f, np.full(f.size, f.mean()))
     assert w[-1] > 1.02 and np.all(w[:-1] == 1.0)
     plain, weighed = [], []
     for weight in (0.0, 1.0):
-        monkeypatch.setattr(clustering, "ERROR_WEIGHT", weight)
+        monkeypatch.setattr(weights, "ERROR_WEIGHT", weight)
         plain.append(cluster(X, error_type=error_type, split=False)[0])
         weighed.append(cluster(X, error_type=error_type, split=False, weigh=True)[0])
     np.testing.assert_array_equal(plain[0], plain[1])
