@@ -367,23 +367,38 @@ def _deviance(n, obs, exp, dispersion):
 
 def quantile_cuts(X, min_size=1):
     """Every column's cuts at :data:`SPLIT_QUANTILES` with at least ``min_size`` rows a side:
-    ``(order, sorted X, positions, valid)``; a cut at position ``i`` puts the first ``i + 1``
-    rows of a column's ``order`` left, and is not valid between equal values (no cut)."""
+    ``(order, sorted X, positions, valid)``, positions and valid (P, D); a cut at position
+    ``p`` puts the first ``p + 1`` rows of a column's ``order`` left.
+
+    A quantile that falls among equal values is moved to the last of them (``x <= value``
+    goes left), so that a column with ties is still cut there: at object level an image
+    feature has one value for all of an image's objects, and cutting only between two
+    different values dropped most of its cuts (18 of 19 for a blur feature of 2,102
+    objects in 323 images). Quantiles that land on one cut count once."""
     n = X.shape[0]
     order = np.argsort(X, axis=0, kind="stable")
     xs = np.take_along_axis(X, order, axis=0)
-    pos = np.unique(np.clip((np.asarray(SPLIT_QUANTILES) * n).astype(int) - 1,
-                            min_size - 1, n - min_size - 1))
-    return order, xs, pos, xs[pos] < xs[pos + 1]
+    base = np.unique(np.clip((np.asarray(SPLIT_QUANTILES) * n).astype(int) - 1,
+                             min_size - 1, n - min_size - 1))
+    rows = np.arange(n)[:, None]
+    last = np.ones_like(xs, dtype=bool)
+    last[:-1] = xs[1:] > xs[:-1]
+    run_end = np.minimum.accumulate(np.where(last, rows, n - 1)[::-1], axis=0)[::-1]
+    pos = run_end[base]
+    valid = pos <= n - min_size - 1
+    valid[1:] &= pos[1:] != pos[:-1]
+    return order, xs, pos, valid
 
 
 def cut_gains(cf, ce, pos, dispersion=None):
     """(P, D) deviance gain of each cut: two failure rates against one (:func:`_deviance`),
-    from the cumulative failures ``cf`` and expectations ``ce`` in each column's order."""
+    from the cumulative failures ``cf`` and expectations ``ce`` in each column's order, at
+    the (P, D) ``pos`` of :func:`quantile_cuts`."""
     n = float(cf.shape[0])
-    nl = (pos + 1)[:, None].astype(np.float64)
-    return (_deviance(nl, cf[pos], ce[pos], dispersion)
-            + _deviance(n - nl, cf[-1] - cf[pos], ce[-1] - ce[pos], dispersion)
+    nl = (pos + 1).astype(np.float64)
+    fl, el = np.take_along_axis(cf, pos, axis=0), np.take_along_axis(ce, pos, axis=0)
+    return (_deviance(nl, fl, el, dispersion)
+            + _deviance(n - nl, cf[-1] - fl, ce[-1] - el, dispersion)
             - _deviance(n, cf[-1], ce[-1], dispersion))
 
 
@@ -419,14 +434,15 @@ def best_split(Xc, failed, expected, dispersion=None, min_size=SPLIT_MIN_SIZE, m
     cf, ce = np.cumsum(f[order], axis=0), np.cumsum(e[order], axis=0)
     gain = cut_gains(cf, ce, pos, dispersion)
     if max_shed is not None:
-        shed_e, shed_f, _ = _shed(cf[pos], ce[pos], cf[-1] - cf[pos], ce[-1] - ce[pos])
+        fl, el = np.take_along_axis(cf, pos, axis=0), np.take_along_axis(ce, pos, axis=0)
+        shed_e, shed_f, _ = _shed(fl, el, cf[-1] - fl, ce[-1] - el)
         valid &= (shed_e <= max_shed[0]) & (shed_f <= max_shed[1])
     gain = np.where(valid, gain, -np.inf)
     tests = int(valid.sum())
     if not tests:
         return None, None, 0.0, 0
     i, j = np.unravel_index(int(np.argmax(gain)), gain.shape)
-    return int(j), float(xs[pos[i], j]), float(gain[i, j]), tests
+    return int(j), float(xs[pos[i, j], j]), float(gain[i, j]), tests
 
 
 def split_clusters(X, labels, failed, expected, dispersion=None, max_clusters=MAX_SPLIT_K,

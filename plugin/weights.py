@@ -65,7 +65,7 @@ def _cuts_association(X, failed, expected, dispersion=None, rounds=None, shrink=
             break
         gains[j] += gain[i, j]
         left = np.zeros(n, dtype=bool)
-        left[order[:pos[i] + 1, j]] = True
+        left[order[:pos[i, j] + 1, j]] = True
         for side in (left, ~left):
             total = e[side].sum()
             if total > 0:

@@ -444,6 +444,28 @@ def test_best_split_equals_a_brute_force_search():
     assert gain == pytest.approx(best[0])
 
 
+def test_a_column_with_ties_is_cut_where_its_quantile_falls():
+    """Objects inherit their image's features: an image's 3-9 rows share its value. A
+    cause in the images of lowest value is cut at the last of the tied rows, by best_split
+    and by the cuts association alike; a quantile among ties used to be no cut at all."""
+    from plugin.weights import error_weights
+
+    rng = np.random.default_rng(11)
+    image = np.repeat(rng.normal(size=300), rng.integers(3, 10, size=300))
+    n = image.size
+    X = np.c_[rng.normal(size=(n, 2)), image]
+    low = image <= np.quantile(image, 0.2)
+    failed = (rng.random(n) < np.where(low, 0.6, 0.3)).astype(float)
+    expected = np.full(n, failed.mean())
+    order, xs, pos, valid = clustering.quantile_cuts(X)
+    assert valid[:, 2].sum() == len(clustering.SPLIT_QUANTILES)
+    assert np.all(xs[pos[:, 2], 2] < xs[pos[:, 2] + 1, 2])  # the last of the tied rows
+    j, thr, gain, _ = clustering.best_split(X, failed, expected)
+    assert j == 2 and np.array_equal(X[:, 2] <= thr, low)
+    w = error_weights(X, failed, expected, association="cuts")
+    assert w[2] > 2 and np.all(w[:2] < 1.5)
+
+
 def test_failure_splits_keep_a_partition_whose_every_cluster_is_a_failure_cluster():
     """Failure clusters are kept whole, and with ``shed`` those that fail alike throughout
     are not cut either (nothing to shed): the labels come back as given."""
