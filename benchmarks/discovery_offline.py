@@ -38,9 +38,9 @@ from plugin import clustering, clusters  # noqa: E402
 TOP, PRECISION = 3, 0.6
 CONTROLS = ("grey_background", "flat_shading")
 KEYWORDS = ("seed", "expected", "errors", "dispersion", "split_columns", "weigh", "shed")
-#: What the operator passes an objects map (``error_map._partition_options``), for dumps
+#: What the operator passes each level's map (``error_map._partition_options``), for dumps
 #: written before it did.
-OBJECTS_OPTIONS = {"weigh": "rank", "shed": True}
+OPTIONS = {"samples": {"shed": True}, "objects": {"weigh": "rank", "shed": True}}
 
 
 def load(path):
@@ -52,8 +52,7 @@ def partition(d, seed=None, level=None):
     """(labels, failure cluster ids best first) of this checkout on the dump's inputs,
     with the dump's k-means seed or ``seed``."""
     kw = {k: (d[k].item() if d[k].ndim == 0 else d[k]) for k in KEYWORDS if k in d}
-    if level == "objects":
-        kw = {**OBJECTS_OPTIONS, **kw}
+    kw = {**OPTIONS.get(level, {}), **kw}
     if seed is not None:
         kw["seed"] = int(seed)
     labels, _ = clusters.cluster(d["Z"], error_type=d["codes"], **kw)

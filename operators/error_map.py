@@ -327,12 +327,12 @@ def describe_clusters(labels, points, classes, features, level, expected, task):
 
 
 def _partition_options(level):
-    """Objects maps: error-aware weights by rank correlation without a content model, and
-    failure clusters cut to shed what does not share their cause; sample maps: the engine's
-    default, weights by each column's best one-feature cut against the content model
-    (:func:`clustering.cluster`; measured by ``benchmarks/bench_discovery.py``, seventh and
-    ninth passes)."""
-    return {"weigh": "rank", "shed": True} if level == "objects" else {}
+    """Both levels cut failure clusters to shed what does not share their cause; objects
+    maps weigh the columns by rank correlation (no content model), sample maps take the
+    engine's default, each column's one-feature cuts against the content model
+    (:func:`clustering.cluster`; measured by ``benchmarks/bench_discovery.py``, seventh,
+    ninth and tenth passes)."""
+    return {"weigh": "rank", "shed": True} if level == "objects" else {"shed": True}
 
 
 def _split_columns(level, embeddings):

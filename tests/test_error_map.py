@@ -108,11 +108,11 @@ def test_objects_map_labels_every_prediction_and_missed_object(tmp_path):
     assert set(ds.list_brain_runs()) >= {"omap", "omap_gt"}
 
 
-def test_objects_maps_weigh_by_rank_and_shed_and_samples_maps_take_the_default(tmp_path,
-                                                                               monkeypatch):
+def test_both_levels_shed_and_objects_maps_weigh_by_rank(tmp_path, monkeypatch):
     """The partition options of a level (``error_map._partition_options``) reach the engine's
-    ``cluster``: rank weights and shedding failure clusters at object level; sample maps pass
-    their content model and take the engine's default (weights by the best cut)."""
+    ``cluster``: both levels shed what does not share a failure cluster's cause; objects maps
+    weigh by rank, sample maps pass their content model and take the engine's default
+    weights (by the best cuts)."""
     ds, _ = planted_dataset(tmp_path, n=40)
     mod = error_map_module()
     calls, real = [], mod.clusters.cluster
@@ -125,7 +125,7 @@ def test_objects_maps_weigh_by_rank_and_shed_and_samples_maps_take_the_default(t
     compute_error_map(ds, eval_key="eval", level="objects", map_key="wo")
     compute_error_map(ds, eval_key="eval", level="samples", map_key="ws")
     assert calls[0]["weigh"] == "rank" and calls[0]["shed"] is True
-    assert "weigh" not in calls[1] and "shed" not in calls[1] and "expected" in calls[1]
+    assert "weigh" not in calls[1] and calls[1]["shed"] is True and "expected" in calls[1]
 
 
 def test_rerun_replaces_and_delete_removes_everything(tmp_path):
