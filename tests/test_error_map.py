@@ -110,9 +110,10 @@ def test_objects_map_labels_every_prediction_and_missed_object(tmp_path):
 
 def test_both_levels_shed_and_objects_maps_weigh_by_rank(tmp_path, monkeypatch):
     """The partition options of a level (``error_map._partition_options``) reach the engine's
-    ``cluster``: both levels shed what does not share a failure cluster's cause; objects maps
-    weigh by rank, sample maps pass their content model and take the engine's default
-    weights (by the best cuts)."""
+    ``cluster``: both levels of a detection map shed what does not share a failure cluster's
+    cause; objects maps weigh by rank, sample maps pass their content model and take the
+    engine's default weights (by the best cuts). Classification maps keep their failure
+    clusters whole (``test_error_map_tasks``)."""
     ds, _ = planted_dataset(tmp_path, n=40)
     mod = error_map_module()
     calls, real = [], mod.clusters.cluster
